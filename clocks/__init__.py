@@ -1,0 +1,1 @@
+"""clocks: a pure model of parametrized schedules. No I/O, no clock reading: times are arguments."""

@@ -1,0 +1,40 @@
+"""Options and helpers shared by the sub-commands."""
+
+from __future__ import annotations
+
+import click
+
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="CLOCKD_CONFIG",
+    default=None,
+    help="Config file (else $CLOCKD_CONFIG, ./clockd.toml, /etc/clockd/clockd.toml).",
+)
+
+url_option = click.option(
+    "--url",
+    envvar="CLOCKD_URL",
+    default=None,
+    help="Daemon API address (else $CLOCKD_URL, else the config's listen).",
+)
+
+parameter_options = [
+    click.option(
+        "-p",
+        "--param",
+        "params",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="A parameter value, converted by its declared type (repeatable).",
+    ),
+    click.option("--params-json", default=None, metavar="JSON", help="Parameter values as a JSON object."),
+]
+
+
+def with_parameter_options(function):  # type: ignore[no-untyped-def]
+    for option in reversed(parameter_options):
+        function = option(function)
+    return function

@@ -1,0 +1,23 @@
+"""Errors a user can cause. The CLI prints them as one line; the API maps them to a status."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake the user can fix: printed without a traceback, exit code 1 (2 for usage)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class NotFound(UserError):
+    """An unknown job, clock or run."""
+
+
+class DaemonUnreachable(UserError):
+    """The daemon's API did not answer."""

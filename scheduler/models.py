@@ -1,0 +1,100 @@
+"""The daemon's frozen models: what a loaded config is, and the words of a run's life."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from clocks.base import Clock
+    from clocks.parameters import ParameterSet
+
+Overlap = Literal["allow", "skip", "queue"]
+
+
+class RunState(enum.StrEnum):
+    pending = "pending"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    timed_out = "timed_out"
+    cancelled = "cancelled"
+    crashed = "crashed"
+    skipped = "skipped"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (RunState.pending, RunState.running)
+
+
+FINAL_STATES = frozenset(s for s in RunState if s.is_final)
+
+
+class Trigger(enum.StrEnum):
+    """A run's origin."""
+
+    clock = "clock"
+    manual = "manual"
+    api = "api"
+    catchup = "catchup"
+    backfill = "backfill"
+    child = "child"
+
+
+# Runs from these triggers are fires: (job, clock, scheduled_time) is unique among them.
+FIRE_TRIGGERS = (Trigger.clock, Trigger.catchup, Trigger.backfill)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaemonSettings:
+    database: Path
+    timezone: str = "UTC"
+    listen: str = "127.0.0.1:8787"
+    token_file: Path | None = None
+    max_concurrent_runs: int = 16
+    shutdown_grace: timedelta = timedelta(seconds=30)
+    log_format: Literal["text", "json"] = "text"
+    max_parameters_bytes: int = 1024 * 1024
+    max_log_bytes: int = 10 * 1024 * 1024
+    catchup_limit: int = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    name: str
+    parameters: ParameterSet
+    clocks: tuple[Clock, ...] = ()
+    description: str = ""
+    command: tuple[str, ...] | None = None
+    target: str | None = None
+    python: str | None = None
+    workdir: Path = Path(".")
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: timedelta | None = None
+    retries: int = 0
+    retry_delay: timedelta = timedelta(seconds=30)
+    max_active_runs: int = 0
+    overlap: Overlap = "allow"
+    run_name: str | None = None
+    on_success: tuple[str, ...] = ()
+    on_failure: tuple[str, ...] = ()
+    enabled: bool = True
+    source: Path | None = None
+
+    def clock(self, name: str) -> Clock | None:
+        return next((c for c in self.clocks if c.name == name), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    path: Path
+    daemon: DaemonSettings
+    jobs: dict[str, Job]
+    files: tuple[Path, ...] = ()
+
+    @property
+    def clock_count(self) -> int:
+        return sum(len(job.clocks) for job in self.jobs.values())
