@@ -1,0 +1,331 @@
+"""Fire → run: claim each fire once (job, clock, scheduled_time), resolve its parameters, hand it
+to the executor; catch-up of fires missed while the daemon was down.
+
+All fires of one loop pass are claimed in ONE store transaction: `Firing.submit` collects and
+`flush` (scheduled with `loop.call_soon`) claims them together, so that 1,000 clocks due at
+the same second cost one commit, not 1,000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from scheduler.timesource import SYSTEM_TIME, TimeSource, whole_second
+
+if TYPE_CHECKING:
+    from clocks.parameters import ResolvedParameters
+
+    from clocks.base import Clock
+    from scheduler.executor import Executor
+    from scheduler.models import Job
+    from scheduler.store import Store
+
+log = logging.getLogger("clockd.firing")
+
+# A wait that ends more than this far from where the monotonic clock says it should have
+# ended is a wall-clock jump (NTP step, suspend), not a busy loop.
+JUMP_THRESHOLD = timedelta(seconds=60)
+
+
+# -- parameters ----------------------------------------------------------------------------
+
+
+def uses_run_id(job: Job, layers: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether a dynamic value mentions `run_id`, so that it must be rendered once the id exists."""
+    from clocks.parameters import MISSING
+
+    values: list[Any] = [p.default for p in job.parameters if p.default is not MISSING]
+    for layer in layers:
+        values.extend(layer.values())
+    return any(isinstance(v, str) and "{{" in v and "run_id" in v for v in values)
+
+
+def resolve_parameters(
+    job: Job,
+    layers: Sequence[Mapping[str, Any]],
+    *,
+    scheduled_time: datetime,
+    timezone: str,
+    clock: str | None,
+    run_id: int | None,
+) -> ResolvedParameters:
+    """Spec 2.1: defaults → `layers` (lowest first) → render → convert → validate. ParameterError."""
+    from clocks.parameters import render_context
+
+    context = render_context(
+        scheduled_time=scheduled_time, timezone=timezone, job=job.name, clock=clock, run_id=run_id
+    )
+    return job.parameters.resolve(*layers, context=context)
+
+
+def secret_refs(resolved: ResolvedParameters) -> dict[str, Any]:
+    return {name: resolved.values[name] for name in resolved.secrets if name in resolved.values}
+
+
+# -- effective clocks and pause flags ------------------------------------------------------
+
+
+class ClockBook:
+    """The clocks the daemon fires: config clocks with their stored interval anchor applied,
+    and the pause flags from the store (re-read on every wake, so CLI changes apply within ~1 s).
+    """
+
+    def __init__(self, store: Store, time_source: TimeSource = SYSTEM_TIME) -> None:
+        self.store = store
+        self.time_source = time_source
+        self._anchored: dict[tuple[str, str], tuple[Clock, Clock]] = {}
+        self._paused_clocks: set[tuple[str, str]] = set()
+        self._paused_jobs: set[str] = set()
+
+    def effective(self, job: str, clock: Clock) -> Clock:
+        """`clock`, anchored when it is an interval clock without `start`.
+
+        The anchor is the stored one, else now (then stored), so a restart keeps the rhythm.
+        """
+        if getattr(clock, "start", None) is not None or not hasattr(clock, "anchored"):
+            return clock
+        key = (job, clock.name)
+        cached = self._anchored.get(key)
+        if cached is not None and cached[0] is clock:
+            return cached[1]
+        anchor = self.store.clock_state(job, clock.name).anchor
+        if anchor is None:
+            anchor = whole_second(self.time_source.now())
+            self.store.set_anchor(job, clock.name, anchor)
+            log.info("anchored job=%s clock=%s anchor=%s", job, clock.name, anchor.isoformat())
+        anchored: Clock = clock.anchored(anchor)  # type: ignore[attr-defined]
+        self._anchored[key] = (clock, anchored)
+        return anchored
+
+    def refresh_pauses(self, jobs: Iterable[Job]) -> None:
+        states = self.store.clock_states()
+        self._paused_clocks = {key for key, state in states.items() if state.paused}
+        self._paused_jobs = {job.name for job in jobs if self.store.is_paused(job.name, None)}
+
+    def is_paused(self, job: str, clock: str) -> bool:
+        return job in self._paused_jobs or (job, clock) in self._paused_clocks
+
+    def set_paused(self, job: str, clock: str | None, paused: bool) -> None:
+        """Apply a pause at once (API), without waiting for the next re-read."""
+        if clock is None:
+            (self._paused_jobs.add if paused else self._paused_jobs.discard)(job)
+        else:
+            (self._paused_clocks.add if paused else self._paused_clocks.discard)((job, clock))
+
+
+# -- firing --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Due:
+    job: str
+    clock: str
+    times: list[datetime]
+    trigger: str = "clock"
+
+
+@dataclass
+class FireResult:
+    """What one flush did (for tests and logs)."""
+
+    created: list[int] = field(default_factory=list)
+    duplicates: list[tuple[str, str, datetime]] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    paused: list[tuple[str, str, datetime]] = field(default_factory=list)
+
+
+class Firing:
+    """Turns due fires into runs. `jobs()` gives the current config's jobs (it changes on reload)."""
+
+    def __init__(
+        self,
+        store: Store,
+        executor: Executor,
+        book: ClockBook,
+        jobs: Callable[[], Mapping[str, Job]],
+        *,
+        catchup_limit: int = 100,
+        time_source: TimeSource = SYSTEM_TIME,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.book = book
+        self.jobs = jobs
+        self.catchup_limit = catchup_limit
+        self.time_source = time_source
+        self._batch: list[_Due] = []
+        self._flush_scheduled = False
+
+    # Called from the APScheduler executor, inside a scheduler pass.
+    def submit(
+        self, job: str, clock: str, times: Sequence[datetime], trigger: str = "clock"
+    ) -> None:
+        self._batch.append(_Due(job, clock, list(times), trigger))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            try:
+                asyncio.get_running_loop().call_soon(self._flush_soon)
+            except RuntimeError:  # no loop (unit tests): flush now
+                self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # never stop the loop for one bad pass; the fires stay unclaimed
+            log.exception("fire batch failed")
+
+    def flush(self) -> FireResult:
+        batch, self._batch, self._flush_scheduled = self._batch, [], False
+        return self.fire(batch)
+
+    def fire(self, batch: Sequence[_Due]) -> FireResult:
+        """Claim `batch` in one transaction, then start each claimed run."""
+        from clocks.parameters import ParameterError
+
+        from scheduler.store import NewRun
+
+        now = self.time_source.now()
+        result = FireResult()
+        jobs = self.jobs()
+        prepared: list[tuple[Job, Clock, datetime, ResolvedParameters | None]] = []
+        new_runs: list[NewRun] = []
+        last_fires: dict[tuple[str, str], datetime] = {}
+        for due in batch:
+            job = jobs.get(due.job)
+            config_clock = job.clock(due.clock) if job is not None else None
+            if job is None or config_clock is None:
+                log.info("fire dropped job=%s clock=%s reason=removed", due.job, due.clock)
+                continue
+            clock = self.book.effective(job.name, config_clock)
+            for scheduled_time in due.times:
+                scheduled_time = whole_second(scheduled_time)
+                key = (job.name, clock.name)
+                backfill = due.trigger == "backfill"
+                if not backfill:  # a backfill is in the past: it must not move last_fire back
+                    last_fires[key] = max(scheduled_time, last_fires.get(key, scheduled_time))
+                if not backfill and self.book.is_paused(job.name, clock.name):
+                    result.paused.append((job.name, clock.name, scheduled_time))
+                    continue
+                resolved: ResolvedParameters | None = None
+                error: str | None = None
+                try:
+                    resolved = resolve_parameters(
+                        job,
+                        [clock.parameter_defaults],
+                        scheduled_time=scheduled_time,
+                        timezone=clock.timezone,
+                        clock=clock.name,
+                        run_id=None,
+                    )
+                except ParameterError as problem:
+                    error = f"parameters: {problem}"
+                new_runs.append(
+                    NewRun(
+                        job=job.name,
+                        clock=clock.name,
+                        trigger=due.trigger,
+                        scheduled_time=scheduled_time,
+                        parameters=resolved.masked() if resolved else {},
+                        secret_refs=secret_refs(resolved) if resolved else {},
+                        state="pending" if resolved else "failed",
+                        created_at=now,
+                        error=error,
+                        lateness=None if backfill else (now - scheduled_time).total_seconds(),
+                    )
+                )
+                prepared.append((job, clock, scheduled_time, resolved))
+        ids = self.store.claim_fires(new_runs) if new_runs else []
+        for (job, clock, scheduled_time, resolved), run, run_id in zip(
+            prepared, new_runs, ids, strict=True
+        ):
+            if run_id is None:
+                result.duplicates.append((job.name, clock.name, scheduled_time))
+                log.info(
+                    "fire already has a run job=%s clock=%s scheduled_time=%s",
+                    job.name,
+                    clock.name,
+                    scheduled_time.isoformat(),
+                )
+                continue
+            if resolved is None:
+                # Parameters that fail at fire time (a dynamic default that renders badly, a
+                # missing env secret reference...) make a failed run, never a stopped daemon.
+                self.store.update_run(run_id, ended_at=now)
+                result.failed.append(run_id)
+                log.warning(
+                    "fire failed job=%s clock=%s run_id=%s error=%s",
+                    job.name,
+                    clock.name,
+                    run_id,
+                    run.error,
+                )
+                continue
+            try:
+                if uses_run_id(job, [clock.parameter_defaults]):
+                    resolved = resolve_parameters(
+                        job,
+                        [clock.parameter_defaults],
+                        scheduled_time=scheduled_time,
+                        timezone=clock.timezone,
+                        clock=clock.name,
+                        run_id=run_id,
+                    )
+                    self.store.update_run(
+                        run_id, parameters=resolved.masked(), secret_refs=secret_refs(resolved)
+                    )
+            except ParameterError as problem:
+                self.store.update_run(
+                    run_id, state="failed", error=f"parameters: {problem}", ended_at=now
+                )
+                result.failed.append(run_id)
+                continue
+            result.created.append(run_id)
+            log.info(
+                "fire job=%s clock=%s trigger=%s scheduled_time=%s run_id=%s lateness=%.3f",
+                job.name,
+                clock.name,
+                run.trigger,
+                scheduled_time.isoformat(),
+                run_id,
+                run.lateness or 0.0,
+            )
+            self.executor.submit(run_id, job, resolved)
+        for (job_name, clock_name), moment in last_fires.items():
+            self.store.set_last_fire(job_name, clock_name, moment)
+        return result
+
+    # -- catch-up ----------------------------------------------------------------------------
+
+    def missed(
+        self, job: Job, clock: Clock, now: datetime, *, since: datetime | None = None
+    ) -> list[datetime]:
+        """Fires of `clock` missed in (since or stored last_fire, now], by its catchup policy."""
+        from clocks.catchup import missed_fires
+
+        last_fire = (
+            since if since is not None else self.store.clock_state(job.name, clock.name).last_fire
+        )
+        if last_fire is None:
+            return []
+        return list(missed_fires(clock, last_fire, now, clock.catchup, self.catchup_limit))
+
+    def catch_up(
+        self, job: Job, clock: Clock, now: datetime, *, since: datetime | None = None
+    ) -> FireResult:
+        """Runs with trigger "catchup" for the missed fires (claimed, so never duplicated)."""
+        times = self.missed(job, clock, now, since=since)
+        if not times:
+            return FireResult()
+        log.info(
+            "catchup job=%s clock=%s policy=%s fires=%d",
+            job.name,
+            clock.name,
+            clock.catchup,
+            len(times),
+        )
+        return self.fire([_Due(job.name, clock.name, times, "catchup")])
