@@ -1,0 +1,89 @@
+"""A job's clocks merged into one stream of fires, in time order (spec 2.3, `clockd next`).
+
+Simultaneous fires stay separate: one Fire per clock, in the order the clocks are listed, since
+each produces its own run with its own parameters.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from clocks.base import Clock
+
+if TYPE_CHECKING:
+    from clocks.parameters import ParameterSet
+
+__all__ = ["Fire", "Schedule", "merge_fires"]
+
+
+@dataclass(frozen=True)
+class Fire:
+    """One instant at which one clock is due. `time` is an aware UTC datetime.
+
+    `parameters` holds the resolved values (JSON-ready, secrets as references) when the fire
+    comes from `Schedule.fires`, and None from `merge_fires`.
+    """
+
+    time: datetime
+    clock: Clock
+    parameters: dict[str, Any] | None = None
+
+
+def merge_fires(
+    clocks: Iterable[Clock], after: datetime, until: datetime | None = None
+) -> Iterator[Fire]:
+    """Fires of every enabled clock strictly after `after` (and at or before `until`), in time order.
+
+    Clocks due at the same instant each give one Fire, in the order of `clocks`.
+    Unanchored interval clocks raise ClockError: anchor them first.
+    """
+    heap: list[tuple[datetime, int, Clock, Iterator[datetime]]] = []
+    for position, clock in enumerate(clocks):
+        if not clock.enabled:
+            continue
+        stream = clock.fires(after, until)
+        first = next(stream, None)
+        if first is not None:
+            # (time, position) is unique, so clocks and iterators never get compared.
+            heap.append((first, position, clock, stream))
+    heapq.heapify(heap)
+    while heap:
+        time, position, clock, stream = heap[0]
+        yield Fire(time=time, clock=clock)
+        following = next(stream, None)
+        if following is None:
+            heapq.heappop(heap)
+        else:
+            heapq.heapreplace(heap, (following, position, clock, stream))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A job's clocks and parameter declarations: fires with fully resolved parameters.
+
+    Each fire's values are resolved as for a run (spec 2.1): parameter defaults, then the clock's
+    `parameters`, dynamic values rendered with that fire's `scheduled_time` in the clock's zone.
+    """
+
+    job_name: str
+    clocks: Sequence[Clock]
+    parameters: ParameterSet
+
+    def fires(self, after: datetime, until: datetime | None = None) -> Iterator[Fire]:
+        """Like `merge_fires`, each Fire carrying its resolved values (ParameterError if refused)."""
+        from clocks.parameters import render_context  # the template machinery, only when needed
+
+        for fire in merge_fires(self.clocks, after, until):
+            context = render_context(
+                scheduled_time=fire.time,
+                timezone=fire.clock.timezone,
+                job=self.job_name,
+                clock=fire.clock.name,
+                run_id=None,
+            )
+            resolved = self.parameters.resolve(fire.clock.parameter_defaults, context=context)
+            yield Fire(time=fire.time, clock=fire.clock, parameters=resolved.values)
