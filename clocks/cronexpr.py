@@ -108,9 +108,7 @@ class _FieldParser:
             raise self.fail(f"{self.field} '{token}' is not {kind}", token)
         value = int(token)
         if not self.low <= value <= self.high:
-            raise self.fail(
-                f"{self.field} {value} is out of range {self.low}-{self.high}", token
-            )
+            raise self.fail(f"{self.field} {value} is out of range {self.low}-{self.high}", token)
         return value
 
     def _term(self, term: str) -> None:
@@ -129,7 +127,9 @@ class _FieldParser:
         step = 1
         if slash:
             if not step_text.isdigit() or not step_text.isascii():
-                raise self.fail(f"{self.field} step '{step_text}' in '{term}' is not a number", term)
+                raise self.fail(
+                    f"{self.field} step '{step_text}' in '{term}' is not a number", term
+                )
             step = int(step_text)
             if step == 0:
                 raise self.fail(
@@ -342,6 +342,7 @@ class CronExpression:
         if self._last_day:
             days.add(length)
         if self._last_weekday or self._nearest:
+
             def weekday(day: int) -> int:  # Monday = 0
                 return calendar.weekday(year, month, day)
 
