@@ -102,10 +102,14 @@ class ClockBook:
         self._anchored[key] = (clock, anchored)
         return anchored
 
-    def refresh_pauses(self, jobs: Iterable[Job]) -> None:
+    def refresh_pauses(self) -> None:
+        """Re-read every pause flag in one query (clock "*" rows pause a whole job)."""
+        from scheduler.store import JOB_WIDE
+
         states = self.store.clock_states()
-        self._paused_clocks = {key for key, state in states.items() if state.paused}
-        self._paused_jobs = {job.name for job in jobs if self.store.is_paused(job.name, None)}
+        paused = [key for key, state in states.items() if state.paused]
+        self._paused_jobs = {job for job, clock in paused if clock == JOB_WIDE}
+        self._paused_clocks = {(job, clock) for job, clock in paused if clock != JOB_WIDE}
 
     def is_paused(self, job: str, clock: str) -> bool:
         return job in self._paused_jobs or (job, clock) in self._paused_clocks
@@ -160,11 +164,19 @@ class Firing:
         self.time_source = time_source
         self._batch: list[_Due] = []
         self._flush_scheduled = False
+        self.closed = False
+
+    def close(self) -> None:
+        """Stop accepting fires (daemon stopping); unclaimed ones are caught up on restart."""
+        self.closed = True
+        self._batch.clear()
 
     # Called from the APScheduler executor, inside a scheduler pass.
     def submit(
         self, job: str, clock: str, times: Sequence[datetime], trigger: str = "clock"
     ) -> None:
+        if self.closed:
+            return
         self._batch.append(_Due(job, clock, list(times), trigger))
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -181,6 +193,8 @@ class Firing:
 
     def flush(self) -> FireResult:
         batch, self._batch, self._flush_scheduled = self._batch, [], False
+        if self.closed:
+            return FireResult()
         return self.fire(batch)
 
     def fire(self, batch: Sequence[_Due]) -> FireResult:

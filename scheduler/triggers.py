@@ -1,0 +1,86 @@
+"""`ClockTrigger`: APScheduler asks a clockd clock for its next fire — no second copy of time rules.
+
+Two things APScheduler 3.11 does not do are handled here:
+- jitter is applied to a *copy* of the nominal fire and never fed back (APScheduler's own
+  interval jitter accumulates); `nominal(run_time)` maps a jittered run time back to the fire;
+- a wall-clock jump far forward makes `Job._get_run_times` enumerate every missed fire in
+  memory (#526, #1066). When asked for the fire after one that lies more than a minute in
+  the past, the trigger skips to the first fire after now and reports the skipped range to
+  `on_gap`, which applies the clock's catchup rule (bounded by catchup_limit).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from apscheduler.triggers.base import BaseTrigger
+
+if TYPE_CHECKING:
+    from clocks.base import Clock
+
+GAP_THRESHOLD = timedelta(seconds=60)
+
+
+class ClockTrigger(BaseTrigger):
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        on_gap: Callable[[datetime, datetime], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.clock = clock
+        self.on_gap = on_gap
+        self._rng = rng or random.Random()
+        # jittered run time → nominal fire, for the fires handed out and not yet consumed
+        self._nominal: dict[datetime, datetime] = {}
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        now = now.astimezone(UTC)
+        if previous_fire_time is None:
+            nominal = self.clock.next_fire(now)
+        else:
+            previous = self.nominal(previous_fire_time)
+            after = previous
+            if self.on_gap is not None and now - previous > GAP_THRESHOLD:
+                self.on_gap(previous, now)
+                after = now
+            nominal = self.clock.next_fire(after)
+        if nominal is None:
+            return None
+        return self._jittered(nominal)
+
+    def first_after(self, moment: datetime) -> datetime | None:
+        """The first fire strictly after `moment`, jittered, for (re)planning."""
+        nominal = self.clock.next_fire(moment.astimezone(UTC))
+        return None if nominal is None else self._jittered(nominal)
+
+    def nominal(self, run_time: datetime) -> datetime:
+        """The fire a (possibly jittered) run time stands for."""
+        run_time = run_time.astimezone(UTC)
+        return self._nominal.get(run_time, run_time)
+
+    def consume(self, run_time: datetime) -> datetime:
+        run_time = run_time.astimezone(UTC)
+        return self._nominal.pop(run_time, run_time)
+
+    def _jittered(self, nominal: datetime) -> datetime:
+        jitter = self.clock.jitter.total_seconds()
+        if jitter <= 0:
+            return nominal
+        shifted = nominal + timedelta(seconds=self._rng.uniform(0, jitter))
+        if len(self._nominal) > 64:  # bounded: entries are consumed as fires are submitted
+            self._nominal.clear()
+        self._nominal[shifted] = nominal
+        return shifted
+
+    def __str__(self) -> str:
+        return f"clock[{self.clock.describe()}]"
+
+    def __repr__(self) -> str:
+        return f"<ClockTrigger {self.clock.name!r} {self.clock.describe()}>"
