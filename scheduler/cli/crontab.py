@@ -1,0 +1,65 @@
+"""`clockd import-crontab`: a crontab as clockd TOML on stdout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+
+def local_timezone() -> str:
+    """The system's zone name, as cron used it: $TZ, else /etc/timezone, else /etc/localtime's link."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if "/" in tz or tz == "UTC":
+        return tz
+    try:
+        name = Path("/etc/timezone").read_text().strip()
+        if name:
+            return name
+    except OSError:
+        pass
+    try:
+        target = os.readlink("/etc/localtime")
+    except OSError:
+        return "UTC"
+    marker = "zoneinfo/"
+    return target.split(marker, 1)[1] if marker in target else "UTC"
+
+
+@click.command("import-crontab")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--timezone",
+    default=None,
+    metavar="ZONE",
+    help="Zone of lines without CRON_TZ (default: this system's zone, which cron used).",
+)
+@click.option(
+    "--system",
+    is_flag=True,
+    help="Lines name a user after the schedule (/etc/crontab, /etc/cron.d).",
+)
+def import_crontab(file: click.utils.LazyFile, timezone: str | None, system: bool) -> None:
+    """Convert the crontab FILE ('-' for stdin) to clockd TOML on stdout.
+
+    Lines that cannot be converted (@reboot, % stdin, refused expressions) are reported on
+    stderr and kept as comments. Check the result with `clockd check`.
+    """
+    from clocks.errors import ClockError
+    from clocks.localtime import get_zone
+    from scheduler.crontab import import_crontab as convert
+    from scheduler.errors import UserError
+
+    zone = timezone or local_timezone()
+    try:
+        get_zone(zone)
+    except ClockError as error:
+        raise UserError(error.message) from None
+    name = getattr(file, "name", "crontab")
+    result = convert(
+        file.read(), source=name if name != "<stdin>" else "stdin", timezone=zone, system=system
+    )
+    click.echo(result.toml, nl=False)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)

@@ -1,0 +1,209 @@
+"""`clockd next`: upcoming fires of a job with fully resolved parameters; no daemon needed."""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import os
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from scheduler.cli.common import config_option
+from scheduler.errors import NotFound, UserError
+
+if TYPE_CHECKING:
+    from clocks.base import Clock
+    from scheduler.models import Job
+
+MASK = "***"
+
+
+def parse_after(text: str) -> datetime:
+    """'2026-03-29T01:00', '2026-03-29 01:00:00+01:00', '2026-03-29' (midnight) → datetime.
+
+    A result without offset is a wall time, to be read in each clock's zone.
+    """
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time())
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"'{text}' is not a date and time: use ISO 8601 such as 2026-03-29T01:00 or "
+            "2026-03-29T01:00:00+01:00",
+            param_hint="--after",
+        ) from None
+
+
+def select_clocks(job: Job, clock_name: str | None) -> tuple[list[Clock], list[str]]:
+    """The clocks to list, and notes about the ones left out."""
+    if clock_name is not None:
+        clock = job.clock(clock_name)
+        if clock is None:
+            known = ", ".join(c.name for c in job.clocks) or "none"
+            raise NotFound(f"job '{job.name}' has no clock '{clock_name}': its clocks are {known}")
+        notes = (
+            [f"clock '{clock.name}' is disabled: the daemon does not fire it"]
+            if not clock.enabled
+            else []
+        )
+        return [dataclasses.replace(clock, enabled=True)], notes
+    chosen = [c for c in job.clocks if c.enabled]
+    notes = [f"clock '{c.name}' is disabled and not listed" for c in job.clocks if not c.enabled]
+    return chosen, notes
+
+
+def upcoming_fires(
+    job: Job,
+    *,
+    after: datetime | None = None,
+    count: int = 10,
+    clock_name: str | None = None,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The next `count` fires strictly after `after` (default `now`), and notes for people.
+
+    Each fire is `{"time": ISO in the clock's zone, "clock": name, "parameters": {...}}`
+    with secrets masked. A naive `after` is wall time in each clock's own zone. An
+    interval clock without `start` is anchored at `now` (the daemon anchors from its store).
+    """
+    from clocks.localtime import first_instant, get_zone
+    from clocks.schedule import Schedule
+
+    clocks, notes = select_clocks(job, clock_name)
+    if not job.enabled:
+        notes.append(f"job '{job.name}' is disabled: the daemon does not fire it")
+    if not job.clocks:
+        notes.append(f"job '{job.name}' has no clocks: it runs only when triggered")
+    secrets = {parameter.name for parameter in job.parameters if parameter.secret}
+    now = now.astimezone(UTC).replace(microsecond=0)
+    streams = []
+    for position, clock in enumerate(clocks):
+        if clock.kind == "interval" and clock.start is None:
+            clock = clock.anchored(now)  # type: ignore[attr-defined]
+            notes.append(
+                f"clock '{clock.name}' has no start: anchored at now, {now.isoformat()}; "
+                "the daemon anchors it when it first loads the clock"
+            )
+        zone = get_zone(clock.timezone)
+        if after is None:
+            since = now
+        elif after.tzinfo is None:
+            since = first_instant(after, zone)
+        else:
+            since = after.astimezone(UTC)
+        schedule = Schedule(job.name, [clock], job.parameters)
+        streams.append(_entries(schedule, since, position, zone, secrets, count))
+    entries = [entry for _, _, entry in islice(heapq.merge(*streams), count)]
+    return entries, notes
+
+
+def _entries(
+    schedule: Any, since: datetime, position: int, zone: Any, secrets: set[str], count: int
+) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
+    from clocks.parameters import ParameterError
+
+    clock = schedule.clocks[0]
+    fires = schedule.fires(since)
+    for _ in range(count):
+        try:
+            fire = next(fires, None)
+        except ParameterError as error:
+            raise UserError(
+                f"job '{schedule.job_name}': clock '{clock.name}': a fire after {since.astimezone(zone).isoformat()} "
+                f"cannot get its parameters: {error}"
+            ) from None
+        if fire is None:
+            return
+        since = fire.time
+        values = {
+            name: (MASK if name in secrets else value)
+            for name, value in (fire.parameters or {}).items()
+        }
+        yield (
+            fire.time,
+            position,
+            {
+                "time": fire.time.astimezone(zone).isoformat(),
+                "clock": clock.name,
+                "parameters": values,
+            },
+        )
+
+
+def _show_value(value: Any) -> str:
+    from scheduler.cli.output import to_json
+
+    return value if isinstance(value, str) else to_json(value, indent=None)
+
+
+@click.command("next")
+@click.argument("job_name", metavar="JOB")
+@click.option("--clock", "clock_name", default=None, metavar="NAME", help="Only this clock.")
+@click.option(
+    "-n",
+    "--count",
+    type=click.IntRange(1, 10000),
+    default=10,
+    show_default=True,
+    help="How many fires.",
+)
+@click.option(
+    "--after",
+    default=None,
+    metavar="DATETIME",
+    help="List fires strictly after this time (default now); without offset it is in each clock's zone.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of fires.")
+@config_option
+def next_(
+    job_name: str,
+    clock_name: str | None,
+    count: int,
+    after: str | None,
+    as_json: bool,
+    config_path: str | None,
+) -> None:
+    """Show upcoming fires of JOB with their resolved parameters.
+
+    Dynamic values are rendered for each fire; secrets are shown as ***.
+    No daemon or database is needed.
+    """
+    from scheduler.cli.output import print_json, print_table
+    from scheduler.config import load_config
+
+    after_time = parse_after(after) if after is not None else None
+    now = datetime.now(UTC).replace(microsecond=0)
+    config = load_config(config_path, environ=os.environ, now=now)
+    job = config.jobs.get(job_name)
+    if job is None:
+        known = ", ".join(sorted(config.jobs)) or "none"
+        raise NotFound(f"unknown job '{job_name}': the jobs are {known}")
+    entries, notes = upcoming_fires(
+        job, after=after_time, count=count, clock_name=clock_name, now=now
+    )
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    if as_json:
+        print_json(entries)
+        return
+    if not entries:
+        click.echo(f"job '{job.name}': no upcoming fires")
+        return
+    rows = [
+        (
+            entry["time"],
+            entry["clock"],
+            "  ".join(f"{k}={_show_value(v)}" for k, v in entry["parameters"].items()),
+        )
+        for entry in entries
+    ]
+    since = after or "now"
+    print_table(
+        ("time", "clock", "parameters"), rows, title=f"next fires of job '{job.name}' after {since}"
+    )

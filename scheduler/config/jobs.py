@@ -1,0 +1,245 @@
+"""One `[jobs.NAME]` table → a Job with its parameters and clocks, or Problems."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scheduler.config.clock_tables import build_clock, clock_label
+from scheduler.config.keys import JOB_KEYS
+from scheduler.config.values import Section, describe, toml_key
+from scheduler.models import DaemonSettings, Job
+from scheduler.problems import Problem
+
+if TYPE_CHECKING:
+    from clocks.base import Clock
+    from clocks.parameters import ParameterSet
+
+JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+OVERLAP = ("allow", "skip", "queue")
+
+
+def job_path(name: str) -> str:
+    return f"jobs.{toml_key(name)}"
+
+
+def build_job(
+    name: str,
+    table: Any,
+    *,
+    file: str,
+    folder: Path,
+    source: Path,
+    daemon: DaemonSettings,
+    problems: list[Problem],
+    now: datetime,
+) -> Job | None:
+    """The job declared by `table` in `file`; None when it has problems (recorded)."""
+    path = job_path(name)
+    if not isinstance(table, dict):
+        problems.append(Problem(file, path, f"expected a table [{path}], got {describe(table)}"))
+        return None
+    section = Section(file, path, table, problems)
+    if not JOB_NAME.match(name):
+        section.report(f"invalid job name {describe(name)}: use letters, digits, '-' and '_'")
+    section.check_keys(JOB_KEYS)
+
+    command = section.strings("command")
+    target = section.string("target")
+    if section.has("command") and command is not None and not command:
+        section.report("must not be empty: give the program and its arguments", "command")
+    if section.has("command") and section.has("target"):
+        section.report("has both command and target: give exactly one")
+    elif not section.has("command") and not section.has("target"):
+        section.report(
+            "needs a command (argv array) or a target ('module:function'): neither given"
+        )
+    if target is not None and not TARGET.match(target):
+        section.report(
+            f"invalid target {describe(target)}: use 'package.module:function'", "target"
+        )
+    python = section.string("python", allow_empty=False)
+    if python is not None and section.has("command"):
+        section.report("only applies to a target; a command names its own program", "python")
+
+    workdir_text = section.string("workdir", ".", allow_empty=False)
+    timeout = section.duration("timeout", None, positive=True)
+    retry_delay = section.duration("retry_delay", timedelta(seconds=30))
+    job = {
+        "description": section.string("description", ""),
+        "env": section.string_table("env"),
+        "retries": section.integer("retries", 0, minimum=0),
+        "max_active_runs": section.integer("max_active_runs", 0, minimum=0),
+        "overlap": section.choice("overlap", OVERLAP, "allow"),
+        "run_name": section.string("run_name"),
+        "on_success": section.strings("on_success", ()),
+        "on_failure": section.strings("on_failure", ()),
+        "enabled": section.boolean("enabled", True),
+    }
+    parameters = _build_parameters(section, daemon)
+    clocks = _build_clocks(section, name, daemon, parameters, now)
+    if parameters is not None and clocks == ():
+        _check_defaults(section, name, daemon, parameters, now)
+    if section.seen_problem or parameters is None or clocks is None:
+        return None
+    return Job(
+        name=name,
+        parameters=parameters,
+        clocks=clocks,
+        command=command,
+        target=target,
+        python=python,
+        workdir=(folder / Path(workdir_text).expanduser()).absolute(),
+        timeout=timeout,
+        retry_delay=retry_delay or timedelta(0),
+        source=source,
+        **job,
+    )
+
+
+def _build_parameters(section: Section, daemon: DaemonSettings) -> ParameterSet | None:
+    from clocks.parameters import ParameterError, ParameterSet
+
+    declarations = section.table_of("parameters")
+    for pname, declaration in declarations.items():
+        if not isinstance(declaration, dict):
+            section.report(
+                f"expected a table [{section.path}.parameters.{toml_key(pname)}] with at least a type, "
+                f"got {describe(declaration)}",
+                f"parameters.{toml_key(pname)}",
+            )
+    if section.seen_problem and any(not isinstance(d, dict) for d in declarations.values()):
+        return None
+    try:
+        return ParameterSet.from_declarations(declarations, max_bytes=daemon.max_parameters_bytes)
+    except ParameterError as error:
+        for problem in error.problems:
+            key = f"parameters.{toml_key(problem.name)}" if problem.name else "parameters"
+            section.report(problem.message, key)
+        return None
+
+
+def _build_clocks(
+    section: Section,
+    job: str,
+    daemon: DaemonSettings,
+    parameters: ParameterSet | None,
+    now: datetime,
+) -> tuple[Clock, ...] | None:
+    if not section.has("clocks"):
+        return ()
+    tables = section.table["clocks"]
+    if not isinstance(tables, list):
+        section.report(
+            f"expected an array of tables (write [[{section.path}.clocks]]), got {describe(tables)}",
+            "clocks",
+        )
+        return None
+    clocks: list[Clock] = []
+    first_index: dict[str, int] = {}
+    failed = False
+    for index, table in enumerate(tables):
+        where = Section(
+            section.file,
+            f"{section.path}.clocks[{index}]",
+            table if isinstance(table, dict) else {},
+            section.problems,
+            label=clock_label(table),
+            nested=False,
+        )
+        if not isinstance(table, dict):
+            where.report(f"expected a table, got {describe(table)}")
+            failed = True
+            continue
+        clock = build_clock(where, index, default_timezone=daemon.timezone)
+        name = where.table.get("name", f"clock-{index + 1}")
+        if isinstance(name, str):
+            if name in first_index:
+                where.report(
+                    f"duplicate clock name '{name}': clocks[{first_index[name]}] has it already; "
+                    "names are unique within a job"
+                )
+            else:
+                first_index[name] = index
+        if clock is not None and parameters is not None:
+            _check_clock(where, job, clock, parameters, now)
+        if clock is None or where.seen_problem:
+            failed = True
+        else:
+            clocks.append(clock)
+    return None if failed else tuple(clocks)
+
+
+def _check_clock(
+    where: Section, job: str, clock: Clock, parameters: ParameterSet, now: datetime
+) -> None:
+    """Parameters a fire of this clock would get, and whether it fires at all."""
+    from clocks.errors import ClockError
+    from clocks.parameters import ParameterError, render_context
+
+    probe = clock.anchored(now) if clock.kind == "interval" and clock.start is None else clock  # type: ignore[attr-defined]
+    try:
+        upcoming = probe.next_fire(now)
+    except ClockError as error:
+        where.report(error.message)
+        return
+    if upcoming is None and clock.kind == "cron" and clock.end is None:
+        expression = getattr(clock, "expression", "")
+        where.report(f"invalid cron expression '{expression}': never fires")
+        return
+
+    static = parameters.check_names(clock.parameter_defaults)
+    for problem in static:
+        if problem.kind == "required":
+            where.report(
+                f"required parameter '{problem.name}' has no default; give it a default under "
+                f"[{where.path.split('.clocks[')[0]}.parameters.{toml_key(problem.name)}] "
+                "or set it in this clock's parameters"
+            )
+        else:
+            where.report(problem.message)
+    if static:
+        return
+
+    sample = upcoming or now
+    context = render_context(
+        scheduled_time=sample, timezone=clock.timezone, job=job, clock=clock.name, run_id=None
+    )
+    try:
+        parameters.resolve(clock.parameter_defaults, context=context)
+    except ParameterError as error:
+        from clocks.localtime import get_zone
+
+        shown = sample.astimezone(get_zone(clock.timezone)).isoformat()
+        for problem in error.problems:
+            where.report(f"{problem.message} (for a fire at {shown})")
+
+
+def _check_defaults(
+    section: Section, job: str, daemon: DaemonSettings, parameters: ParameterSet, now: datetime
+) -> None:
+    """A job without clocks: the defaults it has must render and fit (required ones may be absent)."""
+    from clocks.parameters import ParameterError, render_context
+
+    context = render_context(
+        scheduled_time=now, timezone=daemon.timezone, job=job, clock=None, run_id=None
+    )
+    try:
+        parameters.resolve(context=context)
+    except ParameterError as error:
+        for problem in error.problems:
+            if problem.kind != "required":
+                key = f"parameters.{toml_key(problem.name)}" if problem.name else "parameters"
+                section.report(problem.message, key)
+
+
+def sample_now(now: datetime | None) -> datetime:
+    """`now` as an aware UTC whole second (the current time when None)."""
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now.astimezone(UTC).replace(microsecond=0)

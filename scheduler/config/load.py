@@ -1,0 +1,237 @@
+"""Read the main file and its includes, build the frozen Config, or raise every Problem at once.
+
+Files are named in problems as the user named them: the main file exactly as given
+(`--config config/demo.toml` → `config/demo.toml`; found in the current folder →
+`clockd.toml`), an included file as the main file's folder joined with the include
+pattern's match (`config/jobs.d/backup.toml`), so every name can be opened from where
+the command ran.
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from scheduler.config.find import find_config_path
+from scheduler.config.jobs import build_job, job_path, sample_now
+from scheduler.config.keys import DAEMON_KEYS, INCLUDED_TOP_KEYS, TOP_KEYS
+from scheduler.config.values import Section, describe
+from scheduler.models import Config, DaemonSettings
+from scheduler.problems import ConfigError, Problem
+
+_TOML_POSITION = re.compile(
+    r"^(?P<message>.*?) \((?:at line (?P<line>\d+), column (?P<column>\d+)|at end of document)\)$"
+)
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    now: datetime | None = None,
+) -> Config:
+    """Read and validate the whole config; raise ConfigError with every problem found.
+
+    `now` is the moment used to try each clock once: its next fire after `now` is the
+    sample `scheduled_time` with which dynamic parameter values must render and fit.
+
+    >>> config = load_config("config/demo.toml")  # doctest: +SKIP
+    >>> config.jobs["report"].clocks[0].name       # doctest: +SKIP
+    'small'
+    """
+    main = find_config_path(path, environ)
+    moment = sample_now(now)
+    display = str(main)
+    folder = main.absolute().parent
+    problems: list[Problem] = []
+
+    document = read_toml(main, display, problems)
+    if document is None:
+        raise ConfigError(problems)
+    top = Section(display, "", document, problems)
+    top.check_keys(TOP_KEYS)
+    daemon_section = Section(display, "daemon", top.table_of("daemon"), problems)
+    daemon = build_daemon(daemon_section, folder)
+
+    sources: list[tuple[str, Path, dict[str, Any]]] = [(display, main.absolute(), document)]
+    for shown, included in _included_files(daemon_section, display, main):
+        included_document = read_toml(included, shown, problems)
+        if included_document is None:
+            continue
+        section = Section(shown, "", included_document, problems)
+        for key in included_document:
+            if key == "daemon":
+                section.report(
+                    "[daemon] settings belong in the main file; an included file holds only [jobs.*]"
+                )
+            elif key not in INCLUDED_TOP_KEYS:
+                section.report(f"unknown key '{key}': an included file holds only [jobs.*] tables")
+        sources.append((shown, included.absolute(), included_document))
+
+    jobs = {}
+    declared_in: dict[str, str] = {}
+    for shown, source, content in sources:
+        tables = Section(shown, "", content, problems).table_of("jobs")
+        for name, table in tables.items():
+            if name in declared_in:
+                problems.append(
+                    Problem(
+                        shown,
+                        job_path(name),
+                        f"job '{name}' is already defined in {declared_in[name]}: job names are unique across files",
+                    )
+                )
+                continue
+            declared_in[name] = shown
+            job = build_job(
+                name,
+                table,
+                file=shown,
+                folder=source.parent,
+                source=source,
+                daemon=daemon,
+                problems=problems,
+                now=moment,
+            )
+            if job is not None:
+                jobs[name] = job
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        path=main.absolute(),
+        daemon=daemon,
+        jobs=jobs,
+        files=tuple(source for _, source, _ in sources),
+    )
+
+
+def read_toml(path: Path, shown: str, problems: list[Problem]) -> dict[str, Any] | None:
+    """The parsed file, or None with a problem (unreadable, not UTF-8, TOML syntax with line and column)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as error:
+        problems.append(Problem(shown, "", f"cannot read the file: {error.strerror or error}"))
+        return None
+    except UnicodeDecodeError as error:
+        problems.append(
+            Problem(shown, "", f"not UTF-8 text (byte {error.start}): save the file as UTF-8")
+        )
+        return None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        found = _TOML_POSITION.match(str(error))
+        message = found["message"] if found else str(error)
+        message = message[:1].lower() + message[1:]
+        where = (
+            f"line {found['line']}, column {found['column']}"
+            if found and found["line"]
+            else ("end of file" if found else "")
+        )
+        problems.append(Problem(shown, where, f"invalid TOML: {message}"))
+        return None
+
+
+def build_daemon(section: Section, folder: Path) -> DaemonSettings:
+    """[daemon] → DaemonSettings; relative paths are relative to the main file's folder."""
+    from clocks.errors import ClockError
+    from clocks.localtime import get_zone
+
+    section.check_keys(DAEMON_KEYS)
+    database = section.string("database", "clockd.db", allow_empty=False)
+    timezone = section.string("timezone", "UTC", allow_empty=False)
+    try:
+        get_zone(timezone)
+    except ClockError as error:
+        section.report(error.message, "timezone")
+        timezone = "UTC"
+    listen = section.string("listen", "127.0.0.1:8787")
+    token_text = section.string("token_file", "")
+    token_file = (folder / Path(token_text).expanduser()).absolute() if token_text else None
+    if listen:
+        _check_listen(section, listen, has_token=token_file is not None)
+    return DaemonSettings(
+        database=(folder / Path(database).expanduser()).absolute(),
+        timezone=timezone,
+        listen=listen,
+        token_file=token_file,
+        max_concurrent_runs=section.integer("max_concurrent_runs", 16, minimum=1),
+        shutdown_grace=section.duration("shutdown_grace", timedelta(seconds=30)) or timedelta(0),
+        log_format=section.choice("log_format", ("text", "json"), "text"),  # type: ignore[arg-type]
+        max_parameters_bytes=section.integer("max_parameters_bytes", 1024 * 1024, minimum=1),
+        max_log_bytes=section.integer("max_log_bytes", 10 * 1024 * 1024, minimum=1),
+        catchup_limit=section.integer("catchup_limit", 100, minimum=1),
+    )
+
+
+def split_listen(listen: str) -> tuple[str, int] | None:
+    """'127.0.0.1:8787' / '[::1]:8787' / 'localhost:80' → (host, port), or None."""
+    found = re.fullmatch(
+        r"\[(?P<v6>[^\]]+)\]:(?P<port>\d+)|(?P<host>[^:\[\]]+):(?P<port2>\d+)", listen
+    )
+    if not found:
+        return None
+    host = found["v6"] or found["host"]
+    port = int(found["port"] or found["port2"])
+    return (host, port) if 0 < port < 65536 else None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_listen(section: Section, listen: str, *, has_token: bool) -> None:
+    parts = split_listen(listen)
+    if parts is None:
+        section.report(
+            f"invalid address {describe(listen)}: use HOST:PORT such as '127.0.0.1:8787' or '[::1]:8787', "
+            'or "" to turn the API off',
+            "listen",
+        )
+    elif not is_loopback(parts[0]) and not has_token:
+        section.report(
+            f"'{listen}' is not a loopback address and no token_file is set: the daemon refuses to "
+            "serve its API unauthenticated; set daemon.token_file or listen on 127.0.0.1",
+            "listen",
+        )
+
+
+def _included_files(section: Section, display: str, main: Path) -> list[tuple[str, Path]]:
+    """(name as shown, path) of each included file, in pattern order, each file once."""
+    if not section.has("include"):
+        return []
+    raw = section.table["include"]
+    patterns = [raw] if isinstance(raw, str) else raw
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        section.report(
+            f"expected an array of file patterns such as ['jobs.d/*.toml'], got {describe(raw)}",
+            "include",
+        )
+        return []
+    base = os.path.dirname(display)
+    seen = {main.resolve()}
+    result = []
+    for pattern in patterns:
+        joined = os.path.join(base, os.path.expanduser(pattern))
+        matches = sorted(glob.glob(joined))
+        if not matches and not glob.has_magic(pattern):
+            section.report(f"included file '{pattern}' does not exist", "include")
+        for match in matches:
+            path = Path(match)
+            if not path.is_file() or path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            result.append((os.path.normpath(match), path))
+    return result

@@ -1,0 +1,289 @@
+"""A crontab → clockd TOML (spec 4, `clockd import-crontab`).
+
+What cron did, clockd does the same way where it can:
+- each line runs through a shell (`["/bin/sh", "-c", LINE]`, or $SHELL when the crontab set it),
+  so quoting, pipes and `$VARS` behave as before; clockd parameters are not used;
+- `CRON_TZ=ZONE` sets the time zone of the lines below it; other `NAME=value` lines become
+  the `env` of the jobs below them (`MAILTO`/`MAILFROM` are kept as comments: clockd sends
+  no mail — use on_failure hooks);
+- cron does not run missed jobs, so every clock gets `catchup = "none"`;
+- `@reboot`, a `%` in the command (stdin for the command) and expressions clockd refuses are
+  reported and kept as comments.
+A line whose command and environment equal an earlier line's becomes another clock of that job.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+
+__all__ = ["CrontabImport", "import_crontab"]
+
+MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_ENV_LINE = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?)\s*$")
+_MAIL_VARIABLES = ("MAILTO", "MAILFROM", "CONTENT_TYPE", "CONTENT_TRANSFER_ENCODING")
+_WRAPPERS = {
+    "sudo",
+    "nice",
+    "ionice",
+    "env",
+    "exec",
+    "timeout",
+    "flock",
+    "chronic",
+    "nohup",
+    "time",
+}
+_INTERPRETERS = re.compile(r"^(python[\d.]*|sh|bash|dash|zsh|perl|ruby|node|php[\d.]*|uv|poetry)$")
+
+
+@dataclass
+class _Job:
+    name: str
+    command: str
+    shell: str
+    env: dict[str, str]
+    comments: list[str] = field(default_factory=list)
+    clocks: list[tuple[str, str | None, int, str]] = field(
+        default_factory=list
+    )  # cron, zone, line number, user
+
+
+@dataclass
+class CrontabImport:
+    """The TOML text, and one warning per line that could not be converted."""
+
+    toml: str
+    warnings: list[str]
+    jobs: int
+
+
+def import_crontab(
+    text: str, *, source: str = "crontab", timezone: str = "UTC", system: bool = False
+) -> CrontabImport:
+    """Convert crontab `text`; `timezone` is the zone cron used (the system's local zone).
+
+    `system=True` reads /etc/crontab and /etc/cron.d lines, which name a user after the schedule.
+
+    >>> result = import_crontab("30 2 * * * /usr/local/bin/backup --full\\n")
+    >>> '"/bin/sh", "-c", "/usr/local/bin/backup --full"' in result.toml
+    True
+    """
+    from clocks.cron import CronClock
+    from clocks.errors import ClockError
+    from clocks.localtime import get_zone
+
+    warnings: list[str] = []
+    header: list[str] = []
+    env: dict[str, str] = {}
+    shell = "/bin/sh"
+    zone: str | None = None
+    pending: list[str] = []  # comments waiting for the next job
+    jobs: dict[str, _Job] = {}
+    by_key: dict[tuple[str, str, tuple[tuple[str, str], ...]], _Job] = {}
+    trailing: list[str] = []
+
+    def warn(number: int, line: str, reason: str) -> None:
+        warnings.append(f"{source}:{number}: {reason}: {line.strip()}")
+        pending.append(f"NOT IMPORTED (line {number}, {reason}): {line.strip()}")
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            if pending:
+                pending.append("")
+            continue
+        if line.startswith("#"):
+            pending.append(line[1:].strip())
+            continue
+        found = _ENV_LINE.match(line)
+        if (
+            found
+            and not line.startswith("@")
+            and not line[0].isdigit()
+            and not line.startswith("*")
+        ):
+            name, value = found["name"], _unquote(found["value"])
+            if name == "CRON_TZ":
+                try:
+                    get_zone(value)
+                except ClockError:
+                    warn(number, line, f"unknown time zone '{value}'")
+                    continue
+                zone = value
+            elif name in _MAIL_VARIABLES:
+                header.append(
+                    f"{name}={value} (line {number}): clockd sends no mail; use on_failure hooks"
+                )
+            elif name == "SHELL":
+                shell = value or "/bin/sh"
+            else:
+                env = {**env, name: value}
+            continue
+
+        schedule, rest = _split_schedule(line)
+        if schedule is None:
+            warn(number, line, "not a cron line")
+            continue
+        if schedule == "@reboot":
+            warn(
+                number,
+                line,
+                "@reboot is not supported: clockd has no boot trigger; use a systemd unit",
+            )
+            continue
+        user = ""
+        if system:
+            user, _, rest = rest.partition(" ")
+            rest = rest.strip()
+        command, problem = _cron_command(rest)
+        if problem:
+            warn(number, line, problem)
+            continue
+        clock_zone = zone or timezone
+        try:
+            CronClock(name="import", expression=schedule, timezone=clock_zone)
+        except ClockError as error:
+            warn(number, line, error.message)
+            continue
+        key = (shell, command, tuple(sorted(env.items())))
+        job = by_key.get(key)
+        comments = _trim(pending)
+        pending.clear()
+        if job is None:
+            name = _unique(_job_name(command), jobs)
+            job = _Job(name=name, command=command, shell=shell, env=dict(env), comments=comments)
+            jobs[name] = job
+            by_key[key] = job
+            comments = []
+        job.clocks.append((schedule, zone, number, user, comments))
+    trailing = _trim(pending)
+
+    out = [
+        f"# Imported from {source} by `clockd import-crontab`. Check it with `clockd check`.",
+        "# Each job runs its crontab line through a shell, as cron did: quoting, pipes and $VARIABLES",
+        "# work as before, and clockd parameters are not used. cron does not run missed jobs,",
+        '# hence catchup = "none".',
+    ]
+    out += [f"# {item}" for item in header]
+    out += [
+        "",
+        "[daemon]",
+        f"timezone = {_string(timezone)}   # the zone cron used for lines without CRON_TZ",
+    ]
+    for job in jobs.values():
+        out.append("")
+        out += [f"# {comment}".rstrip() for comment in job.comments]
+        out.append(f"[jobs.{job.name}]")
+        out.append(f'command = [{_string(job.shell)}, "-c", {_string(job.command)}]')
+        if job.env:
+            out.append(
+                "env = { "
+                + ", ".join(f"{_key(k)} = {_string(v)}" for k, v in job.env.items())
+                + " }"
+            )
+        for schedule, zone, number, user in job.clocks:
+            out += [
+                "",
+                f"[[jobs.{job.name}.clocks]]",
+                f"# crontab line {number}" + (f", ran as user '{user}'" if user else ""),
+            ]
+            out.append(f"cron = {_string(schedule)}")
+            if zone:
+                out.append(f"timezone = {_string(zone)}   # from CRON_TZ")
+            out.append('catchup = "none"')
+    if trailing:
+        out.append("")
+        out += [f"# {comment}".rstrip() for comment in trailing]
+    return CrontabImport(toml="\n".join(out) + "\n", warnings=warnings, jobs=len(jobs))
+
+
+def _split_schedule(line: str) -> tuple[str | None, str]:
+    if line.startswith("@"):
+        macro, _, rest = line.partition(" ")
+        macro = macro.lower()
+        if macro == "@reboot" or macro in MACROS:
+            return macro, rest.strip()
+        return None, line
+    parts = line.split(None, 5)
+    if len(parts) < 6:
+        return None, line
+    return " ".join(parts[:5]), parts[5]
+
+
+def _cron_command(text: str) -> tuple[str, str | None]:
+    """cron's command text: `\\%` is a literal %, the first other % starts the command's stdin."""
+    result = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and text[index + 1 : index + 2] == "%":
+            result.append("%")
+            index += 2
+            continue
+        if char == "%":
+            return (
+                "",
+                "a % in the command sends the rest as its stdin, which clockd does not support; write \\% for a literal %",
+            )
+        result.append(char)
+        index += 1
+    command = "".join(result).strip()
+    return (command, None) if command else ("", "no command")
+
+
+def _job_name(command: str) -> str:
+    """A readable name from the program a shell line runs: `cd /srv && ./backup.sh -q` → backup."""
+    for segment in re.split(r"&&|\|\||;|\|", command):
+        try:
+            words = shlex.split(segment)
+        except ValueError:
+            words = segment.split()
+        words = [w for w in words if not re.match(r"^[A-Za-z_]\w*=", w)]
+        while words and (words[0] in _WRAPPERS or words[0].startswith("-")):
+            words = words[1:]
+        if not words or words[0] in ("cd", "test", "[", "true", ":"):
+            continue
+        program = words[0].rsplit("/", 1)[-1]
+        if _INTERPRETERS.match(program):
+            script = next((w for w in words[1:] if not w.startswith("-")), None)
+            if script:
+                program = script.rsplit("/", 1)[-1]
+        slug = re.sub(r"[^a-z0-9]+", "-", program.rsplit(".", 1)[0].lower()).strip("-")[:40]
+        if slug:
+            return slug if slug[0].isalnum() else f"job-{slug}"
+    return "job"
+
+
+def _unique(name: str, taken: dict[str, _Job]) -> str:
+    if name not in taken:
+        return name
+    number = 2
+    while f"{name}-{number}" in taken:
+        number += 1
+    return f"{name}-{number}"
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def _trim(lines: list[str]) -> list[str]:
+    while lines and not lines[0]:
+        lines = lines[1:]
+    while lines and not lines[-1]:
+        lines = lines[:-1]
+    return list(lines)
+
+
+def _string(value: str) -> str:
+    # A JSON string is a valid TOML basic string (same escapes).
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _string(name)
