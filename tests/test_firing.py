@@ -1,0 +1,289 @@
+"""Fire → run with an injected time source and a real SQLite file (no daemon process).
+
+The executor is swapped at the boundary for a recorder: these tests are about which runs
+are claimed, with which values and scheduled times — not about executing them.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scheduler.config import load_config
+from scheduler.firing import ClockBook, Firing, _Due
+from scheduler.service import Service
+from scheduler.store import Store
+from scheduler.timesource import FixedTime
+from scheduler.triggers import ClockTrigger
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+CONFIG = """
+[daemon]
+database = "clockd.db"
+listen = ""
+
+[jobs.report]
+command = ["echo", "{{ x }}", "{{ day }}"]
+
+[jobs.report.parameters.x]
+type = "integer"
+
+[jobs.report.parameters.day]
+type = "date"
+default = "{{ scheduled_time.subtract(days=1).to_date_string() }}"
+
+[[jobs.report.clocks]]
+name = "small"
+interval = "1s"
+start = "2026-03-01T00:00:00Z"
+parameters = { x = 9 }
+catchup = "CATCHUP"
+
+[[jobs.report.clocks]]
+name = "large"
+interval = "1s"
+start = "2026-03-01T00:00:00Z"
+parameters = { x = 99 }
+
+[jobs.broken]
+command = ["true"]
+
+[jobs.broken.parameters.n]
+type = "integer"
+# valid when the config is loaded (November), broken for a fire in March
+default = "{{ 5 if scheduled_time.month != 3 else 'march' }}"
+
+[[jobs.broken.clocks]]
+name = "every"
+interval = "1s"
+start = "2026-03-01T00:00:00Z"
+"""
+
+
+class RecordingExecutor:
+    def __init__(self) -> None:
+        self.submitted: list[tuple[int, str, dict[str, Any]]] = []
+
+    def submit(self, run_id: int, job: Any, resolved: Any) -> None:
+        self.submitted.append((run_id, job.name, resolved.masked()))
+
+    def running_count(self) -> int:
+        return 0
+
+    def pending_count(self) -> int:
+        return 0
+
+
+@pytest.fixture
+def world(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    catchup = getattr(request, "param", "latest")
+    path = tmp_path / "clockd.toml"
+    path.write_text(textwrap.dedent(CONFIG).replace("CATCHUP", catchup))
+    config = load_config(path, now=datetime(2026, 11, 1, tzinfo=UTC))
+    store = Store.open(config.daemon.database)
+    time_source = FixedTime(T0)
+    executor = RecordingExecutor()
+    book = ClockBook(store, time_source)
+    firing = Firing(
+        store, executor, book, lambda: config.jobs, catchup_limit=3, time_source=time_source
+    )  # type: ignore[arg-type]
+
+    class World:
+        pass
+
+    w = World()
+    w.config, w.store, w.time, w.executor, w.book, w.firing = (
+        config,
+        store,
+        time_source,
+        executor,
+        book,
+        firing,
+    )
+    yield w
+    store.close()
+
+
+def test_simultaneous_fires_become_one_run_per_clock_with_own_values(world: Any) -> None:
+    world.time.advance(seconds=0.25)  # fired a quarter second late
+    result = world.firing.fire([_Due("report", "small", [T0]), _Due("report", "large", [T0])])
+    assert len(result.created) == 2
+    runs = {r.clock: r for r in world.store.list_runs(job="report")}
+    assert runs["small"].parameters == {"x": 9, "day": "2026-02-28"}
+    assert runs["large"].parameters == {"x": 99, "day": "2026-02-28"}
+    assert runs["small"].scheduled_time == runs["large"].scheduled_time == T0
+    assert runs["small"].trigger == "clock"
+    assert runs["small"].lateness == pytest.approx(0.25)
+    assert sorted(values["x"] for _, _, values in world.executor.submitted) == [9, 99]
+    assert world.store.clock_state("report", "small").last_fire == T0
+
+
+def test_a_fire_is_claimed_once_ever(world: Any) -> None:
+    first = world.firing.fire([_Due("report", "small", [T0])])
+    again = world.firing.fire([_Due("report", "small", [T0])])
+    assert len(first.created) == 1
+    assert again.created == []
+    assert again.duplicates == [("report", "small", T0)]
+    assert len(world.executor.submitted) == 1
+
+
+def test_parameters_failing_at_fire_time_make_a_failed_run_not_a_stop(world: Any) -> None:
+    result = world.firing.fire([_Due("broken", "every", [T0]), _Due("report", "small", [T0])])
+    assert len(result.failed) == 1
+    assert len(result.created) == 1
+    failed = world.store.get_run(result.failed[0])
+    assert failed.state == "failed"
+    assert "n" in failed.error
+    assert failed.ended_at is not None
+    assert [job for _, job, _ in world.executor.submitted] == ["report"]
+
+
+def test_paused_clock_fires_nothing_but_moves_on(world: Any) -> None:
+    world.store.set_paused("report", "small", True)
+    world.book.refresh_pauses()
+    result = world.firing.fire([_Due("report", "small", [T0]), _Due("report", "large", [T0])])
+    assert result.paused == [("report", "small", T0)]
+    assert [r.clock for r in world.store.list_runs()] == ["large"]
+    assert world.store.clock_state("report", "small").last_fire == T0
+
+
+def test_whole_job_pause_is_read_from_the_store(world: Any) -> None:
+    world.store.set_paused("report", None, True)
+    world.book.refresh_pauses()
+    assert world.book.is_paused("report", "large")
+    assert not world.book.is_paused("broken", "every")
+
+
+def _iso(times: list[datetime]) -> list[str]:
+    return [t.isoformat() for t in times]
+
+
+@pytest.mark.parametrize(
+    ("world", "expected"),
+    [
+        ("none", []),
+        ("latest", ["2026-03-01T12:00:05+00:00"]),
+        # catchup_limit=3: the most recent three of the five missed fires
+        (
+            "all",
+            ["2026-03-01T12:00:03+00:00", "2026-03-01T12:00:04+00:00", "2026-03-01T12:00:05+00:00"],
+        ),
+    ],
+    ids=["none", "latest", "all-bounded-by-limit"],
+    indirect=["world"],
+)
+def test_catch_up_follows_the_clock_policy(world: Any, expected: list[str]) -> None:
+    world.store.set_last_fire("report", "small", T0)
+    world.time.advance(seconds=5.5)  # down for 5.5 s: fires 12:00:01 … 12:00:05 were missed
+    job = world.config.jobs["report"]
+    clock = world.book.effective("report", job.clock("small"))
+    world.firing.catch_up(job, clock, world.time.now())
+    runs = world.store.list_runs(job="report", clock="small")
+    assert _iso(sorted(r.scheduled_time for r in runs)) == expected
+    assert all(r.trigger == "catchup" for r in runs)
+    # A second start after the same outage claims nothing new.
+    world.firing.catch_up(job, clock, world.time.now(), since=T0)
+    assert len(world.store.list_runs(job="report", clock="small")) == len(expected)
+
+
+def test_unanchored_interval_is_anchored_once_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[daemon]\ndatabase = "c.db"\nlisten = ""\n[jobs.j]\ncommand = ["true"]\n'
+        '[[jobs.j.clocks]]\nname = "c"\ninterval = "10s"\n'
+    )
+    config = load_config(path)
+    with Store.open(config.daemon.database) as store:
+        time_source = FixedTime(T0 + timedelta(microseconds=400_000))
+        clock = config.jobs["j"].clock("c")
+        first = ClockBook(store, time_source).effective("j", clock)
+        time_source.advance(seconds=3)
+        again = ClockBook(store, time_source).effective("j", clock)  # a restart 3 s later
+        assert first.next_fire(T0) == T0 + timedelta(seconds=10)
+        assert again.next_fire(T0 + timedelta(seconds=3)) == T0 + timedelta(seconds=10)
+        assert store.clock_state("j", "c").anchor == T0
+
+
+def test_trigger_jitter_is_never_fed_back(world: Any) -> None:
+    import dataclasses
+    import random
+
+    clock = dataclasses.replace(
+        world.config.jobs["report"].clock("small"),
+        interval=world.config.jobs["report"].clock("small").interval * 10,
+        jitter=timedelta(seconds=5),
+    )
+    trigger = ClockTrigger(clock, rng=random.Random(7))
+    previous = None
+    nominals = []
+    now = T0
+    for _ in range(20):
+        run_time = trigger.get_next_fire_time(previous, now)
+        nominal = trigger.consume(run_time)
+        assert timedelta(0) <= run_time - nominal <= timedelta(seconds=5)
+        nominals.append(nominal)
+        previous, now = run_time, run_time
+    # k-th fire = anchor + k × 10 s exactly, whatever the jitter did
+    assert nominals == [T0 + timedelta(seconds=10 * k) for k in range(1, 21)]
+
+
+def test_trigger_skips_a_long_gap_and_reports_it(world: Any) -> None:
+    gaps: list[tuple[datetime, datetime]] = []
+    clock = world.book.effective("report", world.config.jobs["report"].clock("small"))
+    trigger = ClockTrigger(clock, on_gap=lambda since, now: gaps.append((since, now)))
+    later = T0 + timedelta(days=1)
+    # APScheduler would list 86,400 fires here; the trigger jumps to the first after now.
+    assert trigger.get_next_fire_time(T0, later) == later + timedelta(seconds=1)
+    assert gaps == [(T0, later)]
+    # A short lag (busy loop) is not a gap: every fire is still listed.
+    assert trigger.get_next_fire_time(T0, T0 + timedelta(seconds=30)) == T0 + timedelta(seconds=1)
+    assert len(gaps) == 1
+
+
+def test_service_manual_run_puts_trigger_values_on_top(world: Any) -> None:
+    service = Service(
+        world.config,
+        world.store,
+        world.executor,
+        book=world.book,  # type: ignore[arg-type]
+        firing=world.firing,
+        time_source=world.time,
+    )
+    record = service.create_run("report", {"x": 5}, clock="large", trigger="manual")
+    assert record.parameters == {"x": 5, "day": "2026-02-28"}
+    assert record.clock == "large"
+    assert record.trigger == "manual"
+    assert record.scheduled_time == T0
+    from clocks.parameters import ParameterError
+
+    with pytest.raises(ParameterError, match="required parameter 'x'"):
+        service.create_run("report", {})
+    assert len(world.store.list_runs()) == 1  # the refused run left nothing behind
+
+
+def test_service_backfill_skips_fires_that_already_ran(world: Any) -> None:
+    service = Service(
+        world.config,
+        world.store,
+        world.executor,
+        book=world.book,  # type: ignore[arg-type]
+        firing=world.firing,
+        time_source=world.time,
+    )
+    world.firing.fire([_Due("report", "small", [T0 + timedelta(seconds=1)])])
+    entries = service.backfill("report", "small", T0, T0 + timedelta(seconds=2))
+    assert [e["time"] for e in entries] == [
+        "2026-03-01T12:00:00+00:00",
+        "2026-03-01T12:00:01+00:00",
+        "2026-03-01T12:00:02+00:00",
+    ]
+    assert [e["run_id"] is None for e in entries] == [False, True, False]
+    backfilled = world.store.list_runs(job="report", clock="small")
+    assert sorted(r.trigger for r in backfilled) == ["backfill", "backfill", "clock"]
+    # last_fire is not moved back by a backfill
+    assert world.store.clock_state("report", "small").last_fire == T0 + timedelta(seconds=1)
