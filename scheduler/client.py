@@ -1,0 +1,307 @@
+"""`scheduler.Client`: talk to a running daemon's API over HTTP (httpx).
+
+Inside a run, `Client.from_env()` finds the daemon and a child token, and records the
+current run as the parent of the runs it starts:
+
+    from scheduler import Client
+
+    client = Client.from_env()
+    run = client.create_run("report", {"x": 3}, wait=True, stream_logs=True)
+    assert run["state"] == "succeeded"
+
+Errors are `ClientError` (the API refused: `.status`, `.error`, `.details`) and
+`DaemonUnreachable` (no answer) — never a raw httpx traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TextIO
+
+from scheduler.errors import DaemonUnreachable, UserError
+
+__all__ = ["Client", "ClientError", "DaemonUnreachable"]
+
+FINAL_STATES = frozenset({"succeeded", "failed", "timed_out", "cancelled", "crashed", "skipped"})
+
+
+def _httpx() -> Any:
+    if "httpx" not in sys.modules:
+        # httpx imports its optional CLI (rich, click: ~70 ms) when they are installed;
+        # nothing here needs it, and `clockd trigger` must start fast.
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+        try:
+            import httpx
+        finally:
+            if sys.modules.get("httpx._main", 0) is None:
+                del sys.modules["httpx._main"]
+        return httpx
+    import httpx
+
+    return httpx
+
+
+class ClientError(UserError):
+    """The API refused a request: `status`, `error` and one `details` entry per problem."""
+
+    def __init__(self, status: int, error: str, details: list[dict[str, Any]] | None = None):
+        self.status = status
+        self.error = error
+        self.details = details or []
+        lines = [error]
+        for detail in self.details:
+            name = detail.get("parameter")
+            lines.append(f"  {name}: {detail.get('message')}" if name else f"  {detail}")
+        super().__init__("\n".join(lines))
+
+
+def _normalise_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if "://" not in url:
+        url = f"http://{url}"
+    return url
+
+
+class Client:
+    """A client of one daemon. `url` like "http://127.0.0.1:8787" (or "127.0.0.1:8787")."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        parent_id: int | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        httpx = _httpx()
+        self.url = _normalise_url(url)
+        self.parent_id = parent_id
+        headers = {"Accept": "application/json", "User-Agent": "clockd-client"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Client:
+        """The daemon that started this run: CLOCKD_API_URL, CLOCKD_TOKEN, and CLOCKD_RUN_ID as
+        the parent of every run created through this client."""
+        environ = os.environ if environ is None else environ
+        url = environ.get("CLOCKD_API_URL") or environ.get("CLOCKD_URL")
+        if not url:
+            raise UserError(
+                "CLOCKD_API_URL is not set: Client.from_env() works inside a run of a daemon "
+                "with an HTTP listen address; elsewhere use Client(url, token)"
+            )
+        run_id = environ.get("CLOCKD_RUN_ID", "")
+        return cls(
+            url,
+            environ.get("CLOCKD_TOKEN") or None,
+            parent_id=int(run_id) if run_id.isdigit() else None,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        httpx = _httpx()
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise DaemonUnreachable(
+                f"the daemon at {self.url} did not answer ({type(error).__name__}: {error}); "
+                "is `clockd serve` running with this listen address?"
+            ) from None
+        return self._decode(response)
+
+    @staticmethod
+    def _decode(response: Any) -> Any:
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            if isinstance(body, dict) and "error" in body:
+                raise ClientError(response.status_code, str(body["error"]), body.get("details"))
+            raise ClientError(
+                response.status_code, f"HTTP {response.status_code}: {response.text[:200]}"
+            )
+        return body
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/api/v1/jobs")["jobs"])
+
+    def job(self, name: str) -> dict[str, Any]:
+        return dict(self._request("GET", f"/api/v1/jobs/{_segment(name)}"))
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        job: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        clock: str | None = None,
+        wait: bool = False,
+        stream_logs: bool = False,
+        parameter_text: Mapping[str, str] | None = None,
+        parent_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Start a run of `job`; returns its record (the final one with `wait=True`).
+
+        `parameter_text` holds values as text, converted by the daemon by each parameter's
+        declared type (what `clockd trigger -p NAME=VALUE` sends).
+        """
+        body: dict[str, Any] = {"parameters": dict(parameters or {})}
+        if clock is not None:
+            body["clock"] = clock
+        parent = parent_id if parent_id is not None else self.parent_id
+        if parent is not None:
+            body["parent_id"] = parent
+        if parameter_text:
+            body["parameter_text"] = dict(parameter_text)
+        run = self._request("POST", f"/api/v1/jobs/{_segment(job)}/runs", json=body)
+        if wait or stream_logs:
+            return self.wait_for_run(run["id"], stream_logs=stream_logs)
+        return dict(run)
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        return dict(self._request("GET", f"/api/v1/runs/{int(run_id)}"))
+
+    def runs(
+        self,
+        *,
+        job: str | None = None,
+        clock: str | None = None,
+        state: str | None = None,
+        parent_id: int | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        query = {"job": job, "clock": clock, "state": state, "parent_id": parent_id, "limit": limit}
+        params = {k: str(v) for k, v in query.items() if v is not None}
+        return list(self._request("GET", "/api/v1/runs", params=params)["runs"])
+
+    def logs(self, run_id: int) -> list[dict[str, Any]]:
+        return list(self._request("GET", f"/api/v1/runs/{int(run_id)}/logs")["lines"])
+
+    def cancel(self, run_id: int) -> dict[str, Any]:
+        return dict(self._request("POST", f"/api/v1/runs/{int(run_id)}/cancel"))
+
+    def pause(self, job: str, clock: str | None = None) -> dict[str, Any]:
+        return dict(self._request("POST", _pause_path(job, clock, "pause")))
+
+    def resume(self, job: str, clock: str | None = None) -> dict[str, Any]:
+        return dict(self._request("POST", _pause_path(job, clock, "resume")))
+
+    def backfill(
+        self, job: str, clock: str, start: str, end: str, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        body = {"clock": clock, "from": start, "to": end, "dry_run": dry_run}
+        return dict(self._request("POST", f"/api/v1/jobs/{_segment(job)}/backfill", json=body))
+
+    def health(self) -> dict[str, Any]:
+        return dict(self._request("GET", "/healthz"))
+
+    # -- following a run ----------------------------------------------------------------------
+
+    def follow_log(self, run_id: int, *, after: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Server-sent events of the run's log: ("line", line) … then ("end", {state, ...}).
+
+        Reconnects (from the last line seen) if the stream drops before its end.
+        """
+        httpx = _httpx()
+        attempts = 0
+        while True:
+            try:
+                with self._http.stream(
+                    "GET",
+                    f"/api/v1/runs/{int(run_id)}/logs",
+                    params={"follow": "true", "after": str(after)},
+                    timeout=httpx.Timeout(30.0, read=None),
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        self._decode(response)
+                    for event, data in _parse_sse(response.iter_lines()):
+                        attempts = 0
+                        if event == "line":
+                            after = max(after, int(data.get("seq", after)))
+                        yield event, data
+                        if event == "end":
+                            return
+            except httpx.TransportError as error:
+                attempts += 1
+                if attempts > 5:
+                    raise DaemonUnreachable(
+                        f"lost the log stream of run {run_id} at {self.url}: {error}"
+                    ) from None
+                import time
+
+                time.sleep(min(0.2 * attempts, 1.0))
+
+    def wait_for_run(
+        self,
+        run_id: int,
+        *,
+        stream_logs: bool = True,
+        out: TextIO | None = None,
+        on_line: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Wait until the run ends and return its final record; with `stream_logs`, print each
+        log line to `out` (stdout) as it arrives."""
+        target = out if out is not None else sys.stdout
+        for event, data in self.follow_log(run_id):
+            if event == "line":
+                if on_line is not None:
+                    on_line(data)
+                if stream_logs:
+                    stream = target if data.get("stream") != "stderr" or out else sys.stderr
+                    stream.write(f"{data.get('text', '')}\n")
+                    stream.flush()
+        return self.get_run(run_id)
+
+
+def _parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    event, data = "message", []
+    for line in lines:
+        if line == "":
+            if data:
+                try:
+                    payload = json.loads("\n".join(data))
+                except ValueError:
+                    payload = {"text": "\n".join(data)}
+                yield event, payload if isinstance(payload, dict) else {"value": payload}
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+
+
+def _segment(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
+def _pause_path(job: str, clock: str | None, action: str) -> str:
+    if clock is None:
+        return f"/api/v1/jobs/{_segment(job)}/{action}"
+    return f"/api/v1/jobs/{_segment(job)}/clocks/{_segment(clock)}/{action}"
