@@ -94,6 +94,8 @@ class _FieldParser:
         if self.text == "":
             raise self.fail(f"{self.field} is empty")
         for term in self.text.split(","):
+            if term == "":
+                raise self.fail(f"{self.field} '{self.text}' has an empty list item")
             self._term(term)
         return self
 
