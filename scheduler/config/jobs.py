@@ -79,11 +79,12 @@ def build_job(
         "on_failure": section.strings("on_failure", ()),
         "enabled": section.boolean("enabled", True),
     }
-    parameters = _build_parameters(section, daemon)
-    clocks = _build_clocks(section, name, daemon, parameters, now)
-    if parameters is not None and clocks == ():
+    parameters, declared = _build_parameters(section, daemon)
+    broken = set(section.table_of("parameters")) - set(parameters.names if parameters else ())
+    clocks = _build_clocks(section, name, daemon, parameters, broken, now)
+    if parameters is not None and declared and clocks == ():
         _check_defaults(section, name, daemon, parameters, now)
-    if section.seen_problem or parameters is None or clocks is None:
+    if section.seen_problem or not declared or parameters is None or clocks is None:
         return None
     return Job(
         name=name,
@@ -100,26 +101,40 @@ def build_job(
     )
 
 
-def _build_parameters(section: Section, daemon: DaemonSettings) -> ParameterSet | None:
+def _build_parameters(section: Section, daemon: DaemonSettings) -> tuple[ParameterSet | None, bool]:
+    """The job's ParameterSet and whether every declaration was valid.
+
+    With bad declarations the set of the good ones is still returned, so that the clocks'
+    parameters are checked too and every problem is reported in one pass.
+    """
     from clocks.parameters import ParameterError, ParameterSet
 
     declarations = section.table_of("parameters")
+    tables = {}
     for pname, declaration in declarations.items():
-        if not isinstance(declaration, dict):
+        if isinstance(declaration, dict):
+            tables[pname] = declaration
+        else:
             section.report(
                 f"expected a table [{section.path}.parameters.{toml_key(pname)}] with at least a type, "
                 f"got {describe(declaration)}",
                 f"parameters.{toml_key(pname)}",
             )
-    if section.seen_problem and any(not isinstance(d, dict) for d in declarations.values()):
-        return None
     try:
-        return ParameterSet.from_declarations(declarations, max_bytes=daemon.max_parameters_bytes)
+        parameters = ParameterSet.from_declarations(tables, max_bytes=daemon.max_parameters_bytes)
     except ParameterError as error:
         for problem in error.problems:
             key = f"parameters.{toml_key(problem.name)}" if problem.name else "parameters"
             section.report(problem.message, key)
-        return None
+        bad = {problem.name for problem in error.problems}
+        good = {name: table for name, table in tables.items() if name not in bad}
+        try:
+            return ParameterSet.from_declarations(
+                good, max_bytes=daemon.max_parameters_bytes
+            ), False
+        except ParameterError:
+            return None, False
+    return parameters, len(tables) == len(declarations)
 
 
 def _build_clocks(
@@ -127,6 +142,7 @@ def _build_clocks(
     job: str,
     daemon: DaemonSettings,
     parameters: ParameterSet | None,
+    broken: set[str],
     now: datetime,
 ) -> tuple[Clock, ...] | None:
     if not section.has("clocks"):
@@ -165,7 +181,7 @@ def _build_clocks(
             else:
                 first_index[name] = index
         if clock is not None and parameters is not None:
-            _check_clock(where, job, clock, parameters, now)
+            _check_clock(where, job, clock, parameters, broken, now)
         if clock is None or where.seen_problem:
             failed = True
         else:
@@ -174,9 +190,17 @@ def _build_clocks(
 
 
 def _check_clock(
-    where: Section, job: str, clock: Clock, parameters: ParameterSet, now: datetime
+    where: Section,
+    job: str,
+    clock: Clock,
+    parameters: ParameterSet,
+    broken: set[str],
+    now: datetime,
 ) -> None:
-    """Parameters a fire of this clock would get, and whether it fires at all."""
+    """Parameters a fire of this clock would get, and whether it fires at all.
+
+    `broken` names parameters whose declaration was refused: their values are not checked.
+    """
     from clocks.errors import ClockError
     from clocks.parameters import ParameterError, render_context
 
@@ -191,15 +215,20 @@ def _check_clock(
         where.report(f"invalid cron expression '{expression}': never fires")
         return
 
-    static = parameters.check_names(clock.parameter_defaults)
+    given = {k: v for k, v in clock.parameter_defaults.items() if k not in broken}
+    static = parameters.check_names(given)
+    unexpected = [p for p in static if p.kind == "unexpected"]
+    if unexpected:
+        where.report(_unexpected_message(unexpected))
+    job_table = where.path.split(".clocks[")[0]
     for problem in static:
         if problem.kind == "required":
             where.report(
                 f"required parameter '{problem.name}' has no default; give it a default under "
-                f"[{where.path.split('.clocks[')[0]}.parameters.{toml_key(problem.name)}] "
+                f"[{job_table}.parameters.{toml_key(problem.name)}] "
                 "or set it in this clock's parameters"
             )
-        else:
+        elif problem.kind != "unexpected":
             where.report(problem.message)
     if static:
         return
@@ -209,13 +238,16 @@ def _check_clock(
         scheduled_time=sample, timezone=clock.timezone, job=job, clock=clock.name, run_id=None
     )
     try:
-        parameters.resolve(clock.parameter_defaults, context=context)
+        parameters.resolve(given, context=context)
     except ParameterError as error:
         from clocks.localtime import get_zone
 
         shown = sample.astimezone(get_zone(clock.timezone)).isoformat()
         for problem in error.problems:
-            where.report(f"{problem.message} (for a fire at {shown})")
+            sample_note = (
+                f" (for a fire at {shown})" if problem.kind in ("render", "invalid") else ""
+            )
+            where.report(problem.message + sample_note)
 
 
 def _check_defaults(
@@ -234,6 +266,12 @@ def _check_defaults(
             if problem.kind != "required":
                 key = f"parameters.{toml_key(problem.name)}" if problem.name else "parameters"
                 section.report(problem.message, key)
+
+
+def _unexpected_message(problems: list[Any]) -> str:
+    """`unexpected parameters: dummy, other (did you mean 'day'?)` (spec 2.1)."""
+    names = [p.name + (f" ({p.hint})" if getattr(p, "hint", "") else "") for p in problems]
+    return f"unexpected parameters: {', '.join(names)}"
 
 
 def sample_now(now: datetime | None) -> datetime:

@@ -61,7 +61,7 @@ class Section:
         if key is None:
             path = self.path
         elif self.nested:
-            path = f"{self.path}.{toml_key(key)}" if self.path else key
+            path = f"{self.path}.{key}" if self.path else key
         else:
             path, message = self.path, f"{key}: {message}"
         self.problems.append(Problem(self.file, path, message, self.label))
