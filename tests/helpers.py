@@ -62,7 +62,8 @@ class NotifySocket:
         self.messages: list[dict[str, str]] = []
 
     def drain(self) -> list[dict[str, str]]:
-        while True:
+        """Every message received so far (still readable after `close`)."""
+        while self.socket.fileno() != -1:
             try:
                 data = self.socket.recv(65536)
             except BlockingIOError:
@@ -70,11 +71,13 @@ class NotifySocket:
             fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
             fields["_received"] = repr(time.monotonic())
             self.messages.append(fields)
+        return self.messages
 
     def having(self, key: str, value: str | None = None) -> list[dict[str, str]]:
         return [m for m in self.drain() if key in m and (value is None or m[key] == value)]
 
     def close(self) -> None:
+        self.drain()
         self.socket.close()
 
 
