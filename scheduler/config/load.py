@@ -135,6 +135,11 @@ def read_toml(path: Path, shown: str, problems: list[Problem]) -> dict[str, Any]
             if found and found["line"]
             else ("end of file" if found else "")
         )
+        lines = text.splitlines()
+        if found and found["line"] and int(found["line"]) <= len(lines):
+            line = lines[int(found["line"]) - 1].strip()
+            if line:
+                message += f"; the line reads: {line[:80]}"
         problems.append(Problem(shown, where, f"invalid TOML: {message}"))
         return None
 

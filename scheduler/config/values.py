@@ -173,7 +173,7 @@ class Section:
         from clocks.errors import ClockError
 
         try:
-            parsed = parse_duration(value, what=key, allow_zero=not positive)
+            parsed = parse_duration(value, what="duration", allow_zero=not positive)
         except ClockError as error:
             self.report(error.message, key)
             return default
