@@ -120,6 +120,11 @@ class Daemon:
         self._server: Any = None
         self._server_task: asyncio.Task[None] | None = None
         self._lock_file: Any = None
+        self._metrics: Any = None
+        if find_spec("scheduler.metrics") is not None:
+            from scheduler import metrics
+
+            self._metrics = metrics
 
     # -- signals -----------------------------------------------------------------------------
 
@@ -203,38 +208,32 @@ class Daemon:
             return False
         return True
 
-    async def _start(self) -> None:
+    def assemble(
+        self,
+        config: Config,
+        store: Any,
+        executor: Any,
+        *,
+        child_token: str | None = None,
+        paused: bool = False,
+    ) -> None:
+        """Wire store, executor, firing, service and APScheduler; catch up; plan; start.
+
+        Separate from `_start` so that a test can hand in its own executor and time source
+        (`paused=True` keeps APScheduler from processing, to inspect the plan)."""
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-        from scheduler.executor import Executor
         from scheduler.service import Service
-        from scheduler.store import Store
 
-        settings = self.config.daemon
+        self.config, self.store, self.executor = config, store, executor
         now = self.time_source.now()
-        self.store = Store.open(settings.database)
-        crashed = self.store.mark_crashed(now)
-        if crashed:
-            log.warning("runs left running by a dead daemon marked crashed run_ids=%s", crashed)
-        api_url = None
-        if settings.listen:
-            host, port = parse_listen(settings.listen)
-            api_url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-        child_token = secrets.token_urlsafe(32)
-        self.executor = Executor(
-            self.store,
-            settings,
-            api_url=api_url,
-            child_token=child_token,
-            on_event=self._on_event,
-        )
         self.book = ClockBook(self.store, self.time_source)
         self.firing = Firing(
             self.store,
             self.executor,
             self.book,
             lambda: self.config.jobs,
-            catchup_limit=settings.catchup_limit,
+            catchup_limit=config.daemon.catchup_limit,
             time_source=self.time_source,
         )
         self.service = Service(
@@ -262,9 +261,34 @@ class Daemon:
         for job in self.config.jobs.values():
             for clock in job.clocks:
                 self._plan(job, clock, now, catch_up=True)
-        self.scheduler.start()
+        self.scheduler.start(paused=paused)
         self._started_wall = now
         self._mark = (now, self.time_source.monotonic())
+
+    async def _start(self) -> None:
+        from scheduler.executor import Executor
+        from scheduler.store import Store
+
+        settings = self.config.daemon
+        now = self.time_source.now()
+        self.store = Store.open(settings.database)
+        crashed = self.store.mark_crashed(now)
+        if crashed:
+            log.warning("runs left running by a dead daemon marked crashed run_ids=%s", crashed)
+        api_url = None
+        if settings.listen:
+            host, port = parse_listen(settings.listen)
+            api_url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        child_token = secrets.token_urlsafe(32)
+        executor = Executor(
+            self.store,
+            settings,
+            api_url=api_url,
+            child_token=child_token,
+            on_event=self._on_event,
+        )
+        self.assemble(self.config, self.store, executor, child_token=child_token)
+        settings = self.config.daemon
         if settings.listen:
             self._start_api(settings.listen)
         loop = asyncio.get_running_loop()
@@ -349,6 +373,8 @@ class Daemon:
         return whole_second(scheduled.trigger.nominal(scheduled.next_run_time))
 
     def _on_event(self, kind: str, record: Any) -> None:
+        if self._metrics is not None:
+            self._metrics.observe_event(kind, record)
         for listener in list(getattr(self.service, "event_listeners", [])):
             try:
                 listener(kind, record)
@@ -449,6 +475,8 @@ class Daemon:
         if new is None:
             log.error("reload refused: the new config is invalid; the old schedule keeps running")
             self.notifier.ready(self._status() + "; last reload refused (invalid config)")
+            if self._metrics is not None:
+                self._metrics.observe_reload(ok=False)
             return
         if new.daemon != self.config.daemon:
             log.warning("reload: [daemon] settings changed; they apply after a restart")
@@ -493,6 +521,8 @@ class Daemon:
                     self._plan(job, clock, now, catch_up=False)
         self.book.refresh_pauses()
         log.info("reloaded added=%d removed=%d changed=%d", added, removed, changed)
+        if self._metrics is not None:
+            self._metrics.observe_reload(ok=True)
         self.notifier.ready(self._status())
 
     # -- stop --------------------------------------------------------------------------------

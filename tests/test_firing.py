@@ -287,3 +287,38 @@ def test_service_backfill_skips_fires_that_already_ran(world: Any) -> None:
     assert sorted(r.trigger for r in backfilled) == ["backfill", "backfill", "clock"]
     # last_fire is not moved back by a backfill
     assert world.store.clock_state("report", "small").last_fire == T0 + timedelta(seconds=1)
+
+
+def test_wall_clock_jumps_replan_without_losing_or_repeating_fires(world: Any) -> None:
+    import asyncio
+
+    from scheduler.daemon import Daemon
+
+    async def scenario() -> None:
+        daemon = Daemon(world.config.path, environ={}, time_source=world.time)
+        daemon.assemble(world.config, world.store, world.executor, paused=True)
+        planned = daemon.scheduler.get_job("report/small")
+        assert planned.next_run_time == T0 + timedelta(seconds=1)
+
+        world.time.jump(hours=2)  # NTP step forward while the loop slept
+        daemon.tick()
+        jumped = T0 + timedelta(hours=2)
+        runs = world.store.list_runs(job="report")
+        # catchup "latest" for both clocks: the most recent skipped fire, not 7,200 of them
+        assert sorted((r.clock, r.trigger, r.scheduled_time) for r in runs) == [
+            ("large", "catchup", jumped),
+            ("small", "catchup", jumped),
+        ]
+        assert planned.next_run_time == jumped + timedelta(seconds=1)
+
+        world.time.jump(hours=-2)  # and back again
+        daemon.tick()
+        assert planned.next_run_time == T0 + timedelta(seconds=1)
+        assert len(world.store.list_runs(job="report")) == 2
+
+        world.time.advance(seconds=30)  # an ordinary wait is not a jump
+        daemon.tick()
+        assert planned.next_run_time == T0 + timedelta(seconds=1)
+        daemon.scheduler.shutdown(wait=False)
+
+    asyncio.run(scenario())
