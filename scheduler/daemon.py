@@ -121,6 +121,7 @@ class Daemon:
         self._server_task: asyncio.Task[None] | None = None
         self._lock_file: Any = None
         self._metrics: Any = None
+        self._last_status = ""
         if find_spec("scheduler.metrics") is not None:
             from scheduler import metrics
 
@@ -308,6 +309,16 @@ class Daemon:
     def _status(self) -> str:
         return f"scheduling {len(self.scheduler.get_jobs())} clocks of {len(self.config.jobs)} jobs"
 
+    def _update_status(self) -> None:
+        """A STATUS= line when the number of active runs changed (shown by systemctl status)."""
+        status = (
+            f"{self._status()}; {self.executor.running_count()} running, "
+            f"{self.executor.pending_count()} pending"
+        )
+        if status != self._last_status:
+            self._last_status = status
+            self.notifier.status(status)
+
     def _job_id(self, job: str, clock: str) -> str:
         return f"{job}/{clock}"
 
@@ -434,8 +445,10 @@ class Daemon:
                 log.exception("tick failed")
 
     def tick(self) -> None:
-        """One wake: pause flags from the store, wall-clock jump detection."""
+        """One wake: pause flags from the store, wall-clock jump detection, STATUS=."""
         self.book.refresh_pauses()
+        if self.notifier.enabled:
+            self._update_status()
         wall, monotonic = self.time_source.now(), self.time_source.monotonic()
         drift = (wall - self._mark[0]).total_seconds() - (monotonic - self._mark[1])
         self._mark = (wall, monotonic)
