@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from itertools import islice
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -120,7 +121,7 @@ def test_an_unanchored_interval_clock_is_refused() -> None:
 
 # --- Schedule: fires with resolved parameters -------------------------------------------
 
-DECLARATIONS = {
+DECLARATIONS: dict[str, dict[str, Any]] = {
     "x": {"type": "integer", "minimum": 0},
     "day": {"type": "date", "default": "{{ scheduled_time.subtract(days=1).to_date_string() }}"},
     "tag": {"type": "string", "default": "{{ job }}/{{ clock }}"},
