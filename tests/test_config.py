@@ -1,0 +1,244 @@
+"""Loading a valid config: where it is found, what the frozen models hold, includes and paths."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from scheduler.config import find_config_path, load_config
+from scheduler.errors import UserError
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+FULL = """
+[daemon]
+database = "state/clockd.db"
+timezone = "Europe/Berlin"
+listen = "0.0.0.0:9000"
+token_file = "secrets/token"
+max_concurrent_runs = 4
+shutdown_grace = "1m"
+log_format = "json"
+include = ["jobs.d/*.toml"]
+catchup_limit = 10
+
+[jobs.report]
+description = "Build the sales report"
+command = ["python3", "report.py", "--x", "{{ x }}", "--day", "{{ day }}"]
+workdir = "work"
+env = { REPORT_BUCKET = "s3://example" }
+timeout = "10m"
+retries = 2
+retry_delay = "30s"
+max_active_runs = 3
+overlap = "queue"
+run_name = "report-{{ x }}"
+on_failure = ["notify-send", "failed {{ parameters.x }}"]
+
+[jobs.report.parameters.x]
+type = "integer"
+minimum = 0
+
+[jobs.report.parameters.day]
+type = "date"
+default = "{{ scheduled_time.subtract(days=1).to_date_string() }}"
+
+[[jobs.report.clocks]]
+interval = "1m"
+parameters = { x = 9 }
+
+[[jobs.report.clocks]]
+name = "large"
+cron = "30 2 * * *"
+start = 2026-03-29T02:30:00
+end = "2027-01-01"
+catchup = "all"
+jitter = "5s"
+parameters = { x = 99 }
+
+[[jobs.report.clocks]]
+name = "offset"
+interval = "1h"
+start = "2026-01-01T00:00:00-05:00"
+timezone = "America/New_York"
+enabled = false
+parameters = { x = 1 }
+
+[[jobs.report.clocks]]
+name = "year-end"
+at = ["2026-12-31T23:00:00", 2027-12-31T23:00:00+00:00]
+parameters = { x = 1 }
+
+# A required parameter and no clocks: valid, it can only be triggered with a value.
+[jobs.manual]
+target = "mypkg.tasks:rebuild"
+python = "/opt/venv/bin/python"
+
+[jobs.manual.parameters.index]
+type = "string"
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    (tmp_path / "jobs.d").mkdir()
+    (tmp_path / "jobs.d" / "cleanup.toml").write_text(
+        '[jobs.cleanup]\ncommand = ["purge"]\nworkdir = "data"\n'
+        '[[jobs.cleanup.clocks]]\ncron = "@daily"\n'
+    )
+    path = tmp_path / "clockd.toml"
+    path.write_text(FULL)
+    return path
+
+
+def test_it_builds_daemon_settings_with_paths_relative_to_the_file(config_file: Path) -> None:
+    daemon = load_config(config_file, environ={}, now=NOW).daemon
+    assert daemon.database == config_file.parent / "state" / "clockd.db"
+    assert daemon.token_file == config_file.parent / "secrets" / "token"
+    assert daemon.timezone == "Europe/Berlin"
+    assert daemon.listen == "0.0.0.0:9000"
+    assert daemon.max_concurrent_runs == 4
+    assert daemon.shutdown_grace == timedelta(minutes=1)
+    assert daemon.log_format == "json"
+    assert daemon.catchup_limit == 10
+
+
+def test_daemon_defaults_follow_the_spec(tmp_path: Path) -> None:
+    path = tmp_path / "clockd.toml"
+    path.write_text("")
+    config = load_config(path, environ={}, now=NOW)
+    assert config.jobs == {}
+    assert config.daemon.database == tmp_path / "clockd.db"
+    assert config.daemon.listen == "127.0.0.1:8787"
+    assert config.daemon.token_file is None
+    assert (config.daemon.max_concurrent_runs, config.daemon.log_format) == (16, "text")
+    assert config.daemon.shutdown_grace == timedelta(seconds=30)
+
+
+def test_it_builds_jobs(config_file: Path) -> None:
+    config = load_config(config_file, environ={}, now=NOW)
+    assert list(config.jobs) == ["report", "manual", "cleanup"]
+    job = config.jobs["report"]
+    assert job.command == ("python3", "report.py", "--x", "{{ x }}", "--day", "{{ day }}")
+    assert job.target is None
+    assert job.workdir == config_file.parent / "work"
+    assert job.env == {"REPORT_BUCKET": "s3://example"}
+    assert (job.timeout, job.retry_delay) == (timedelta(minutes=10), timedelta(seconds=30))
+    assert (job.retries, job.max_active_runs, job.overlap) == (2, 3, "queue")
+    assert job.run_name == "report-{{ x }}"
+    assert job.on_failure == ("notify-send", "failed {{ parameters.x }}")
+    assert job.on_success == ()
+    assert job.parameters.names == ("x", "day")
+    assert job.source == config_file
+    manual = config.jobs["manual"]
+    assert (manual.command, manual.target, manual.python) == (
+        None,
+        "mypkg.tasks:rebuild",
+        "/opt/venv/bin/python",
+    )
+    assert manual.clocks == ()
+    assert manual.parameters["index"].required
+    assert config.clock_count == 5
+
+
+def test_clock_names_default_to_clock_n_and_zones_to_the_daemon(config_file: Path) -> None:
+    clocks = load_config(config_file, environ={}, now=NOW).jobs["report"].clocks
+    assert [c.name for c in clocks] == ["clock-1", "large", "offset", "year-end"]
+    assert [c.kind for c in clocks] == ["interval", "cron", "interval", "dates"]
+    assert [c.timezone for c in clocks] == [
+        "Europe/Berlin",
+        "Europe/Berlin",
+        "America/New_York",
+        "Europe/Berlin",
+    ]
+    assert clocks[0].parameter_defaults == {"x": 9}
+    assert (clocks[1].catchup, clocks[1].jitter) == ("all", timedelta(seconds=5))
+    assert clocks[2].enabled is False
+
+
+def test_an_interval_clock_without_start_stays_unanchored(config_file: Path) -> None:
+    clock = load_config(config_file, environ={}, now=NOW).jobs["report"].clocks[0]
+    assert clock.start is None
+
+
+def test_naive_times_are_wall_time_in_the_clock_zone_and_offsets_are_kept(
+    config_file: Path,
+) -> None:
+    clocks = load_config(config_file, environ={}, now=NOW).jobs["report"].clocks
+    # Berlin skips 02:00-03:00 on 2026-03-29: a start at 02:30 is 03:00+02:00 = 01:00Z.
+    assert clocks[1].start == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    # A date-only end is midnight in the clock's zone (CET, +01:00).
+    assert clocks[1].end == datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
+    # With an offset: taken as given.
+    assert clocks[2].start == datetime(2026, 1, 1, 5, 0, tzinfo=UTC)
+    # Fixed dates: naive = Berlin wall time (+01:00 in winter), aware = as given.
+    assert [fire.isoformat() for fire in clocks[3].fires(NOW)] == [
+        "2026-12-31T22:00:00+00:00",
+        "2027-12-31T23:00:00+00:00",
+    ]
+
+
+def test_included_jobs_resolve_paths_against_their_own_folder(config_file: Path) -> None:
+    config = load_config(config_file, environ={}, now=NOW)
+    cleanup = config.jobs["cleanup"]
+    included = config_file.parent / "jobs.d" / "cleanup.toml"
+    assert cleanup.workdir == included.parent / "data"
+    assert cleanup.source == included
+    assert config.files == (config_file, included)
+
+
+def test_workdir_defaults_to_the_declaring_files_folder(tmp_path: Path) -> None:
+    path = tmp_path / "clockd.toml"
+    path.write_text('[jobs.a]\ncommand = ["true"]\n')
+    assert load_config(path, environ={}, now=NOW).jobs["a"].workdir == tmp_path
+
+
+def test_find_config_prefers_the_explicit_path_then_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.toml").write_text("")
+    (tmp_path / "b.toml").write_text("")
+    (tmp_path / "clockd.toml").write_text("")
+    assert find_config_path("a.toml", {"CLOCKD_CONFIG": "b.toml"}) == Path("a.toml")
+    assert find_config_path(None, {"CLOCKD_CONFIG": "b.toml"}) == Path("b.toml")
+    assert find_config_path(None, {}) == Path("clockd.toml")
+
+
+def test_find_config_explains_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        UserError, match=r"config file 'nope.toml' \(from --config\) does not exist"
+    ):
+        find_config_path("nope.toml", {})
+    with pytest.raises(UserError, match=r"from \$CLOCKD_CONFIG"):
+        find_config_path(None, {"CLOCKD_CONFIG": "gone.toml"})
+    if not Path("/etc/clockd/clockd.toml").exists():
+        with pytest.raises(UserError, match="no config file found"):
+            find_config_path(None, {})
+
+
+def test_load_config_uses_clockd_config_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "other.toml"
+    path.write_text('[jobs.a]\ncommand = ["true"]\n')
+    assert list(load_config(environ={"CLOCKD_CONFIG": str(path)}, now=NOW).jobs) == ["a"]
+
+
+@pytest.mark.timeout(10)
+def test_every_never_firing_expression_is_refused_without_hanging(tmp_path: Path) -> None:
+    from scheduler.problems import ConfigError
+
+    path = tmp_path / "clockd.toml"
+    clocks = "".join(
+        f'[[jobs.a.clocks]]\ncron = "{expr}"\n'
+        for expr in ("0 0 30 2 *", "0 0 31 2,4 *", "0 0 30,31 2 *", "0 0 31 11 *")
+    )
+    path.write_text('[jobs.a]\ncommand = ["true"]\n' + clocks)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={}, now=NOW)
+    assert len(caught.value.problems) == 4
+    assert all("never fires" in p.message for p in caught.value.problems)
