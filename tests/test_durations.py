@@ -110,3 +110,9 @@ def test_a_plain_timedelta_is_elapsed_time() -> None:
     assert is_elapsed(timedelta(days=2))
     assert format_duration(timedelta(days=1, hours=1)) == "25h"
     assert format_duration(timedelta(0)) == "0s"
+
+
+def test_durations_parsed_by_pendulum_keep_their_units() -> None:
+    # What a library user may pass to IntervalClock directly.
+    assert is_elapsed(pendulum.parse("PT36H"))  # type: ignore[arg-type]
+    assert not is_elapsed(pendulum.parse("P1DT12H"))  # type: ignore[arg-type]
