@@ -24,17 +24,18 @@ __all__ = ["CrontabImport", "import_crontab"]
 MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 _ENV_LINE = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?)\s*$")
 _MAIL_VARIABLES = ("MAILTO", "MAILFROM", "CONTENT_TYPE", "CONTENT_TRANSFER_ENCODING")
-_WRAPPERS = {
-    "sudo",
-    "nice",
-    "ionice",
-    "env",
-    "exec",
-    "timeout",
-    "flock",
-    "chronic",
-    "nohup",
-    "time",
+# Programs that run another command: (options that take a value, positional arguments before it).
+_WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
+    "sudo": (frozenset({"-u", "-g", "-p", "-C"}), 0),
+    "nice": (frozenset({"-n"}), 0),
+    "ionice": (frozenset({"-c", "-n", "-p"}), 0),
+    "env": (frozenset({"-u", "-C"}), 0),
+    "exec": (frozenset({"-a"}), 0),
+    "timeout": (frozenset({"-s", "-k"}), 1),
+    "flock": (frozenset({"-w", "-E", "-c"}), 1),
+    "chronic": (frozenset(), 0),
+    "nohup": (frozenset(), 0),
+    "time": (frozenset({"-f", "-o"}), 0),
 }
 _INTERPRETERS = re.compile(r"^(python[\d.]*|sh|bash|dash|zsh|perl|ruby|node|php[\d.]*|uv|poetry)$")
 
@@ -184,9 +185,10 @@ def import_crontab(
                 + ", ".join(f"{_key(k)} = {_string(v)}" for k, v in job.env.items())
                 + " }"
             )
-        for schedule, zone, number, user in job.clocks:
+        for schedule, zone, number, user, comments in job.clocks:
+            out.append("")
+            out += [f"# {comment}".rstrip() for comment in comments]
             out += [
-                "",
                 f"[[jobs.{job.name}.clocks]]",
                 f"# crontab line {number}" + (f", ran as user '{user}'" if user else ""),
             ]
@@ -242,8 +244,13 @@ def _job_name(command: str) -> str:
         except ValueError:
             words = segment.split()
         words = [w for w in words if not re.match(r"^[A-Za-z_]\w*=", w)]
-        while words and (words[0] in _WRAPPERS or words[0].startswith("-")):
-            words = words[1:]
+        while words and words[0] in _WRAPPERS:
+            takes_value, positional = _WRAPPERS[words.pop(0)]
+            while words and words[0].startswith("-"):
+                option = words.pop(0)
+                if option in takes_value and words:
+                    words.pop(0)
+            words = words[positional:]
         if not words or words[0] in ("cd", "test", "[", "true", ":"):
             continue
         program = words[0].rsplit("/", 1)[-1]
