@@ -1,0 +1,224 @@
+"""One child process of a run: its own process group, argv only, output captured line by line.
+
+    limiter = LogLimiter(max_bytes=10_000_000, sink=lambda time, stream, text: ...)
+    process = RunProcess(["report", "--x", "9"], env=env, cwd=workdir, log=limiter)
+    await process.start()              # OSError if the program cannot be started
+    exit_code = await process.wait()   # negative: killed by that signal
+    process.kill_group(signal.SIGTERM) # from elsewhere: the child and all its descendants
+
+Never a shell: argv items arrive verbatim. The child starts a new session
+(`start_new_session=True`), so its pid is its process group id and `killpg` reaches
+grandchildren too. Output is split on b"\\n" and decoded as UTF-8 with replacement, so binary
+garbage cannot break the capture; a line longer than `MAX_LINE_BYTES` is cut into pieces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+MAX_LINE_BYTES = 64 * 1024
+_READ_CHUNK = 64 * 1024
+# After the main process exits, how long descendants may keep the pipes open before the
+# group is killed: the run is over when its main process is, and nothing may outlive it.
+PIPE_DRAIN_GRACE = 2.0
+
+LineSink = Callable[[datetime, str, str], None]  # (time, stream, text)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LogLimiter:
+    """Passes lines to `sink` until `max_bytes` of text have gone through, then one mark line.
+
+    Shared by every attempt of a run, so the cap is per run. Lines past the cap are counted
+    and dropped; the caller keeps draining the pipe so that the child never blocks on a
+    full pipe.
+    """
+
+    def __init__(self, max_bytes: int, sink: LineSink, *, now: Callable[[], datetime] = _now):
+        self.max_bytes = max_bytes
+        self.sink = sink
+        self.now = now
+        self.logged_bytes = 0
+        self.dropped_bytes = 0
+        self.truncated = False
+
+    def line(self, stream: str, text: str, *, time: datetime | None = None) -> None:
+        size = len(text.encode("utf-8", "replace")) + 1
+        if self.truncated:
+            self.dropped_bytes += size
+            return
+        if self.logged_bytes + size > self.max_bytes:
+            self.truncated = True
+            self.dropped_bytes += size
+            self.sink(
+                time or self.now(),
+                "clockd",
+                f"[clockd: log truncated after {self.logged_bytes} bytes]",
+            )
+            return
+        self.logged_bytes += size
+        self.sink(time or self.now(), stream, text)
+
+    def clockd(self, text: str) -> None:
+        """A line from clockd itself (attempts, hooks, kills): never counted, never dropped."""
+        self.sink(self.now(), "clockd", text)
+
+
+def _split_point(buffer: bytes | bytearray, limit: int) -> int:
+    """Where to cut an over-long line without splitting a UTF-8 sequence."""
+    cut = limit
+    # buffer[cut] starts the next piece; step back while it is a continuation byte.
+    for _ in range(3):
+        if 0 < cut < len(buffer) and 0x80 <= buffer[cut] <= 0xBF:
+            cut -= 1
+    return cut if cut > 0 else limit
+
+
+class RunProcess:
+    """A child process in its own process group with line-by-line capture of its output."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path | str | None,
+        log: LogLimiter,
+        stdin: bytes | None = None,
+    ) -> None:
+        if not argv:
+            raise ValueError("empty argv")
+        self.argv = [str(item) for item in argv]
+        self.env = dict(env)
+        self.cwd = cwd
+        self.log = log
+        self.stdin = stdin
+        self.pid: int | None = None
+        self.exit_code: int | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._readers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Spawn the child. Raises OSError (FileNotFoundError, PermissionError) on failure."""
+        self._process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            stdin=asyncio.subprocess.PIPE if self.stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.env,
+            cwd=self.cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
+        self.pid = self._process.pid
+        assert self._process.stdout is not None
+        assert self._process.stderr is not None
+        self._readers = [
+            asyncio.create_task(self._read(self._process.stdout, "stdout")),
+            asyncio.create_task(self._read(self._process.stderr, "stderr")),
+        ]
+        if self.stdin is not None:
+            assert self._process.stdin is not None
+            self._process.stdin.write(self.stdin)
+            with contextlib.suppress(ConnectionError):
+                await self._process.stdin.drain()
+            self._process.stdin.close()
+
+    async def _read(self, reader: asyncio.StreamReader, stream: str) -> None:
+        try:
+            await self._read_lines(reader, stream)
+        except Exception as error:  # never stop draining: a blocked pipe would hang the child
+            self.log.clockd(f"[clockd: capture of {stream} failed: {error!r}; discarding the rest]")
+            while await reader.read(_READ_CHUNK):
+                pass
+
+    async def _read_lines(self, reader: asyncio.StreamReader, stream: str) -> None:
+        buffer = bytearray()
+        while True:
+            chunk = await reader.read(_READ_CHUNK)
+            if not chunk:
+                break
+            buffer += chunk
+            while True:
+                newline = buffer.find(b"\n")
+                if newline == -1:
+                    if len(buffer) >= MAX_LINE_BYTES:
+                        cut = _split_point(buffer, MAX_LINE_BYTES)
+                        self._emit(stream, bytes(buffer[:cut]))
+                        del buffer[:cut]
+                        continue
+                    break
+                self._emit(stream, bytes(buffer[:newline]))
+                del buffer[: newline + 1]
+        if buffer:
+            self._emit(stream, bytes(buffer))
+
+    def _emit(self, stream: str, raw: bytes) -> None:
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        self.log.line(stream, raw.decode("utf-8", "replace"))
+
+    async def wait(self) -> int:
+        """Wait for the main process and for its output to be read; returns the exit code.
+
+        When descendants still hold the pipes `PIPE_DRAIN_GRACE` seconds after the main
+        process exited, the group is killed so the capture can end.
+        """
+        process = self._process
+        assert process is not None, "start() first"
+        # On 3.11, Process.wait() also waits for the pipes to close, which a background
+        # descendant can hold open forever; the exit itself shows in `returncode`.
+        waiter = asyncio.ensure_future(process.wait())
+        while not waiter.done() and process.returncode is None:
+            await asyncio.wait([waiter], timeout=0.05)
+        code = process.returncode
+        assert code is not None
+        _, pending = await asyncio.wait(self._readers, timeout=PIPE_DRAIN_GRACE)
+        if pending:
+            self.log.clockd(
+                "[clockd: processes of the run kept its output open after it exited; "
+                "killed its process group]"
+            )
+            self.kill_group(signal.SIGKILL)
+            _, pending = await asyncio.wait(pending, timeout=PIPE_DRAIN_GRACE)
+            for task in pending:
+                task.cancel()
+        await asyncio.wait([waiter], timeout=PIPE_DRAIN_GRACE)
+        if not waiter.done():
+            waiter.cancel()
+        self.exit_code = code
+        return code
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> bool:
+        """Send `sig` to the child's whole process group; False when nothing was left."""
+        if self.pid is None:
+            return False
+        try:
+            os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+
+def describe_exit(code: int) -> str:
+    """`exit code 3`, or `killed by SIGTERM` for a negative code."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}"
+    return f"exit code {code}"

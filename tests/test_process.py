@@ -1,0 +1,232 @@
+"""Real child processes: process groups, argv without a shell, line capture, the log cap."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from scheduler.process import LogLimiter, RunProcess, describe_exit
+from scheduler.secrets import SecretError, resolve_secret
+
+
+class Captured:
+    def __init__(self) -> None:
+        self.lines: list[tuple[datetime, str, str]] = []
+
+    def __call__(self, moment: datetime, stream: str, text: str) -> None:
+        self.lines.append((moment, stream, text))
+
+    def texts(self, stream: str | None = None) -> list[str]:
+        return [text for _, s, text in self.lines if stream is None or s == stream]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is dead for our purpose.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float, describe: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {describe}")
+        await asyncio.sleep(0.02)
+
+
+def run(
+    argv: list[str],
+    *,
+    max_bytes: int = 1 << 20,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[int, Captured]:
+    captured = Captured()
+
+    async def main() -> int:
+        process = RunProcess(
+            argv, env=env or dict(os.environ), cwd=cwd, log=LogLimiter(max_bytes, captured)
+        )
+        await process.start()
+        return await process.wait()
+
+    return asyncio.run(main()), captured
+
+
+def test_killing_the_group_kills_grandchildren(tmp_path: Path) -> None:
+    captured = Captured()
+
+    async def main() -> tuple[int, int]:
+        process = RunProcess(
+            ["sh", "-c", "sleep 60 & echo $!; wait"],
+            env=dict(os.environ),
+            cwd=tmp_path,
+            log=LogLimiter(1 << 20, captured),
+        )
+        await process.start()
+        await wait_until(lambda: captured.texts("stdout"), 10, "the grandchild's pid")
+        grandchild = int(captured.texts("stdout")[0])
+        assert pid_alive(grandchild)
+        assert process.kill_group(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 10)
+        await wait_until(lambda: not pid_alive(grandchild), 5, f"grandchild {grandchild} gone")
+        return code, grandchild
+
+    code, grandchild = asyncio.run(main())
+    assert code == -signal.SIGTERM
+    assert not pid_alive(grandchild)
+    assert describe_exit(code) == "killed by SIGTERM"
+
+
+def test_the_child_leads_its_own_process_group() -> None:
+    code, captured = run([sys.executable, "-c", "import os; print(os.getpgid(0) == os.getpid())"])
+    assert code == 0
+    assert captured.texts("stdout") == ["True"]
+
+
+def test_argv_items_arrive_verbatim_and_no_shell_runs_them(tmp_path: Path) -> None:
+    hostile = ["$(touch pwned)", "`touch pwned2`", "a; touch pwned3", "*", "'\"", ""]
+    code, captured = run(
+        [sys.executable, "-c", "import sys, json; print(json.dumps(sys.argv[1:]))", *hostile],
+        cwd=tmp_path,
+    )
+    assert code == 0
+    import json
+
+    assert json.loads(captured.texts("stdout")[0]) == hostile
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_lines_are_split_per_stream_and_timestamped_when_read() -> None:
+    script = (
+        "import sys, time\n"
+        "print('first', flush=True)\n"
+        "print('oops', file=sys.stderr, flush=True)\n"
+        "time.sleep(0.3)\n"
+        "sys.stdout.write('no newline at end')\n"
+    )
+    code, captured = run([sys.executable, "-c", script])
+    assert code == 0
+    assert captured.texts("stdout") == ["first", "no newline at end"]
+    assert captured.texts("stderr") == ["oops"]
+    times = {text: moment for moment, _, text in captured.lines}
+    assert times["first"].tzinfo is not None
+    assert (times["no newline at end"] - times["first"]).total_seconds() >= 0.25
+
+
+def test_binary_garbage_and_long_lines_are_captured_without_breaking() -> None:
+    script = (
+        "import sys\n"
+        "sys.stdout.buffer.write(b'ok \\xff\\xfe bytes\\r\\n')\n"
+        "sys.stdout.buffer.write(b'\\xc3\\xa9' * 100000 + b'\\n')\n"
+        "sys.stdout.buffer.write(b'end\\n')\n"
+    )
+    code, captured = run([sys.executable, "-c", script])
+    assert code == 0
+    lines = captured.texts("stdout")
+    assert lines[0] == "ok \ufffd\ufffd bytes"
+    assert lines[-1] == "end"
+    long_pieces = lines[1:-1]
+    assert len(long_pieces) > 1  # cut into pieces of at most MAX_LINE_BYTES
+    # Cuts never split a UTF-8 sequence: every piece decodes to whole é characters.
+    assert "".join(long_pieces) == "é" * 100000
+
+
+def test_the_log_cap_adds_one_mark_and_keeps_draining_the_pipe() -> None:
+    # 2 MB of output through a 1 kB cap: the child must not block on a full pipe.
+    script = "import sys\nfor i in range(20000):\n    print('x' * 99)\nprint('LAST')"
+    started = time.monotonic()
+    code, captured = run([sys.executable, "-c", script], max_bytes=1000)
+    assert code == 0
+    assert time.monotonic() - started < 30
+    texts = captured.texts()
+    assert texts[:10] == ["x" * 99] * 10
+    assert texts[10:] == ["[clockd: log truncated after 1000 bytes]"]
+    assert "LAST" not in texts
+
+
+def test_the_exit_code_comes_back() -> None:
+    code, _ = run([sys.executable, "-c", "raise SystemExit(3)"])
+    assert code == 3
+    assert describe_exit(code) == "exit code 3"
+
+
+def test_a_missing_program_raises_at_start(tmp_path: Path) -> None:
+    async def main() -> None:
+        process = RunProcess(
+            [str(tmp_path / "nope")], env={}, cwd=tmp_path, log=LogLimiter(100, Captured())
+        )
+        await process.start()
+
+    with pytest.raises(FileNotFoundError):
+        asyncio.run(main())
+
+
+def test_a_background_child_holding_the_pipe_is_killed_after_the_main_process_exits() -> None:
+    captured = Captured()
+
+    async def main() -> int:
+        process = RunProcess(
+            ["sh", "-c", "sleep 60 & echo $!"],
+            env=dict(os.environ),
+            cwd=None,
+            log=LogLimiter(1 << 20, captured),
+        )
+        await process.start()
+        return await asyncio.wait_for(process.wait(), 15)
+
+    assert asyncio.run(main()) == 0
+    grandchild = int(captured.texts("stdout")[0])
+    assert any("killed its process group" in text for text in captured.texts("clockd"))
+    deadline = time.monotonic() + 5
+    while pid_alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not pid_alive(grandchild)
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+
+def test_env_secret_reads_the_given_environment() -> None:
+    assert resolve_secret("env:API_KEY", {"API_KEY": "s3cr3t"}) == "s3cr3t"
+
+
+def test_file_secret_strips_one_trailing_newline(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("line1\nline2\n\n")
+    assert resolve_secret(f"file:{tmp_path / 'key'}", {}) == "line1\nline2\n"
+    (tmp_path / "rel").write_text("relative\n")
+    assert resolve_secret("file:rel", {}, base_dir=tmp_path) == "relative"
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("env:MISSING", "secret 'env:MISSING': environment variable 'MISSING' is not set"),
+        (
+            "file:/nonexistent/key",
+            "secret 'file:/nonexistent/key': file '/nonexistent/key' does not exist",
+        ),
+        ("vault:x", "unknown kind 'vault'"),
+        ("plain", "not a reference"),
+    ],
+    ids=["env-missing", "file-missing", "unknown-kind", "literal"],
+)
+def test_unresolvable_secrets_are_phrased(reference: str, message: str) -> None:
+    with pytest.raises(SecretError, match=re.escape(message)):
+        resolve_secret(reference, {})
