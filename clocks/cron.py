@@ -13,7 +13,7 @@ time: gap wall times do not fire, fold wall times fire at both occurrences.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -39,9 +39,11 @@ class CronClock(Clock):
     """
 
     expression: str
+    # Derived in __post_init__ (the dataclass is frozen, hence object.__setattr__).
+    _cron: CronExpression = field(init=False, repr=False)
+    _zone: ZoneInfo = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # Derived state; the dataclass is frozen, hence object.__setattr__.
         object.__setattr__(self, "_cron", parse_cron(self.expression))
         object.__setattr__(self, "_zone", get_zone(self.timezone))
 
@@ -52,8 +54,7 @@ class CronClock(Clock):
     @property
     def cron(self) -> CronExpression:
         """The parsed expression."""
-        cron: CronExpression = self.__dict__["_cron"]
-        return cron
+        return self._cron
 
     @property
     def is_wildcard(self) -> bool:
@@ -78,8 +79,7 @@ class CronClock(Clock):
 
     def _next_instant(self, lower: datetime) -> datetime | None:
         """The first fire instant strictly after `lower` (UTC, whole second)."""
-        cron: CronExpression = self.__dict__["_cron"]
-        zone: ZoneInfo = self.__dict__["_zone"]
+        cron, zone = self._cron, self._zone
         local = lower.astimezone(zone)
         offset = local.utcoffset()
         assert offset is not None
@@ -108,8 +108,7 @@ class CronClock(Clock):
         wall time's first instant cannot beat the best fire found (first instants never decrease
         as wall time increases).
         """
-        cron: CronExpression = self.__dict__["_cron"]
-        zone: ZoneInfo = self.__dict__["_zone"]
+        cron, zone = self._cron, self._zone
         later_offset = (lower + _QUIET_SPAN).astimezone(zone).utcoffset()
         assert later_offset is not None
         behind = max(offset - later_offset, timedelta(0))  # the size of a coming fold

@@ -55,6 +55,7 @@ _HASH = re.compile(r"H(\(.*\))?(/.*)?", re.IGNORECASE)
 # 401 years from any start never matches, so every search is bounded by this.
 _SEARCH_YEARS = 401
 _ONE_SECOND = timedelta(seconds=1)
+_ONE_MINUTE = timedelta(minutes=1)
 
 
 def _ordinal(n: int) -> str:
@@ -392,7 +393,10 @@ class CronExpression:
 
     def next_wall(self, after: datetime) -> datetime | None:
         """The first matching naive wall time strictly after `after`, or None (bounded search)."""
-        start = after.replace(microsecond=0, tzinfo=None) + _ONE_SECOND
+        if self._seconds == (0,):  # every 5-field expression: start at the next whole minute
+            start = after.replace(second=0, microsecond=0, tzinfo=None) + _ONE_MINUTE
+        else:
+            start = after.replace(microsecond=0, tzinfo=None) + _ONE_SECOND
         year, month, day = start.year, start.month, start.day
         hour, minute, second = start.hour, start.minute, start.second
         limit = min(year + _SEARCH_YEARS, 9999)
