@@ -41,15 +41,24 @@ _INTERPRETERS = re.compile(r"^(python[\d.]*|sh|bash|dash|zsh|perl|ruby|node|php[
 
 
 @dataclass
+class _Line:
+    """One crontab line that became a clock."""
+
+    schedule: str
+    zone: str | None  # from CRON_TZ
+    number: int
+    user: str  # system crontabs only
+    comments: list[str]
+
+
+@dataclass
 class _Job:
     name: str
     command: str
     shell: str
     env: dict[str, str]
     comments: list[str] = field(default_factory=list)
-    clocks: list[tuple[str, str | None, int, str]] = field(
-        default_factory=list
-    )  # cron, zone, line number, user
+    clocks: list[_Line] = field(default_factory=list)
 
 
 @dataclass
@@ -159,7 +168,7 @@ def import_crontab(
             jobs[name] = job
             by_key[key] = job
             comments = []
-        job.clocks.append((schedule, zone, number, user, comments))
+        job.clocks.append(_Line(schedule, zone, number, user, comments))
     trailing = _trim(pending)
 
     out = [
@@ -185,16 +194,14 @@ def import_crontab(
                 + ", ".join(f"{_key(k)} = {_string(v)}" for k, v in job.env.items())
                 + " }"
             )
-        for schedule, zone, number, user, comments in job.clocks:
+        for entry in job.clocks:
             out.append("")
-            out += [f"# {comment}".rstrip() for comment in comments]
-            out += [
-                f"[[jobs.{job.name}.clocks]]",
-                f"# crontab line {number}" + (f", ran as user '{user}'" if user else ""),
-            ]
-            out.append(f"cron = {_string(schedule)}")
-            if zone:
-                out.append(f"timezone = {_string(zone)}   # from CRON_TZ")
+            out += [f"# {comment}".rstrip() for comment in entry.comments]
+            ran_as = f", ran as user '{entry.user}'" if entry.user else ""
+            out += [f"[[jobs.{job.name}.clocks]]", f"# crontab line {entry.number}{ran_as}"]
+            out.append(f"cron = {_string(entry.schedule)}")
+            if entry.zone:
+                out.append(f"timezone = {_string(entry.zone)}   # from CRON_TZ")
             out.append('catchup = "none"')
     if trailing:
         out.append("")

@@ -341,3 +341,41 @@ def test_next_imports_rich_only_for_its_table(tmp_path: Path) -> None:
     path = tmp_path / "clockd.toml"
     path.write_text(BERLIN)
     assert "rich" in imported_by(["next", "report", "-c", str(path)])
+
+
+def test_next_names_the_fire_whose_parameters_do_not_resolve(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Valid now (the sample fire renders), refused for the first fire in 2030.
+    path = tmp_path / "clockd.toml"
+    path.write_text(
+        '[jobs.a]\ncommand = ["true"]\n[jobs.a.parameters.n]\ntype = "integer"\n'
+        'default = "{{ 1 // (scheduled_time.year - 2030) }}"\n'
+        '[[jobs.a.clocks]]\nname = "daily"\ncron = "0 0 * * *"\n'
+    )
+    code, out, err = clockd(capsys, "next", "a", "-c", str(path), "--after", "2029-12-30T12:00")
+    assert (code, out) == (1, "")
+    assert err.startswith(
+        "clockd: job 'a': clock 'daily': a fire after 2029-12-31T00:00:00+00:00 cannot get its "
+        "parameters: parameter 'n': dynamic value"
+    )
+    assert len(err.splitlines()) == 1
+
+
+def test_check_reads_clockd_config_from_the_environment(
+    capsys: pytest.CaptureFixture[str], berlin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOCKD_CONFIG", berlin)
+    assert clockd(capsys, "check") == (0, "2 jobs, 6 clocks OK\n", "")
+
+
+def test_next_of_a_job_without_clocks_is_empty(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "clockd.toml"
+    path.write_text(
+        '[jobs.manual]\ncommand = ["true"]\n[jobs.manual.parameters.x]\ntype = "integer"\n'
+    )
+    code, out, err = clockd(capsys, "next", "manual", "-c", str(path), "--json")
+    assert (code, json.loads(out)) == (0, [])
+    assert "job 'manual' has no clocks: it runs only when triggered" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -36,11 +37,21 @@ def local_timezone() -> str:
     help="Zone of lines without CRON_TZ (default: this system's zone, which cron used).",
 )
 @click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default=None,
+    hidden=True,
+    help="Accepted like by every command; import-crontab reads no config.",
+)
+@click.option(
     "--system",
     is_flag=True,
     help="Lines name a user after the schedule (/etc/crontab, /etc/cron.d).",
 )
-def import_crontab(file: click.utils.LazyFile, timezone: str | None, system: bool) -> None:
+def import_crontab(
+    file: TextIO, timezone: str | None, config_path: str | None, system: bool
+) -> None:
     """Convert the crontab FILE ('-' for stdin) to clockd TOML on stdout.
 
     Lines that cannot be converted (@reboot, % stdin, refused expressions) are reported on

@@ -55,9 +55,8 @@ def to_instant(moment: datetime, zone_name: str) -> datetime:
 
 def clock_label(table: Any) -> str | None:
     """The clock's name when the user gave one, for problem locations."""
-    if isinstance(table, dict) and isinstance(table.get("name"), str):
-        return table["name"]
-    return None
+    name = table.get("name") if isinstance(table, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def build_clock(section: Section, index: int, *, default_timezone: str) -> Clock | None:
