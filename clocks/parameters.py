@@ -17,6 +17,7 @@ containing "{{" is kept as is there and rendered at resolution, like any dynamic
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import json
@@ -32,8 +33,8 @@ from clocks import values as _values
 from clocks.templates import TemplateError, check_template, is_dynamic, render, shorten
 
 # jsonschema has no type stubs: its validators and errors are Any here.
-Validator = Any
-ValidationError = Any
+_Validator = Any
+_ValidationError = Any
 
 __all__ = [
     "CONTEXT_NAMES",
@@ -234,7 +235,7 @@ class ParameterSet:
         self.names: tuple[str, ...] = tuple(self._parameters)
         self._defaults = {p.name: p.default for p in self._parameters.values() if not p.required}
         self._secrets = frozenset(p.name for p in self._parameters.values() if p.secret)
-        self._validators: dict[str, Validator] | None = None
+        self._validators: dict[str, _Validator] | None = None
         self._checked: dict[tuple[str, type, Any], Any] = {}
 
     @classmethod
@@ -308,13 +309,13 @@ class ParameterSet:
         """
         properties: dict[str, Any] = {}
         for p in self:
-            prop = dict(p.schema)
+            prop = copy.deepcopy(p.schema)
             if p.description:
                 prop["description"] = p.description
             if p.is_dynamic:
                 prop["x-dynamic-default"] = p.default
             elif not p.required:
-                prop["default"] = p.default
+                prop["default"] = copy.deepcopy(p.default)
             if p.secret:
                 prop["x-secret"] = True
             properties[p.name] = prop
@@ -506,7 +507,7 @@ class ParameterSet:
             self._checked[key] = checked
         return checked
 
-    def _validator(self, parameter: Parameter) -> Validator:
+    def _validator(self, parameter: Parameter) -> _Validator:
         if self._validators is None:
             from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
@@ -642,7 +643,7 @@ def _build_parameter(name: object, declaration: object) -> tuple[Parameter | Non
 
 
 @lru_cache(maxsize=1)
-def _meta_validator() -> Validator:
+def _meta_validator() -> _Validator:
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(
@@ -672,13 +673,13 @@ def _secret_problem(name: str) -> ParameterProblem:
     )
 
 
-def _pointer(name: str, error: ValidationError) -> str:
+def _pointer(name: str, error: _ValidationError) -> str:
     parts = [name, *(str(part) for part in error.absolute_path)]
     return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
 
 
 def _schema_problem(
-    parameter: Parameter, error: ValidationError, label: str = ""
+    parameter: Parameter, error: _ValidationError, label: str = ""
 ) -> ParameterProblem:
     pointer = _pointer(parameter.name, error)
     where = f"parameter '{parameter.name}'" + (f" at {pointer}" if error.absolute_path else "")

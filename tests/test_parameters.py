@@ -682,6 +682,10 @@ def test_json_schema_is_a_fresh_copy() -> None:
     schema = REPORT.json_schema()
     schema["properties"]["x"]["minimum"] = 100
     assert REPORT.json_schema()["properties"]["x"]["minimum"] == 0
+    nested = SCHEMA.json_schema()
+    nested["properties"]["tags"]["items"]["minLength"] = 0
+    assert SCHEMA.json_schema()["properties"]["tags"]["items"]["minLength"] == 2
+    assert problems_of(SCHEMA, {**VALID, "tags": ["x"]})[0].pointer == "/tags/0"
     assert REPORT.resolve({"x": 1}, context=CONTEXT).values["x"] == 1
 
 

@@ -224,9 +224,10 @@ def test_check_template_refuses_before_any_run(
     [
         ("{{ scheduled_time.format('YYYY') }}", ["scheduled_time"]),
         ("{% set d = 1 %}{{ d }}", []),  # names set inside the template are its own
+        ("{% for i in range(2) %}{{ loop.index }}{% endfor %}", []),  # and Jinja's globals
         ("{{ anything }}", None),  # without names, only the syntax is checked
     ],
-    ids=["known-name", "local-name", "syntax-only"],
+    ids=["known-name", "local-name", "globals", "syntax-only"],
 )
 def test_check_template_accepts(template: str, names: list[str] | None) -> None:
     assert check_template(template, names=names) is None
