@@ -79,12 +79,11 @@ def build_job(
         "on_failure": section.strings("on_failure", ()),
         "enabled": section.boolean("enabled", True),
     }
-    parameters, declared = _build_parameters(section, daemon)
-    broken = set(section.table_of("parameters")) - set(parameters.names if parameters else ())
+    parameters, broken = _build_parameters(section, daemon)
     clocks = _build_clocks(section, name, daemon, parameters, broken, now)
-    if parameters is not None and declared and clocks == ():
+    if parameters is not None and not broken and clocks == ():
         _check_defaults(section, name, daemon, parameters, now)
-    if section.seen_problem or not declared or parameters is None or clocks is None:
+    if section.seen_problem or broken or parameters is None or clocks is None:
         return None
     return Job(
         name=name,
@@ -101,8 +100,10 @@ def build_job(
     )
 
 
-def _build_parameters(section: Section, daemon: DaemonSettings) -> tuple[ParameterSet | None, bool]:
-    """The job's ParameterSet and whether every declaration was valid.
+def _build_parameters(
+    section: Section, daemon: DaemonSettings
+) -> tuple[ParameterSet | None, set[str]]:
+    """The job's ParameterSet, and the names of refused declarations (reported).
 
     With bad declarations the set of the good ones is still returned, so that the clocks'
     parameters are checked too and every problem is reported in one pass.
@@ -128,13 +129,14 @@ def _build_parameters(section: Section, daemon: DaemonSettings) -> tuple[Paramet
             section.report(problem.message, key)
         bad = {problem.name for problem in error.problems}
         good = {name: table for name, table in tables.items() if name not in bad}
+        broken = set(declarations) - set(good)
         try:
             return ParameterSet.from_declarations(
                 good, max_bytes=daemon.max_parameters_bytes
-            ), False
+            ), broken
         except ParameterError:
-            return None, False
-    return parameters, len(tables) == len(declarations)
+            return None, broken
+    return parameters, set(declarations) - set(tables)
 
 
 def _build_clocks(
