@@ -132,6 +132,15 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
         raise ApiError(400, "request body is nested too deeply") from None
     if not isinstance(value, dict):
         raise ApiError(400, f"request body must be a JSON object, not {_json_type(value)}")
+    try:
+        # "\ud800" escapes decode to lone surrogates, which nothing downstream can store.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(
+            400, "request body holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)"
+        ) from None
+    except (RecursionError, ValueError):
+        raise ApiError(400, "request body is nested too deeply or holds invalid numbers") from None
     return value
 
 
@@ -243,6 +252,8 @@ class Api:
             if parent_id is not None and parent_id != principal.run_id:
                 raise ApiError(403, f"this token may only start children of run {principal.run_id}")
             parent_id = principal.run_id
+        if parent_id is not None and not 0 < parent_id < 2**63:
+            raise ApiError(400, f"parent run {parent_id} does not exist")
         if parent_id is not None and self.service.store.get_run(parent_id) is None:
             raise ApiError(400, f"parent run {parent_id} does not exist")
         if clock is not None and job.clock(clock) is None:
@@ -263,7 +274,11 @@ class Api:
             except ParameterError as error:
                 problems.extend(error.problems)
         if problems:
-            raise ParameterError(problems)
+            # Report the other names' problems (unexpected, missing) along with these.
+            bad = {problem.name for problem in problems}
+            layers = [dict(job.clock(clock).parameter_defaults)] if clock is not None else []
+            others = job.parameters.check_names(*layers, values)
+            raise ParameterError([*problems, *(p for p in others if p.name not in bad)])
         trigger = "child" if parent_id is not None else "api"
         record = self.service.create_run(
             job.name, values, clock=clock, parent_id=parent_id, trigger=trigger

@@ -53,8 +53,7 @@ class ClientError(UserError):
         self.details = details or []
         lines = [error]
         for detail in self.details:
-            name = detail.get("parameter")
-            lines.append(f"  {name}: {detail.get('message')}" if name else f"  {detail}")
+            lines.append(f"  {detail.get('message') or detail}")
         super().__init__("\n".join(lines))
 
 

@@ -1,0 +1,177 @@
+"""Fifty malformed or hostile request bodies against a real daemon: each is a 4xx, never a
+500, and afterwards the daemon is healthy and its history intact."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.helpers import DaemonProcess, wait_until
+
+pytestmark = pytest.mark.e2e
+
+CONFIG = """
+[daemon]
+database = "{database}"
+listen = "127.0.0.1:{port}"
+max_parameters_bytes = 8192
+
+[jobs.job]
+command = ["echo", "n={{ n }} s={{ s }}"]
+
+[jobs.job.parameters.n]
+type = "integer"
+minimum = 0
+
+[jobs.job.parameters.s]
+type = "string"
+default = "plain"
+
+[jobs.job.parameters.when]
+type = "datetime"
+default = "2026-01-01T00:00:00+00:00"
+
+[jobs.job.parameters.mode]
+type = "string"
+enum = ["fast", "slow"]
+default = "fast"
+
+[jobs.job.parameters.tags]
+type = "array"
+items = { type = "string" }
+default = []
+
+[[jobs.job.clocks]]
+name = "c"
+cron = "0 0 1 1 *"
+parameters = { n = 1 }
+"""
+
+
+def deep(levels: int) -> bytes:
+    return b'{"parameters": {"tags": ' + b"[" * levels + b"]" * levels + b"}}"
+
+
+HOSTILE: list[bytes] = [
+    b"",  # empty → {} → required n missing (422)
+    b"null",
+    b"true",
+    b"42",
+    b'"a string"',
+    b"[]",
+    b"[{}]",
+    b"{",
+    b"}",
+    b"{'single': 'quotes'}",
+    b'{"parameters": {"n": 1},}',  # trailing comma
+    b'{"parameters": NaN}',
+    b'{"parameters": {"n": Infinity}}',
+    b'{"parameters": null, "clock": null, "parent_id": null, "extra": 1}',
+    b'{"parameters": "n=1"}',
+    b'{"parameters": {"n": "1"}}',
+    b'{"parameters": {"n": 1.5}}',
+    b'{"parameters": {"n": -1}}',
+    b'{"parameters": {"n": true}}',
+    b'{"parameters": {"n": null}}',
+    b'{"parameters": {"n": [1]}}',
+    b'{"parameters": {"n": {"$gt": 0}}}',
+    b'{"parameters": {"n": -99999999999999999999999999999999999999}}',
+    b'{"parameters": {"n": 1e400}}',
+    b'{"parameters": {"n": 1, "s": 5}}',
+    b'{"parameters": {"n": 1, "mode": "medium"}}',
+    b'{"parameters": {"n": 1, "when": "not a time"}}',
+    b'{"parameters": {"n": 1, "tags": "a,b"}}',
+    b'{"parameters": {"n": 1, "tags": [1, 2]}}',
+    b'{"parameters": {"n": 1, "__proto__": {"admin": true}}}',
+    b'{"parameters": {"n": 1, "../../etc/passwd": 1}}',
+    b'{"parameters": {"n": 1, "s": "' + b"x" * 20_000 + b'"}}',  # over max_parameters_bytes
+    b'{"parameters": {"n": 1, "s": "' + b"x" * 300_000 + b'"}}',  # over the body limit
+    b'{"parameters": {"n": 1, "s": "{{ 7 * 7 }}"}, "clock": "' + b"c" * 5000 + b'"}',
+    b'{"parameters": {"n": 1, "s": "{{ self.__class__.__mro__ }}"}}',
+    b'{"parameters": {"n": 1, "s": "{{ cycler.__init__.__globals__.os.system(\'id\') }}"}}',
+    b'{"parameters": {"n": 1, "s": "{{ range(99999999) | list | length }}"}}',
+    b'{"parameters": {"n": 1}, "parent_id": -5}',
+    b'{"parameters": {"n": 1}, "parent_id": 1.5}',
+    b'{"parameters": {"n": 1}, "parent_id": 99999999999999999999999}',
+    b'{"parameters": {"n": 1}, "clock": ["c"]}',
+    b'{"parameters": {"n": 1}, "parameter_text": {"n": 3}}',
+    b'{"parameters": {"n": 1}, "parameter_text": "n=3"}',
+    deep(30_000),  # under the body limit: refused for its depth
+    b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    b"\xff\xfe\x00{",
+    b'{"parameters": {"n": 1, "s": "\xed\xa0\x80"}}',  # a UTF-8-encoded surrogate
+    b'{"parameters": {"n": 1, "s\x00": "x"}}',
+    b'{"parameters": {"n": 1, "s": "\\ud800"}}',  # a lone surrogate escape
+    '{"parameters": {"n": 1, "\u202emode": "\U0001f4a3"}}'.encode(),
+]
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    with DaemonProcess(tmp_path_factory.mktemp("hostile"), CONFIG) as process:
+        yield process
+
+
+def test_there_are_fifty_hostile_bodies() -> None:
+    assert len(HOSTILE) == 50
+    assert len(set(HOSTILE)) == 50
+
+
+def test_hostile_bodies_are_all_4xx_and_history_survives(daemon: DaemonProcess) -> None:
+    base = f"http://127.0.0.1:{daemon.port}"
+    with httpx.Client(base_url=base, timeout=30) as api:
+        before = api.post("/api/v1/jobs/job/runs", json={"parameters": {"n": 5, "s": "keep"}})
+        assert before.status_code == 201
+        kept = before.json()
+        wait_until(
+            lambda: api.get(f"/api/v1/runs/{kept['id']}").json()["state"] == "succeeded",
+            15,
+            "the first run to succeed",
+        )
+        statuses = []
+        for body in HOSTILE:
+            response = api.post(
+                "/api/v1/jobs/job/runs", content=body, headers={"content-type": "application/json"}
+            )
+            statuses.append(response.status_code)
+            assert 400 <= response.status_code < 500, (body[:120], response.text[:300])
+            error = response.json()
+            assert isinstance(error["error"], str)
+            assert error["error"]
+            assert isinstance(error["details"], list)
+        assert api.get("/healthz").json()["status"] == "ok"
+        runs = api.get("/api/v1/runs", params={"limit": 1000}).json()["runs"]
+        assert [r["id"] for r in runs] == [kept["id"]], "a hostile body created a run"
+        assert api.get(f"/api/v1/runs/{kept['id']}").json()["parameters"]["s"] == "keep"
+        lines = api.get(f"/api/v1/runs/{kept['id']}/logs").json()["lines"]
+        assert [line["text"] for line in lines if line["stream"] == "stdout"] == ["n=5 s=keep"]
+    assert 413 in statuses
+    assert 422 in statuses
+    assert 400 in statuses
+    assert not daemon.exited()
+
+
+def test_lying_content_length_and_raw_garbage_do_not_hurt(daemon: DaemonProcess) -> None:
+    # A raw socket: a Content-Length that says more than is sent, then the client goes away.
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as raw:
+        raw.sendall(
+            b"POST /api/v1/jobs/job/runs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"par'
+        )
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as raw:
+        raw.sendall(b"\x16\x03\x01\x00\xa5garbage that is not HTTP\r\n\r\n")
+        raw.recv(1024)
+    # A huge declared length is refused before anything is read.
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as raw:
+        raw.sendall(
+            b"POST /api/v1/jobs/job/runs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 999999999999\r\n\r\n"
+            + json.dumps({"parameters": {"n": 2}}).encode()
+        )
+        answer = raw.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert httpx.get(f"http://127.0.0.1:{daemon.port}/healthz").json()["status"] == "ok"
