@@ -177,15 +177,15 @@ def build_daemon(section: Section, folder: Path) -> DaemonSettings:
 
 
 def split_listen(listen: str) -> tuple[str, int] | None:
-    """'127.0.0.1:8787' / '[::1]:8787' / 'localhost:80' → (host, port), or None."""
-    found = re.fullmatch(
-        r"\[(?P<v6>[^\]]+)\]:(?P<port>\d+)|(?P<host>[^:\[\]]+):(?P<port2>\d+)", listen
-    )
-    if not found:
+    """'127.0.0.1:8787' / '[::1]:8787' / 'localhost:0' → (host, port), or None.
+
+    Port 0 asks the system for a free port (tests use it).
+    """
+    host, _, port = listen.strip().rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or int(port) > 65535:
         return None
-    host = found["v6"] or found["host"]
-    port = int(found["port"] or found["port2"])
-    return (host, port) if 0 < port < 65536 else None
+    return host, int(port)
 
 
 def is_loopback(host: str) -> bool:
