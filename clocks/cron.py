@@ -71,10 +71,13 @@ class CronClock(Clock):
                 f"cron clock '{self.name}': 'after' must be timezone-aware, got {after.isoformat()}"
             )
         lower = self._lower_bound(after).replace(microsecond=0)
-        fire = self._next_instant(lower)
-        # A `start` with a fraction of a second: the whole second before it is not a fire.
-        while fire is not None and self.start is not None and fire < self.start:
-            fire = self._next_instant(fire)
+        try:
+            fire = self._next_instant(lower)
+            # A `start` with a fraction of a second: the whole second before it is not a fire.
+            while fire is not None and self.start is not None and fire < self.start:
+                fire = self._next_instant(fire)
+        except OverflowError:  # past the end of the calendar (year 9999)
+            return None
         return self._within_end(fire)
 
     def _next_instant(self, lower: datetime) -> datetime | None:
