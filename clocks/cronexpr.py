@@ -118,7 +118,8 @@ class _FieldParser:
         upper = term.upper()
         if upper == "?":
             raise self.fail(f"'?' is not supported in {self.field}; use '*'", term)
-        if _HASH.fullmatch(term):
+        # Names contain H (THU, MARCH) only in the month and weekday fields.
+        if _HASH.fullmatch(term) or (self.field not in _NAMES and "H" in upper):
             raise self.fail(
                 f"{self.field} '{term}': 'H' hashes are not supported; write the values", term
             )

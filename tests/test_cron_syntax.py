@@ -91,6 +91,18 @@ REFUSED = [
         "write the values",
     ),
     (
+        "H(0-29) 1 * * *",
+        "minute",
+        "invalid cron expression 'H(0-29) 1 * * *': minute 'H(0-29)': 'H' hashes are not "
+        "supported; write the values",
+    ),
+    (
+        "0 h-5 * * *",
+        "hour",
+        "invalid cron expression '0 h-5 * * *': hour 'h-5': 'H' hashes are not supported; "
+        "write the values",
+    ),
+    (
         "0 0 1 1 * 0 2027",
         None,
         "invalid cron expression '0 0 1 1 * 0 2027': it has 7 fields and year fields are not "
