@@ -344,13 +344,15 @@ class ParameterSet:
         values that do not fit their schema, templates that cannot render (syntax, unknown
         names). Dynamic values are not rendered here."""
         problems = self.check_names(*layers)
+        literal_secrets: set[str] = set()
         for layer in layers:
             for name, value in (layer or {}).items():
                 parameter = self._parameters.get(name)
                 if parameter is None:
                     continue
                 if parameter.secret:
-                    if not _values.is_reference(value):
+                    if not _values.is_reference(value) and name not in literal_secrets:
+                        literal_secrets.add(name)
                         problems.append(_secret_problem(name))
                 elif is_dynamic(value):
                     try:
@@ -382,9 +384,8 @@ class ParameterSet:
         try:
             return _values.from_text(parameter.type, text)
         except ValueError as exc:
-            raise ParameterError(
-                [ParameterProblem(name, "invalid", f"parameter '{name}': {exc}")]
-            ) from None
+            message = f"parameter '{name}': {exc}"
+            raise ParameterError([ParameterProblem(name, "invalid", message, "/" + name)]) from None
 
     def resolve(
         self, *layers: Mapping[str, Any] | None, context: Mapping[str, Any]
@@ -466,11 +467,8 @@ class ParameterSet:
             return _values.from_text(parameter.type, text)
         except ValueError as exc:
             shown = _values.quoted(template)
-            problems.append(
-                ParameterProblem(
-                    name, "invalid", f"parameter '{name}': dynamic value {shown} gave {exc}"
-                )
-            )
+            message = f"parameter '{name}': dynamic value {shown}: {exc}"
+            problems.append(ParameterProblem(name, "invalid", message, "/" + name))
             return MISSING
 
     def _check_value(

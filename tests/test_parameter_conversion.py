@@ -134,7 +134,7 @@ def test_convert_text_refuses_in_words(name: str, text: str, message: str) -> No
         PARAMETERS.convert_text(name, text)
     assert str(caught.value) == message
     [problem] = caught.value.problems
-    assert (problem.name, problem.kind) == (name, "invalid")
+    assert (problem.name, problem.kind, problem.pointer) == (name, "invalid", f"/{name}")
 
 
 def test_convert_text_refuses_an_unknown_name_with_a_suggestion() -> None:

@@ -252,18 +252,18 @@ def test_the_context_knows_job_clock_and_run_id() -> None:
         (
             {"type": "integer"},
             "{{ 'abc' }}",
-            "parameter 'v': dynamic value '{{ 'abc' }}' gave 'abc' is not an integer (write it like 42)",
+            "parameter 'v': dynamic value '{{ 'abc' }}': 'abc' is not an integer (write it like 42)",
         ),
         (
             {"type": "date"},
             "{{ scheduled_time.isoformat() }}",
-            "parameter 'v': dynamic value '{{ scheduled_time.isoformat() }}' gave '2026-03-01T00:00:00+00:00' is not "
+            "parameter 'v': dynamic value '{{ scheduled_time.isoformat() }}': '2026-03-01T00:00:00+00:00' is not "
             "a date (write it like 2026-03-01)",
         ),
         (
             {"type": "array"},
             "{{ job }}",
-            "parameter 'v': dynamic value '{{ job }}' gave 'report' is not valid JSON (expecting value at column 1); "
+            "parameter 'v': dynamic value '{{ job }}': 'report' is not valid JSON (expecting value at column 1); "
             'write an array like ["a", "b"]',
         ),
     ],
@@ -275,6 +275,7 @@ def test_a_template_that_does_not_fit_its_type_is_refused(
     parameters = declare(v=declaration)
     [problem] = problems_of(parameters, {"v": template})
     assert (problem.name, problem.kind, problem.message) == ("v", "invalid", message)
+    assert problem.pointer == "/v"
 
 
 def test_a_rendered_value_is_validated_against_the_schema() -> None:
@@ -440,6 +441,8 @@ def test_check_finds_static_problems_of_a_clock_before_any_run() -> None:
         ),
     ]
     assert REPORT.check({"x": 3, "day": YESTERDAY}) == []
+    # a literal secret in two layers is one problem
+    assert [p.kind for p in REPORT.check({"x": 1, "api_key": "a"}, {"api_key": "b"})] == ["secret"]
 
 
 # -- schema validation (spec 2.1 point 4) --------------------------------------------------------
