@@ -69,6 +69,10 @@ class IntervalClock(Clock):
     interval: pendulum.Duration
     _parts: DurationParts = field(init=False, repr=False, compare=False)
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    # Derived once: the anchor's wall time, the elapsed step, the mean length of a step.
+    _anchor_wall: datetime | None = field(init=False, repr=False, compare=False)
+    _step: timedelta = field(init=False, repr=False, compare=False)
+    _mean_seconds: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         zone = get_zone(self.timezone)
@@ -94,8 +98,14 @@ class IntervalClock(Clock):
                 value=self.interval,
             )
         object.__setattr__(self, "_parts", parts)
+        object.__setattr__(self, "_step", timedelta(seconds=parts.seconds))
+        years, months, days, seconds = parts
+        mean_days = years * _MEAN_YEAR_DAYS + months * _MEAN_MONTH_DAYS + days
+        object.__setattr__(self, "_mean_seconds", mean_days * _SECONDS_PER_DAY + seconds)
+        object.__setattr__(self, "_anchor_wall", None)
         if self.start is not None:
             object.__setattr__(self, "start", to_utc_instant(self.start, zone))
+            object.__setattr__(self, "_anchor_wall", to_wall(self.start, zone))
         if self.end is not None:
             object.__setattr__(self, "end", to_utc_instant(self.end, zone))
         if self.start is not None and self.end is not None and self.end < self.start:
@@ -140,45 +150,49 @@ class IntervalClock(Clock):
             raise ValueError("k must be >= 0")
         if k == 0:
             return anchor  # an explicit offset in start is taken as given
-        years, months, days, seconds = self._parts
         try:
-            if not self._parts.is_calendar:
-                return anchor + timedelta(seconds=k * seconds)
-            wall = _add_months(to_wall(anchor, self._zone), k * (12 * years + months))
+            if self._anchor_wall is None or not self._parts.is_calendar:
+                return anchor + k * self._step
+            years, months, days, _ = self._parts
+            wall = _add_months(self._anchor_wall, k * (12 * years + months))
             wall += timedelta(days=k * days)
             # fold=0: the first occurrence in a fold; in a gap, the offset from before the
             # change, i.e. the wall time moved forward by the length of the gap.
             instant = wall.replace(tzinfo=self._zone, fold=0).astimezone(UTC)
-            return instant + timedelta(seconds=k * seconds)
+            return instant + k * self._step
         except (OverflowError, ValueError):
             return None
 
     def index_after(self, after: datetime) -> int | None:
         """The smallest k with `fire_at(k) > after` (k ≥ 0), or None when there is none."""
+        found = self._first_after(after)
+        return None if found is None else found[0]
+
+    def _first_after(self, after: datetime) -> tuple[int, datetime] | None:
+        """(k, fire_at(k)) for the smallest k with `fire_at(k) > after`."""
         anchor = self._anchor()
         after = after.astimezone(UTC)
         if after < anchor:
-            return 0
-        years, months, days, seconds = self._parts
-        if not self._parts.is_calendar:
-            k = (after - anchor) // timedelta(seconds=seconds) + 1
-            return k if self.fire_at(k) is not None else None
-        mean = (
-            years * _MEAN_YEAR_DAYS + months * _MEAN_MONTH_DAYS + days
-        ) * _SECONDS_PER_DAY + seconds
-        k = max(int((after - anchor).total_seconds() // mean), 0)
-        # Step back while the estimate overshoots, then forward to the first fire after.
-        while k > 0 and not _is_at_or_before(self.fire_at(k), after):
+            return 0, anchor
+        if self._anchor_wall is None or not self._parts.is_calendar:
+            k = (after - anchor) // self._step + 1
+            fire = self.fire_at(k)
+            return None if fire is None else (k, fire)
+        # Estimate k on the wall clock (exact for whole days away from gaps), then adjust.
+        wall_distance = to_wall(after, self._zone) - self._anchor_wall
+        k = max(int(wall_distance.total_seconds() // self._mean_seconds), 0)
+        fire = self.fire_at(k)
+        while k > 0 and (fire is None or fire > after):
             k -= 1
-        if k == 0 and not _is_at_or_before(self.fire_at(0), after):
-            return 0
+            fire = self.fire_at(k)
+        # Now fire_at(k) <= after (k = 0 is the anchor, and after >= anchor).
         while True:
-            fire = self.fire_at(k + 1)
+            k += 1
+            fire = self.fire_at(k)
             if fire is None:
                 return None
             if fire > after:
-                return k + 1
-            k += 1
+                return k, fire
 
     # --- the Clock interface -----------------------------------------------------------
 
@@ -186,8 +200,8 @@ class IntervalClock(Clock):
         lower = self._lower_bound(after)
         if self.end is not None and lower >= self.end:
             return None
-        k = self.index_after(lower)
-        return self._within_end(None if k is None else self.fire_at(k))
+        found = self._first_after(lower)
+        return None if found is None else self._within_end(found[1])
 
     def previous_fire(self, at_or_before: datetime) -> datetime | None:
         """The last fire at or before `at_or_before` (within start and end), or None."""
@@ -230,10 +244,6 @@ class IntervalClock(Clock):
                 field="start",
             )
         return self.start
-
-
-def _is_at_or_before(fire: datetime | None, moment: datetime) -> bool:
-    return fire is not None and fire <= moment
 
 
 def _add_months(wall: datetime, months: int) -> datetime:
