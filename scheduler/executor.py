@@ -1,0 +1,539 @@
+"""Run execution: slots, overlap, retries, timeout, cancel, hooks and state transitions.
+
+Everything happens on the event loop thread: `submit` queues a run whose row already exists
+(state `pending`), and a run starts when a global slot (`max_concurrent_runs`, FIFO), its
+job (`max_active_runs`) and its clock (`overlap`) allow it.
+
+Policies, as implemented:
+- `overlap` applies to runs that carry a clock, per (job, clock). `skip` records a run fired
+  by the clock (trigger clock or catchup) as `skipped` when a run of that clock is pending or
+  running; runs the user asked for (manual, api, backfill, child) with a clock wait instead,
+  as with `queue`. `queue` starts a run of the clock only when no run of it is running.
+- `timeout` kills the process group (SIGTERM, then SIGKILL after `kill_grace`) → `timed_out`.
+- `retries` re-run the same row after `retry_delay` when an attempt failed or timed out; the
+  `attempt` column counts starts and each retry leaves a clockd line in the log.
+- `on_success` runs after `succeeded`; `on_failure` after `failed` or `timed_out` (not after
+  `cancelled` or `skipped`). Hooks run after the process ended and before the final state is
+  written, so a log follower sees their lines; they never change the state.
+- A secret that cannot be resolved makes the run `failed` with the reason; `on_failure` fires.
+- `cancel`: a pending run becomes `cancelled` at once; a running one is killed, then `cancelled`.
+- `shutdown(grace)`: pending runs become `cancelled`; running runs get `grace`, then are
+  killed and marked `cancelled`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scheduler import hooks
+from scheduler.models import RunState, Trigger
+from scheduler.process import LogLimiter, RunProcess, describe_exit
+from scheduler.secrets import SecretError
+from scheduler.store import LogLine, RunRecord
+
+if TYPE_CHECKING:
+    from clocks.parameters import ResolvedParameters
+    from scheduler.models import DaemonSettings, Job
+    from scheduler.store import Store
+
+log = logging.getLogger("clockd.executor")
+
+FLUSH_INTERVAL = 0.1  # seconds between log writes to the store
+FLUSH_LINES = 100  # or sooner, when this many lines wait
+_SKIPPING_TRIGGERS = frozenset({Trigger.clock.value, Trigger.catchup.value})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(eq=False)
+class _Run:
+    record: RunRecord
+    job: Job
+    resolved: ResolvedParameters
+    log: LogLimiter = field(init=False)
+    running: bool = False
+    task: asyncio.Task[None] | None = None
+    process: RunProcess | None = None
+    cancel_reason: str | None = None
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    seq: int = 0
+
+    @property
+    def id(self) -> int:
+        return self.record.id
+
+    @property
+    def clock_key(self) -> tuple[str, str] | None:
+        return None if self.record.clock is None else (self.record.job, self.record.clock)
+
+
+@dataclass
+class _Outcome:
+    state: RunState
+    exit_code: int | None = None
+    error: str | None = None
+    result: Any = None
+
+
+class Executor:
+    """Runs runs. See the module docstring for the policies."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: DaemonSettings,
+        *,
+        api_url: str | None,
+        child_token: str | None,
+        on_event: Callable[[str, RunRecord], None] | None = None,
+        echo: Callable[[LogLine], None] | None = None,
+        environ: Mapping[str, str] | None = None,
+        kill_grace: timedelta = timedelta(seconds=5),
+        hook_timeout: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.api_url = api_url
+        self.child_token = child_token
+        self.on_event = on_event
+        self.echo = echo
+        self.environ = os.environ if environ is None else environ
+        self.kill_grace = kill_grace
+        self.hook_timeout = hook_timeout
+        self._pending: deque[_Run] = deque()
+        self._active: dict[int, _Run] = {}  # pending and running, by run id
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closed = False
+        self._log_buffer: list[tuple[int, datetime, str, str]] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+
+    # --- public ----------------------------------------------------------------------------
+
+    def submit(self, run_id: int, job: Job, resolved: ResolvedParameters) -> None:
+        """Queue a run whose row exists in state `pending`. Call on the event loop thread."""
+        record = self.store.get_run(run_id)
+        if record is None:
+            raise ValueError(f"run {run_id} does not exist")
+        run = _Run(record=record, job=job, resolved=resolved)
+        run.log = LogLimiter(self.settings.max_log_bytes, self._sink(run))
+        self._name_run(run)
+        if self._closed:
+            self._finish_unstarted(run, RunState.cancelled, "the daemon is stopping")
+            return
+        key = run.clock_key
+        if key is not None and job.overlap == "skip" and record.trigger in _SKIPPING_TRIGGERS:
+            previous = next((r for r in self._active.values() if r.clock_key == key), None)
+            if previous is not None:
+                self._finish_unstarted(
+                    run, RunState.skipped, f"previous run {previous.id} still active"
+                )
+                return
+        self._active[run_id] = run
+        self._pending.append(run)
+        self._idle.clear()
+        self._dispatch()
+
+    async def cancel(self, run_id: int) -> bool:
+        """Cancel a run; waits until its state is recorded. False when there is nothing to do."""
+        run = self._active.get(run_id)
+        if run is None:
+            # Pending in the database but not here (left by an earlier daemon): cancel the row.
+            record = self.store.get_run(run_id)
+            if record is not None and record.state == RunState.pending:
+                self.store.update_run(
+                    run_id, state=RunState.cancelled, ended_at=_now(), error="cancelled"
+                )
+                self._emit("finished", run_id)
+                return True
+            return False
+        if not run.running:
+            self._pending.remove(run)
+            self._finish_unstarted(run, RunState.cancelled, "cancelled")
+            self._dispatch()
+            return True
+        self._request_cancel(run, "cancelled")
+        if run.task is not None:
+            await asyncio.wait({run.task}, timeout=self.kill_grace.total_seconds() + 10)
+        return True
+
+    def active_runs(self, job: str, clock: str | None = None) -> int:
+        """Pending and running runs of a job (and clock) in this executor."""
+        return sum(
+            1
+            for run in self._active.values()
+            if run.record.job == job and (clock is None or run.record.clock == clock)
+        )
+
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def running_count(self) -> int:
+        return len(self._active) - len(self._pending)
+
+    async def wait_idle(self) -> None:
+        """Until no run is pending or running and every log line is stored."""
+        await self._idle.wait()
+        self._flush()
+
+    async def shutdown(self, grace: timedelta) -> None:
+        """Stop: pending runs are cancelled; running runs get `grace`, then are killed."""
+        self._closed = True
+        while self._pending:
+            run = self._pending.popleft()
+            self._finish_unstarted(run, RunState.cancelled, "the daemon stopped before it started")
+        tasks = {run.task for run in self._active.values() if run.task is not None}
+        if tasks:
+            _, left = await asyncio.wait(tasks, timeout=max(grace.total_seconds(), 0))
+            if left:
+                reason = f"the daemon stopped; killed after the shutdown grace of {grace}"
+                for run in list(self._active.values()):
+                    self._request_cancel(run, reason)
+                await asyncio.wait(left, timeout=self.kill_grace.total_seconds() + 10)
+        self._flush()
+
+    # --- scheduling ------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        limit = self.settings.max_concurrent_runs
+        for run in list(self._pending):
+            if limit > 0 and self.running_count() >= limit:
+                return
+            if not self._may_start(run):
+                continue
+            self._pending.remove(run)
+            run.running = True
+            run.task = asyncio.get_running_loop().create_task(
+                self._execute(run), name=f"clockd-run-{run.id}"
+            )
+
+    def _may_start(self, run: _Run) -> bool:
+        running = [r for r in self._active.values() if r.running]
+        job = run.job
+        if job.max_active_runs > 0:
+            if sum(1 for r in running if r.record.job == job.name) >= job.max_active_runs:
+                return False
+        key = run.clock_key
+        if key is not None and job.overlap != "allow":
+            if any(r.clock_key == key for r in running):
+                return False
+        return True
+
+    def _release(self, run: _Run) -> None:
+        self._active.pop(run.id, None)
+        if not self._active:
+            self._idle.set()
+        if not self._closed:
+            self._dispatch()
+
+    # --- one run ---------------------------------------------------------------------------
+
+    async def _execute(self, run: _Run) -> None:
+        try:
+            await self._run(run)
+        except Exception as error:  # a bug here must not leave a run "running" forever
+            log.exception("run failed inside clockd run_id=%s", run.id)
+            self._flush()
+            self.store.update_run(
+                run.id,
+                state=RunState.failed,
+                ended_at=_now(),
+                error=f"internal clockd error: {error!r}",
+            )
+            self._emit("finished", run.id)
+        finally:
+            self._flush()
+            self._release(run)
+
+    async def _run(self, run: _Run) -> None:
+        job, record = run.job, run.record
+        self.store.update_run(run.id, state=RunState.running, started_at=_now(), attempt=1)
+        self._emit("started", run.id)
+        log.info("run started job=%s clock=%s run_id=%s", job.name, record.clock, run.id)
+        outcome = await self._attempts(run)
+        ended_at = _now()
+        await self._hooks(run, outcome)
+        self._flush()
+        self.store.update_run(
+            run.id,
+            state=outcome.state,
+            ended_at=ended_at,
+            exit_code=outcome.exit_code,
+            error=outcome.error,
+            result=outcome.result,
+        )
+        log.info(
+            "run finished job=%s clock=%s run_id=%s state=%s",
+            job.name,
+            record.clock,
+            run.id,
+            outcome.state.value,
+        )
+        self._emit("finished", run.id)
+
+    async def _attempts(self, run: _Run) -> _Outcome:
+        from clocks.templates import TemplateError
+
+        job = run.job
+        try:
+            values = hooks.resolve_secrets(run.resolved, self.environ, base_dir=job.workdir)
+        except SecretError as error:
+            return _Outcome(RunState.failed, error=str(error))
+        env = hooks.run_env(
+            environ=self.environ,
+            job=job,
+            record=run.record,
+            values=values,
+            api_url=self.api_url,
+            child_token=self.child_token,
+        )
+        try:
+            argv = self._argv(run)
+        except TemplateError as error:
+            return _Outcome(RunState.failed, error=str(error))
+        attempts = 1 + max(job.retries, 0)
+        outcome = _Outcome(RunState.failed, error="not started")
+        for attempt in range(1, attempts + 1):
+            if attempt > 1:
+                self.store.update_run(run.id, attempt=attempt)
+                run.log.clockd(f"[clockd: attempt {attempt} of {attempts}]")
+            outcome = await self._attempt(run, argv, env, values)
+            if outcome.state not in (RunState.failed, RunState.timed_out) or attempt == attempts:
+                break
+            delay = job.retry_delay.total_seconds()
+            run.log.clockd(
+                f"[clockd: attempt {attempt} of {attempts} {outcome.state.value}: "
+                f"{outcome.error}; retrying in {job.retry_delay}]"
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.cancelled.wait(), delay)
+            if run.cancel_reason is not None:
+                return _Outcome(RunState.cancelled, error=run.cancel_reason)
+        return outcome
+
+    def _argv(self, run: _Run) -> list[str]:
+        job = run.job
+        if job.target is not None:
+            return [job.python or sys.executable, "-m", "scheduler.pyrunner"]
+        assert job.command is not None, f"job {job.name} has neither command nor target"
+        context = hooks.template_context(run.record, run.resolved.masked(), self._timezone(run))
+        return hooks.render_argv("command", job.command, context)
+
+    async def _attempt(
+        self, run: _Run, argv: list[str], env: dict[str, str], values: Mapping[str, Any]
+    ) -> _Outcome:
+        job = run.job
+        scratch: Path | None = None
+        if job.target is not None:
+            scratch = Path(tempfile.mkdtemp(prefix=f"clockd-run-{run.id}-"))
+            env = dict(env)
+            env["CLOCKD_PYRUNNER_SPEC"] = json.dumps(
+                {
+                    "target": job.target,
+                    "parameters": dict(values),
+                    "types": {p.name: p.type for p in job.parameters},
+                    "result_file": str(scratch / "result.json"),
+                }
+            )
+        try:
+            process = RunProcess(argv, env=env, cwd=job.workdir, log=run.log)
+            try:
+                await process.start()
+            except OSError as error:
+                return _Outcome(
+                    RunState.failed,
+                    error=f"cannot start '{argv[0]}': {error.strerror or error}",
+                )
+            run.process = process
+            code, timed_out = await self._wait(run, process)
+            run.process = None
+            if run.cancel_reason is not None:
+                return _Outcome(RunState.cancelled, exit_code=code, error=run.cancel_reason)
+            if timed_out:
+                return _Outcome(
+                    RunState.timed_out, exit_code=code, error=f"timed out after {job.timeout}"
+                )
+            if code != 0:
+                return _Outcome(RunState.failed, exit_code=code, error=describe_exit(code))
+            result = None
+            if scratch is not None and (scratch / "result.json").exists():
+                result = json.loads((scratch / "result.json").read_text(encoding="utf-8"))
+            return _Outcome(RunState.succeeded, exit_code=0, result=result)
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    async def _wait(self, run: _Run, process: RunProcess) -> tuple[int, bool]:
+        """The exit code, and whether the timeout killed it."""
+        waiting = asyncio.ensure_future(process.wait())
+        cancelled = asyncio.ensure_future(run.cancelled.wait())
+        timeout = run.job.timeout.total_seconds() if run.job.timeout else None
+        try:
+            done, _ = await asyncio.wait(
+                {waiting, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            cancelled.cancel()
+        if waiting in done:
+            return waiting.result(), False
+        timed_out = run.cancel_reason is None
+        if timed_out:
+            run.log.clockd(f"[clockd: timed out after {run.job.timeout}; killing the run]")
+        code = await self._terminate(process, waiting)
+        return code, timed_out
+
+    async def _terminate(self, process: RunProcess, waiting: asyncio.Future[int]) -> int:
+        """SIGTERM to the group, SIGKILL after `kill_grace`; leftovers always get SIGKILL."""
+        process.kill_group(signal.SIGTERM)
+        done, _ = await asyncio.wait({waiting}, timeout=self.kill_grace.total_seconds())
+        if not done:
+            process.kill_group(signal.SIGKILL)
+        code = await waiting
+        process.kill_group(signal.SIGKILL)
+        return code
+
+    def _request_cancel(self, run: _Run, reason: str) -> None:
+        if run.cancel_reason is None:
+            run.cancel_reason = reason
+        run.cancelled.set()
+
+    # --- hooks, names, events, logs ----------------------------------------------------------
+
+    async def _hooks(self, run: _Run, outcome: _Outcome) -> None:
+        job = run.job
+        if outcome.state == RunState.succeeded:
+            kind, templates = "on_success", job.on_success
+        elif outcome.state in (RunState.failed, RunState.timed_out):
+            kind, templates = "on_failure", job.on_failure
+        else:
+            return
+        if not templates:
+            return
+        record = self.store.get_run(run.id) or run.record
+        masked = run.resolved.masked()
+        try:
+            context = hooks.template_context(
+                record,
+                masked,
+                self._timezone(run),
+                state=outcome.state.value,
+                error=outcome.error,
+                exit_code=outcome.exit_code,
+            )
+        except Exception as error:  # around each hook: nothing a hook does changes the run
+            run.log.clockd(f"[clockd: {kind}: hook not run: {error}]")
+            return
+        env = hooks.base_env(self.environ, job)
+        env.update(
+            {
+                "CLOCKD_RUN_ID": str(record.id),
+                "CLOCKD_JOB": record.job,
+                "CLOCKD_CLOCK": record.clock or "",
+                "CLOCKD_SCHEDULED_TIME": record.scheduled_time.isoformat(),
+                "CLOCKD_PARAMETERS": json.dumps(masked, ensure_ascii=False),
+                "CLOCKD_STATE": outcome.state.value,
+            }
+        )
+        try:
+            await hooks.run_hook(
+                kind,
+                templates,
+                context=context,
+                env=env,
+                cwd=job.workdir,
+                log=self._sink(run),
+                timeout=self.hook_timeout,
+            )
+        except Exception as error:
+            run.log.clockd(f"[clockd: {kind}: hook failed inside clockd: {error!r}]")
+
+    def _name_run(self, run: _Run) -> None:
+        from clocks.templates import TemplateError
+
+        if run.record.name is not None or not run.job.run_name:
+            return
+        try:
+            context = hooks.template_context(run.record, run.resolved.masked(), self._timezone(run))
+            from clocks.templates import render
+
+            name = render(run.job.run_name, context)
+        except TemplateError as error:
+            run.log.clockd(f"[clockd: run_name: {error}]")
+            return
+        self.store.update_run(run.id, name=name)
+        run.record.name = name
+
+    def _timezone(self, run: _Run) -> str:
+        clock = run.job.clock(run.record.clock) if run.record.clock else None
+        return clock.timezone if clock is not None else self.settings.timezone
+
+    def _finish_unstarted(self, run: _Run, state: RunState, error: str) -> None:
+        self._active.pop(run.id, None)
+        self.store.update_run(run.id, state=state, ended_at=_now(), error=error)
+        log.info("run %s job=%s run_id=%s: %s", state.value, run.job.name, run.id, error)
+        self._emit("finished", run.id)
+        if not self._active:
+            self._idle.set()
+
+    def _emit(self, event: str, run_id: int) -> None:
+        if self.on_event is None:
+            return
+        record = self.store.get_run(run_id)
+        if record is None:
+            return
+        try:
+            self.on_event(event, record)
+        except Exception:
+            log.exception("on_event callback failed event=%s run_id=%s", event, run_id)
+
+    def _sink(self, run: _Run) -> Callable[[datetime, str, str], None]:
+        run_id = run.id
+
+        def sink(moment: datetime, stream: str, text: str) -> None:
+            run.seq += 1
+            self._log_buffer.append((run_id, moment, stream, text))
+            if self.echo is not None:
+                try:
+                    self.echo(LogLine(seq=run.seq, time=moment, stream=stream, text=text))
+                except Exception:
+                    log.exception("echo callback failed run_id=%s", run_id)
+            if len(self._log_buffer) >= FLUSH_LINES:
+                self._flush()
+            elif self._flush_handle is None:
+                self._flush_handle = asyncio.get_running_loop().call_later(
+                    FLUSH_INTERVAL, self._flush
+                )
+
+        return sink
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if not self._log_buffer:
+            return
+        lines, self._log_buffer = self._log_buffer, []
+        by_run: dict[int, list[tuple[datetime, str, str]]] = {}
+        for run_id, moment, stream, text in lines:
+            by_run.setdefault(run_id, []).append((moment, stream, text))
+        for run_id, run_lines in by_run.items():
+            try:
+                self.store.append_log(run_id, run_lines)
+            except Exception:
+                log.exception("cannot store log lines run_id=%s lines=%d", run_id, len(run_lines))
