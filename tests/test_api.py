@@ -540,3 +540,55 @@ def test_child_token_may_only_start_and_read_child_runs(secured: DaemonProcess) 
     assert "list-jobs 403" in lines
     assert "cancel 403" in lines
     assert "get-other 403" in lines
+
+
+# --- cross-site requests --------------------------------------------------------------------------
+
+
+def test_cross_site_posts_are_refused(api: httpx.Client, daemon: DaemonProcess) -> None:
+    before = len(daemon.runs())
+    evil = api.post(
+        "/api/v1/jobs/echo/runs",
+        json={"parameters": {"n": 1}},
+        headers={"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"},
+    )
+    assert evil.status_code == 403
+    only_origin = api.post("/api/v1/jobs/echo/pause", headers={"Origin": "http://evil.example"})
+    assert only_origin.status_code == 403
+    same = api.post(
+        "/api/v1/jobs/echo/runs",
+        json={"parameters": {"n": 1}},
+        headers={"Origin": f"http://127.0.0.1:{daemon.port}", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert same.status_code == 201
+    assert len(daemon.runs()) == before + 1
+
+
+def test_rebound_host_name_is_refused_without_a_token(api: httpx.Client) -> None:
+    response = api.get("/api/v1/jobs", headers={"Host": "evil.example:8787"})
+    assert response.status_code == 421
+    assert api.get("/api/v1/jobs", headers={"Host": "localhost"}).status_code == 200
+
+
+def test_ui_form_posts_need_the_csrf_token(daemon: DaemonProcess) -> None:
+    before = len(daemon.runs())
+    with httpx.Client(base_url=f"http://127.0.0.1:{daemon.port}") as browser:
+        page = browser.get("/jobs/echo")
+        assert page.status_code == 200
+        token = browser.cookies["clockd_csrf"]
+        assert f'name="csrf" value="{token}"' in page.text
+        missing = browser.post("/jobs/echo/runs", data={"p.n": "1"})
+        assert missing.status_code == 403
+        forged = browser.post("/jobs/echo/runs", data={"p.n": "1", "csrf": "guess"})
+        assert forged.status_code == 403
+        cross = browser.post(
+            "/jobs/echo/runs",
+            data={"p.n": "1", "csrf": token},
+            headers={"Sec-Fetch-Site": "cross-site"},
+        )
+        assert cross.status_code == 403
+        assert len(daemon.runs()) == before
+        good = browser.post("/jobs/echo/runs", data={"p.n": "1", "csrf": token})
+        assert good.status_code == 303
+        assert good.headers["location"].startswith("/runs/")
+    assert len(daemon.runs()) == before + 1
