@@ -6,6 +6,7 @@ What cron did, clockd does the same way where it can:
 - `CRON_TZ=ZONE` sets the time zone of the lines below it; other `NAME=value` lines become
   the `env` of the jobs below them (`MAILTO`/`MAILFROM` are kept as comments: clockd sends
   no mail — use on_failure hooks);
+- `RANDOM_DELAY=N` (cronie: start up to N minutes late) becomes the clocks' `jitter = "Nm"`;
 - cron does not run missed jobs, so every clock gets `catchup = "none"`;
 - `@reboot`, a `%` in the command (stdin for the command) and expressions clockd refuses are
   reported and kept as comments.
@@ -46,6 +47,7 @@ class _Line:
 
     schedule: str
     zone: str | None  # from CRON_TZ
+    jitter: str | None  # from RANDOM_DELAY
     number: int
     user: str  # system crontabs only
     comments: list[str]
@@ -81,119 +83,127 @@ def import_crontab(
     >>> '"/bin/sh", "-c", "/usr/local/bin/backup --full"' in result.toml
     True
     """
-    from clocks.cron import CronClock
-    from clocks.errors import ClockError
-    from clocks.localtime import get_zone
-
-    warnings: list[str] = []
-    header: list[str] = []
-    env: dict[str, str] = {}
-    shell = "/bin/sh"
-    zone: str | None = None
-    pending: list[str] = []  # comments waiting for the next job
-    jobs: dict[str, _Job] = {}
-    by_key: dict[tuple[str, str, tuple[tuple[str, str], ...]], _Job] = {}
-    trailing: list[str] = []
-
-    def warn(number: int, line: str, reason: str) -> None:
-        warnings.append(f"{source}:{number}: {reason}: {line.strip()}")
-        pending.append(f"NOT IMPORTED (line {number}, {reason}): {line.strip()}")
-
+    reader = _Reader(source=source, system=system, timezone=timezone)
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+        reader.read_line(number, raw.strip())
+    return CrontabImport(
+        toml=_render(reader, timezone), warnings=reader.warnings, jobs=len(reader.jobs)
+    )
+
+
+@dataclass
+class _Reader:
+    """The state of a crontab read top to bottom: settings apply to the lines below them."""
+
+    source: str
+    system: bool
+    timezone: str
+    warnings: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    shell: str = "/bin/sh"
+    zone: str | None = None  # CRON_TZ
+    jitter: str | None = None  # RANDOM_DELAY
+    pending: list[str] = field(default_factory=list)  # comments waiting for the next job
+    jobs: dict[str, _Job] = field(default_factory=dict)
+    by_key: dict[tuple[str, str, tuple[tuple[str, str], ...]], _Job] = field(default_factory=dict)
+
+    def warn(self, number: int, line: str, reason: str) -> None:
+        self.warnings.append(f"{self.source}:{number}: {reason}: {line}")
+        self.pending.append(f"NOT IMPORTED (line {number}, {reason}): {line}")
+
+    def read_line(self, number: int, line: str) -> None:
         if not line:
-            if pending:
-                pending.append("")
-            continue
-        if line.startswith("#"):
-            pending.append(line[1:].strip())
-            continue
-        found = _ENV_LINE.match(line)
-        if (
-            found
-            and not line.startswith("@")
-            and not line[0].isdigit()
-            and not line.startswith("*")
-        ):
-            name, value = found["name"], _unquote(found["value"])
-            if name == "CRON_TZ":
-                try:
-                    get_zone(value)
-                except ClockError:
-                    warn(number, line, f"unknown time zone '{value}'")
-                    continue
-                zone = value
-            elif name in _MAIL_VARIABLES:
-                header.append(
-                    f"{name}={value} (line {number}): clockd sends no mail; use on_failure hooks"
-                )
-            elif name == "SHELL":
-                shell = value or "/bin/sh"
-            else:
-                env = {**env, name: value}
-            continue
+            if self.pending:
+                self.pending.append("")
+        elif line.startswith("#"):
+            self.pending.append(line[1:].strip())
+        elif (found := _ENV_LINE.match(line)) and not line[0].isdigit() and line[0] not in "*@":
+            self.read_setting(number, line, found["name"], _unquote(found["value"]))
+        else:
+            self.read_entry(number, line)
+
+    def read_setting(self, number: int, line: str, name: str, value: str) -> None:
+        from clocks.errors import ClockError
+        from clocks.localtime import get_zone
+
+        if name == "CRON_TZ":
+            try:
+                get_zone(value)
+            except ClockError:
+                self.warn(number, line, f"unknown time zone '{value}'")
+                return
+            self.zone = value
+        elif name == "RANDOM_DELAY":
+            # cronie: delay each start by up to this many minutes → a clock's jitter.
+            self.jitter = f"{int(value)}m" if value.isdigit() and int(value) > 0 else None
+        elif name in _MAIL_VARIABLES:
+            self.header.append(
+                f"{name}={value} (line {number}): clockd sends no mail; use on_failure hooks"
+            )
+        elif name == "SHELL":
+            self.shell = value or "/bin/sh"
+        else:
+            self.env = {**self.env, name: value}
+
+    def read_entry(self, number: int, line: str) -> None:
+        from clocks.cron import CronClock
+        from clocks.errors import ClockError
 
         schedule, rest = _split_schedule(line)
         if schedule is None:
-            warn(number, line, "not a cron line")
-            continue
+            self.warn(number, line, "not a cron line")
+            return
         if schedule == "@reboot":
-            warn(
-                number,
-                line,
-                "@reboot is not supported: clockd has no boot trigger; use a systemd unit",
-            )
-            continue
+            reason = "@reboot is not supported: clockd has no boot trigger; use a systemd unit"
+            self.warn(number, line, reason)
+            return
         user = ""
-        if system:
+        if self.system:
             user, _, rest = rest.partition(" ")
-            rest = rest.strip()
-        command, problem = _cron_command(rest)
+        command, problem = _cron_command(rest.strip())
         if problem:
-            warn(number, line, problem)
-            continue
-        clock_zone = zone or timezone
+            self.warn(number, line, problem)
+            return
         try:
-            CronClock(name="import", expression=schedule, timezone=clock_zone)
+            CronClock(name="import", expression=schedule, timezone=self.zone or self.timezone)
         except ClockError as error:
-            warn(number, line, error.message)
-            continue
-        key = (shell, command, tuple(sorted(env.items())))
-        job = by_key.get(key)
-        comments = _trim(pending)
-        pending.clear()
+            self.warn(number, line, error.message)
+            return
+        comments = _trim(self.pending)
+        self.pending.clear()
+        key = (self.shell, command, tuple(sorted(self.env.items())))
+        job = self.by_key.get(key)
         if job is None:
-            name = _unique(_job_name(command), jobs)
-            job = _Job(name=name, command=command, shell=shell, env=dict(env), comments=comments)
-            jobs[name] = job
-            by_key[key] = job
+            name = _unique(_job_name(command), self.jobs)
+            job = _Job(name, command, self.shell, dict(self.env), comments)
+            self.jobs[name] = self.by_key[key] = job
             comments = []
-        job.clocks.append(_Line(schedule, zone, number, user, comments))
-    trailing = _trim(pending)
+        job.clocks.append(_Line(schedule, self.zone, self.jitter, number, user, comments))
 
+
+def _render(reader: _Reader, timezone: str) -> str:
     out = [
-        f"# Imported from {source} by `clockd import-crontab`. Check it with `clockd check`.",
+        f"# Imported from {reader.source} by `clockd import-crontab`. Check it with `clockd check`.",
         "# Each job runs its crontab line through a shell, as cron did: quoting, pipes and $VARIABLES",
         "# work as before, and clockd parameters are not used. cron does not run missed jobs,",
-        '# hence catchup = "none".',
+        '# hence catchup = "none". cron started commands in the home directory; clockd starts',
+        "# them in workdir (default: this file's folder).",
     ]
-    out += [f"# {item}" for item in header]
+    out += [f"# {item}" for item in reader.header]
     out += [
         "",
         "[daemon]",
         f"timezone = {_string(timezone)}   # the zone cron used for lines without CRON_TZ",
     ]
-    for job in jobs.values():
+    for job in reader.jobs.values():
         out.append("")
         out += [f"# {comment}".rstrip() for comment in job.comments]
         out.append(f"[jobs.{job.name}]")
         out.append(f'command = [{_string(job.shell)}, "-c", {_string(job.command)}]')
         if job.env:
-            out.append(
-                "env = { "
-                + ", ".join(f"{_key(k)} = {_string(v)}" for k, v in job.env.items())
-                + " }"
-            )
+            pairs = ", ".join(f"{_key(k)} = {_string(v)}" for k, v in job.env.items())
+            out.append(f"env = {{ {pairs} }}")
         for entry in job.clocks:
             out.append("")
             out += [f"# {comment}".rstrip() for comment in entry.comments]
@@ -202,19 +212,22 @@ def import_crontab(
             out.append(f"cron = {_string(entry.schedule)}")
             if entry.zone:
                 out.append(f"timezone = {_string(entry.zone)}   # from CRON_TZ")
+            if entry.jitter:
+                out.append(f"jitter = {_string(entry.jitter)}   # from RANDOM_DELAY")
             out.append('catchup = "none"')
+    trailing = _trim(reader.pending)
     if trailing:
         out.append("")
         out += [f"# {comment}".rstrip() for comment in trailing]
-    return CrontabImport(toml="\n".join(out) + "\n", warnings=warnings, jobs=len(jobs))
+    return "\n".join(out) + "\n"
 
 
 def _split_schedule(line: str) -> tuple[str | None, str]:
     if line.startswith("@"):
-        macro, _, rest = line.partition(" ")
+        macro, *rest = line.split(None, 1)
         macro = macro.lower()
         if macro == "@reboot" or macro in MACROS:
-            return macro, rest.strip()
+            return macro, rest[0] if rest else ""
         return None, line
     parts = line.split(None, 5)
     if len(parts) < 6:

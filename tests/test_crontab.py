@@ -151,3 +151,19 @@ def test_import_crontab_command_round_trip(tmp_path: Path, clockd_bin: list[str]
         [*clockd_bin, "check", str(imported)], capture_output=True, text=True, check=False
     )
     assert (checked.returncode, checked.stdout) == (0, "5 jobs, 6 clocks OK\n")
+
+
+def test_random_delay_becomes_jitter_and_macros_may_be_followed_by_a_tab() -> None:
+    result = import_crontab("RANDOM_DELAY=7\n@hourly\t/usr/bin/poll --all\n0 * * * * /bin/a\n")
+    data = tomllib.loads(result.toml)
+    assert data["jobs"]["poll"]["clocks"] == [
+        {"cron": "@hourly", "jitter": "7m", "catchup": "none"}
+    ]
+    assert data["jobs"]["poll"]["command"][2] == "/usr/bin/poll --all"
+    assert "env" not in data["jobs"]["poll"]  # a scheduling setting, not the command's environment
+
+
+def test_a_line_that_is_not_cron_is_reported() -> None:
+    result = import_crontab("@every 5m /bin/true\n* * * /bin/true\n")
+    assert [w.split(": ")[1] for w in result.warnings] == ["not a cron line", "not a cron line"]
+    assert "jobs" not in tomllib.loads(result.toml)
