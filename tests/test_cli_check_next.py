@@ -61,7 +61,10 @@ name = "new-york"
 cron = "0 9 * * *"
 timezone = "America/New_York"
 
-[[jobs.world.clocks]]
+[jobs.poll]
+command = ["true"]
+
+[[jobs.poll.clocks]]
 name = "every-5m"
 interval = "5m"
 """
@@ -95,13 +98,13 @@ def fires(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
 
 
 def test_check_counts_jobs_and_clocks(capsys: pytest.CaptureFixture[str], berlin: str) -> None:
-    assert clockd(capsys, "check", "-c", berlin) == (0, "2 jobs, 6 clocks OK\n", "")
+    assert clockd(capsys, "check", "-c", berlin) == (0, "3 jobs, 6 clocks OK\n", "")
 
 
 def test_check_takes_the_config_as_an_argument(
     capsys: pytest.CaptureFixture[str], berlin: str
 ) -> None:
-    assert clockd(capsys, "check", berlin)[:2] == (0, "2 jobs, 6 clocks OK\n")
+    assert clockd(capsys, "check", berlin)[:2] == (0, "3 jobs, 6 clocks OK\n")
 
 
 def test_check_refuses_two_different_configs(
@@ -226,6 +229,18 @@ def test_next_reads_a_naive_after_in_each_clocks_own_zone(
     assert [f["time"] for f in result] == ["2026-06-01T09:00:00+09:00", "2026-06-01T09:00:00-04:00"]
 
 
+def test_next_merges_clocks_of_different_zones_with_a_naive_after(
+    capsys: pytest.CaptureFixture[str], berlin: str
+) -> None:
+    # Tokyo's 09:00 on June 1st is 00:00Z, New York's is 13:00Z; Tokyo's next is June 2nd 00:00Z.
+    result = fires(capsys, "world", "-c", berlin, "--after", "2026-06-01T08:00", "-n", "3")
+    assert [(f["time"], f["clock"]) for f in result] == [
+        ("2026-06-01T09:00:00+09:00", "tokyo"),
+        ("2026-06-01T09:00:00-04:00", "new-york"),
+        ("2026-06-02T09:00:00+09:00", "tokyo"),
+    ]
+
+
 def test_next_merges_clocks_in_time_order_after_an_instant(
     capsys: pytest.CaptureFixture[str], berlin: str
 ) -> None:
@@ -257,9 +272,7 @@ def test_next_lists_fires_strictly_after(capsys: pytest.CaptureFixture[str], ber
 def test_next_anchors_an_interval_without_start_at_now_and_says_so(
     capsys: pytest.CaptureFixture[str], berlin: str
 ) -> None:
-    code, out, err = clockd(
-        capsys, "next", "world", "-c", berlin, "--clock", "every-5m", "--json", "-n", "2"
-    )
+    code, out, err = clockd(capsys, "next", "poll", "-c", berlin, "--json", "-n", "2")
     assert code == 0
     assert "clock 'every-5m' has no start: anchored at now" in err
     first, second = (json.loads(out)[i]["time"] for i in range(2))
@@ -282,7 +295,7 @@ def test_next_prints_a_table_for_people(capsys: pytest.CaptureFixture[str], berl
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nope"], "clockd: unknown job 'nope': the jobs are report, world\n"),
+        (["nope"], "clockd: unknown job 'nope': the jobs are poll, report, world\n"),
         (
             ["report", "--clock", "weekly"],
             "clockd: job 'report' has no clock 'weekly': its clocks are nightly, hourly, half-hourly\n",
@@ -366,7 +379,7 @@ def test_check_reads_clockd_config_from_the_environment(
     capsys: pytest.CaptureFixture[str], berlin: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLOCKD_CONFIG", berlin)
-    assert clockd(capsys, "check") == (0, "2 jobs, 6 clocks OK\n", "")
+    assert clockd(capsys, "check") == (0, "3 jobs, 6 clocks OK\n", "")
 
 
 def test_next_of_a_job_without_clocks_is_empty(

@@ -203,7 +203,7 @@ def next_(
         )
         for entry in entries
     ]
-    since = after or "now"
+    since = after or now.isoformat()
     print_table(
         ("time", "clock", "parameters"), rows, title=f"next fires of job '{job.name}' after {since}"
     )
