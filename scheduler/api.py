@@ -33,7 +33,7 @@ UNSET: Any = object()
 MAX_LIMIT = 1000
 # A request body may hold the parameters plus a little envelope.
 BODY_OVERHEAD = 64 * 1024
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.05
 KEEPALIVE_SECONDS = 5.0
 
 
@@ -462,8 +462,57 @@ def sse(event: str, data: Any, event_id: int | None = None) -> bytes:
     return f"{head}event: {event}\ndata: {dumps(data)}\n\n".encode()
 
 
+class RunWaker:
+    """Wakes log followers when a run starts or finishes (the daemon calls the service's
+    `event_listeners`), so the end of a run is seen at once instead of at the next poll."""
+
+    def __init__(self) -> None:
+        self.events: dict[int, set[asyncio.Event]] = {}
+
+    def __call__(self, kind: str, record: Any) -> None:
+        for event in self.events.get(record.id, ()):
+            event.set()
+
+    def watch(self, run_id: int) -> asyncio.Event:
+        event = asyncio.Event()
+        self.events.setdefault(run_id, set()).add(event)
+        return event
+
+    def forget(self, run_id: int, event: asyncio.Event) -> None:
+        waiting = self.events.get(run_id)
+        if waiting is not None:
+            waiting.discard(event)
+            if not waiting:
+                del self.events[run_id]
+
+
+def run_waker(service: Any) -> RunWaker:
+    listeners = getattr(service, "event_listeners", None)
+    if listeners is None:
+        listeners = []
+        service.event_listeners = listeners
+    for listener in listeners:
+        if isinstance(listener, RunWaker):
+            return listener
+    waker = RunWaker()
+    listeners.append(waker)
+    return waker
+
+
 async def follow_log(service: Any, run_id: int, after: int) -> AsyncIterator[bytes]:
     """Server-sent events: `line` events until the run ends, then one `end` event."""
+    waker = run_waker(service)
+    woken = waker.watch(run_id)
+    try:
+        async for chunk in _follow_log(service, run_id, after, woken):
+            yield chunk
+    finally:
+        waker.forget(run_id, woken)
+
+
+async def _follow_log(
+    service: Any, run_id: int, after: int, woken: asyncio.Event
+) -> AsyncIterator[bytes]:
     store = service.store
     idle = 0.0
     yield b"retry: 1000\n\n"
@@ -496,7 +545,11 @@ async def follow_log(service: Any, run_id: int, after: int) -> AsyncIterator[byt
             if idle >= KEEPALIVE_SECONDS:
                 idle = 0.0
                 yield b": keepalive\n\n"
-        await asyncio.sleep(POLL_SECONDS)
+        try:
+            await asyncio.wait_for(woken.wait(), POLL_SECONDS)
+        except TimeoutError:
+            pass
+        woken.clear()
 
 
 def log_stream_response(service: Any, run_id: int, after: int) -> Response:
