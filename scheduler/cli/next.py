@@ -16,7 +16,10 @@ from scheduler.cli.common import config_option
 from scheduler.errors import NotFound, UserError
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from clocks.base import Clock
+    from clocks.schedule import Schedule
     from scheduler.models import Job
 
 MASK = "***"
@@ -104,8 +107,14 @@ def upcoming_fires(
 
 
 def _entries(
-    schedule: Any, since: datetime, position: int, zone: Any, secrets: set[str], count: int
+    schedule: Schedule,
+    since: datetime,
+    position: int,
+    zone: ZoneInfo,
+    secrets: set[str],
+    count: int,
 ) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
+    """One clock's fires as (time, position, entry), `position` breaking ties in clock order."""
     from clocks.parameters import ParameterError
 
     clock = schedule.clocks[0]
@@ -114,8 +123,9 @@ def _entries(
         try:
             fire = next(fires, None)
         except ParameterError as error:
+            shown = since.astimezone(zone).isoformat()
             raise UserError(
-                f"job '{schedule.job_name}': clock '{clock.name}': a fire after {since.astimezone(zone).isoformat()} "
+                f"job '{schedule.job_name}': clock '{clock.name}': a fire after {shown} "
                 f"cannot get its parameters: {error}"
             ) from None
         if fire is None:
