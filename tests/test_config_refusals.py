@@ -167,6 +167,16 @@ REFUSALS = [
         "clockd.toml: jobs.report.clocks: expected an array of tables (write [[jobs.report.clocks]]), got a table",
     ),
     (
+        '[jobs.report]\ncommand = ["report.py", "--day", "{{ dya }}"]\n'
+        '[jobs.report.parameters.day]\ntype = "date"\ndefault = "2026-01-01"\n',
+        "clockd.toml: jobs.report.command[2]: dynamic value '{{ dya }}' does not render: 'dya' is undefined",
+    ),
+    (
+        JOB + 'on_failure = ["notify", "{{ error }} {{ state }} {{ parameters }} {{ oops }}"]\n',
+        "clockd.toml: jobs.report.on_failure[1]: dynamic value '{{ error }} {{ state }} {{ parameters }} "
+        "{{ oops }}' does not render: 'oops' is undefined",
+    ),
+    (
         '[daemon]\ninclude = ["missing.toml"]\n',
         "clockd.toml: daemon.include: included file 'missing.toml' does not exist",
     ),

@@ -80,6 +80,8 @@ def build_job(
         "enabled": section.boolean("enabled", True),
     }
     parameters, broken = _build_parameters(section, daemon)
+    if parameters is not None:
+        _check_templates(section, {*parameters.names, *broken})
     clocks = _build_clocks(section, name, daemon, parameters, broken, now)
     if parameters is not None and not broken and clocks == ():
         _check_defaults(section, name, daemon, parameters, now)
@@ -137,6 +139,34 @@ def _build_parameters(
         except ParameterError:
             return None, broken
     return parameters, set(declarations) - set(tables)
+
+
+# Names a run's templates can use besides the job's parameters (spec 2, 3): argv items and
+# run_name get the render context; hooks also get the run's outcome.
+HOOK_NAMES = ("name", "state", "error")
+
+
+def _check_templates(section: Section, parameter_names: set[str]) -> None:
+    """Templates in command, run_name and hooks must compile and use only known names."""
+    from clocks.parameters import RESERVED_NAMES
+    from clocks.templates import TemplateError, check_template
+
+    names = {*parameter_names, *RESERVED_NAMES}
+    for key, allowed in (
+        ("command", names),
+        ("run_name", names),
+        ("on_success", names | set(HOOK_NAMES)),
+        ("on_failure", names | set(HOOK_NAMES)),
+    ):
+        value = section.table.get(key)
+        items = [(key, value)] if isinstance(value, str) else []
+        if isinstance(value, list):
+            items = [(f"{key}[{i}]", item) for i, item in enumerate(value) if isinstance(item, str)]
+        for where, template in items:
+            try:
+                check_template(template, names=allowed)
+            except TemplateError as error:
+                section.report(error.message, where)
 
 
 def _build_clocks(
