@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -645,6 +645,10 @@ def create_app(
         assert isinstance(error, HTTPException)
         return error_response(error.status_code, str(error.detail))
 
+    async def on_disconnect(request: Request, error: Exception) -> Response:
+        # The client went away mid-body: nobody reads this answer; no traceback in the log.
+        return error_response(400, "the client disconnected before sending the whole body")
+
     async def on_crash(request: Request, error: Exception) -> Response:
         log.error(
             "request failed method=%s path=%s", request.method, request.url.path, exc_info=error
@@ -674,6 +678,7 @@ def create_app(
         routes=routes,
         exception_handlers={
             ApiError: on_api_error,
+            ClientDisconnect: on_disconnect,
             NotFound: on_not_found,
             ParameterError: on_parameter_error,
             UserError: on_user_error,

@@ -153,6 +153,7 @@ def test_hostile_bodies_are_all_4xx_and_history_survives(daemon: DaemonProcess) 
     assert 422 in statuses
     assert 400 in statuses
     assert not daemon.exited()
+    assert "Traceback" not in daemon.log()
 
 
 def test_lying_content_length_and_raw_garbage_do_not_hurt(daemon: DaemonProcess) -> None:
@@ -175,3 +176,4 @@ def test_lying_content_length_and_raw_garbage_do_not_hurt(daemon: DaemonProcess)
         answer = raw.recv(4096)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert httpx.get(f"http://127.0.0.1:{daemon.port}/healthz").json()["status"] == "ok"
+    assert "Traceback" not in daemon.log()
