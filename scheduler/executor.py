@@ -432,6 +432,7 @@ class Executor:
                 record,
                 masked,
                 self._timezone(run),
+                for_hook=True,
                 state=outcome.state.value,
                 error=outcome.error,
                 exit_code=outcome.exit_code,

@@ -107,26 +107,35 @@ def run_env(
 
 
 def template_context(
-    record: RunRecord, masked: Mapping[str, Any], timezone: str, **extra: Any
+    record: RunRecord,
+    masked: Mapping[str, Any],
+    timezone: str,
+    *,
+    for_hook: bool = False,
+    **extra: Any,
 ) -> dict[str, Any]:
     """Names for argv, run_name and hook templates: each parameter (masked), `parameters`,
-    `scheduled_time` (pendulum, in the clock's zone), `job`, `clock`, `run_id`, `name`."""
+    `scheduled_time` (pendulum, in the clock's zone), `job`, `clock`, `run_id`, `name`.
+
+    In argv and run_name a parameter wins over a run name of the same spelling (`{{ name }}`
+    is the parameter `name` when the job declares one); in hooks the run's names win and
+    parameters stay reachable as `parameters.NAME`.
+    """
     from clocks.parameters import render_context
 
-    context: dict[str, Any] = dict(masked)
-    context.update(
-        render_context(
-            scheduled_time=record.scheduled_time,
-            timezone=timezone,
-            job=record.job,
-            clock=record.clock,
-            run_id=record.id,
-        )
+    run_names: dict[str, Any] = render_context(
+        scheduled_time=record.scheduled_time,
+        timezone=timezone,
+        job=record.job,
+        clock=record.clock,
+        run_id=record.id,
     )
-    context["parameters"] = dict(masked)
-    context["name"] = record.name
-    context.update(extra)
-    return context
+    run_names["name"] = record.name
+    run_names.update(extra)
+    run_names["parameters"] = dict(masked)
+    if for_hook:
+        return {**masked, **run_names}
+    return {**run_names, **masked}
 
 
 def render_argv(label: str, templates: tuple[str, ...], context: Mapping[str, Any]) -> list[str]:

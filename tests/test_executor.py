@@ -693,3 +693,22 @@ def test_many_short_runs_store_every_line(tmp_path: Path, count: int) -> None:
             assert seqs == list(range(1, 301))
 
     scenario(tmp_path, body, max_concurrent_runs=8)
+
+
+def test_a_parameter_called_name_wins_in_argv_and_the_run_name_wins_in_hooks(
+    tmp_path: Path,
+) -> None:
+    async def body(h: Harness) -> None:
+        job = h.job(
+            parameters={"name": {"type": "string"}},
+            command=("echo", "hello {{ name }}"),
+            run_name="greet-{{ name }}",
+            on_success=("echo", "run {{ name }} for {{ parameters.name }}"),
+        )
+        run_id = h.submit(job, {"name": "Ada"})
+        await h.executor.wait_idle()
+        assert h.run(run_id).name == "greet-Ada"
+        assert h.log(run_id, "stdout") == ["hello Ada"]
+        assert h.log(run_id, "clockd") == ["on_success: run greet-Ada for Ada"]
+
+    scenario(tmp_path, body)
