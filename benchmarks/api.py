@@ -69,23 +69,46 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def post_many(base: str, total: int, concurrency: int) -> tuple[float, list[int]]:
-    import httpx
-
+    """`total` POSTs over `concurrency` keep-alive connections with a minimal HTTP/1.1 client
+    (raw asyncio streams), so that the server, not the client library, is what is measured."""
+    host, port = base.rsplit("//", 1)[1].split(":")
+    body = json.dumps({"parameters": {}}).encode()
+    request = (
+        f"POST /api/v1/jobs/true/runs HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     ids: list[int] = []
-    queue = iter(range(total))
+    remaining = [total]
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        for _ in queue:
-            response = await client.post("/api/v1/jobs/true/runs", json={"parameters": {}})
-            assert response.status_code == 201, response.text
-            ids.append(response.json()["id"])
+    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict:
+        writer.write(request)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        answer = json.loads(await reader.readexactly(length))
+        assert status == 201, answer
+        return answer
 
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        await client.post("/api/v1/jobs/true/runs", json={"parameters": {}})  # warm-up
-        ids.clear()
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while remaining[0] > 0:
+                remaining[0] -= 1
+                ids.append((await one(reader, writer))["id"])
+        finally:
+            writer.close()
+
+    reader, writer = await asyncio.open_connection(host, int(port))
+    await one(reader, writer)  # warm-up
+    writer.close()
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
     return total / elapsed, ids
 
 
@@ -110,7 +133,16 @@ def bare_starlette_rate(total: int) -> float:
     folder = Path(tempfile.mkdtemp(prefix="bare-"))
     (folder / "bare_app.py").write_text(BARE_APP)
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         cwd=folder,
     )
     try:
@@ -132,7 +164,9 @@ def _answers(httpx: object, port: int) -> bool:
     return True
 
 
-def command_latency(argv: list[str], samples: int, env: dict[str, str] | None = None) -> list[float]:
+def command_latency(
+    argv: list[str], samples: int, env: dict[str, str] | None = None
+) -> list[float]:
     times = []
     for _ in range(samples):
         started = time.perf_counter()
@@ -141,15 +175,21 @@ def command_latency(argv: list[str], samples: int, env: dict[str, str] | None = 
     return times
 
 
-def sse_latency(daemon: DaemonProcess, lines: int) -> list[float]:
+def sse_latency(daemon: DaemonProcess, lines: int) -> tuple[list[float], list[float]]:
+    """(printed → client, captured → client) for each line."""
+    from datetime import datetime
+
     import httpx
 
     base = f"http://127.0.0.1:{daemon.port}"
     latencies: list[float] = []
+    delivery: list[float] = []
     with httpx.Client(base_url=base, timeout=60) as client:
         run = client.post("/api/v1/jobs/ticker/runs", json={"parameters": {"n": lines}}).json()
         event = None
-        with client.stream("GET", f"/api/v1/runs/{run['id']}/logs", params={"follow": "true"}) as stream:
+        with client.stream(
+            "GET", f"/api/v1/runs/{run['id']}/logs", params={"follow": "true"}
+        ) as stream:
             for line in stream.iter_lines():
                 if line.startswith("event: "):
                     event = line[7:]
@@ -158,10 +198,12 @@ def sse_latency(daemon: DaemonProcess, lines: int) -> list[float]:
                     data = json.loads(line[6:])
                     if data["stream"] == "stdout":
                         latencies.append(arrived - float(data["text"]))
+                        captured = datetime.fromisoformat(data["time"]).timestamp()
+                        delivery.append(arrived - captured)
                 elif line.startswith("data: ") and event == "end":
                     break
     assert len(latencies) == lines, f"{len(latencies)} of {lines} lines arrived"
-    return latencies
+    return latencies, delivery
 
 
 def row(name: str, values: list[float], unit: str = "ms") -> str:
@@ -180,6 +222,7 @@ def main() -> None:
     samples = 10 if options.quick else 30
     lines = 50 if options.quick else 150
 
+    load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     folder = Path(tempfile.mkdtemp(prefix="clockd-api-bench-"))
     began = time.monotonic()
     with DaemonProcess(folder, CONFIG) as daemon:
@@ -187,7 +230,7 @@ def main() -> None:
         trigger = command_latency(
             [str(CLOCKD), "trigger", "true", "--url", f"127.0.0.1:{daemon.port}"], samples
         )
-        sse = sse_latency(daemon, lines)
+        sse, delivery = sse_latency(daemon, lines)
     bare_rate = bare_starlette_rate(total)
     python_pass = command_latency([sys.executable, "-c", "pass"], samples)
     python_httpx = command_latency([sys.executable, "-c", "import httpx"], samples)
@@ -196,12 +239,14 @@ def main() -> None:
     print(f"API throughput, {total} POSTs, 8 concurrent clients")
     print(f"  {'clockd POST /api/v1/jobs/true/runs':<44} {rate:9.0f} runs/s   ({lost})")
     print(f"  {'bare Starlette endpoint (same POST)':<44} {bare_rate:9.0f} req/s")
+    print(f"  (load average before: {load_before})")
     print()
     print(f"  {'latency':<44} {'median':>9} {'p90':>9} {'max':>9}")
     print("  " + row("clockd trigger true (process → run id)", trigger))
     print("  " + row("python -c pass", python_pass))
     print("  " + row("python -c 'import httpx'", python_httpx))
-    print("  " + row("SSE log line: printed → client", sse))
+    print("  " + row("SSE log line: printed by the run → client", sse))
+    print("  " + row("  of which: captured (line time) → client", delivery))
     print(f"\n(took {time.monotonic() - began:.0f} s; {os.cpu_count()} CPUs)")
 
 
