@@ -309,9 +309,12 @@ class Executor:
             return _Outcome(RunState.failed, error=str(error))
         attempts = 1 + max(job.retries, 0)
         outcome = _Outcome(RunState.failed, error="not started")
+        if not Path(job.workdir).is_dir():
+            return _Outcome(RunState.failed, error=f"workdir '{job.workdir}' is not a directory")
         for attempt in range(1, attempts + 1):
             if attempt > 1:
                 self.store.update_run(run.id, attempt=attempt)
+            if attempts > 1:
                 run.log.clockd(f"[clockd: attempt {attempt} of {attempts}]")
             outcome = await self._attempt(run, argv, env, values)
             if outcome.state not in (RunState.failed, RunState.timed_out) or attempt == attempts:

@@ -296,6 +296,7 @@ def test_retries_rerun_the_same_row_and_count_attempts(tmp_path: Path) -> None:
         assert (record.state, record.attempt, record.exit_code) == ("succeeded", 3, 0)
         assert h.log(run_id, "stdout") == ["attempt 1", "attempt 2", "attempt 3"]
         clockd = h.log(run_id, "clockd")
+        assert "[clockd: attempt 1 of 4]" in clockd
         assert "[clockd: attempt 2 of 4]" in clockd
         assert "[clockd: attempt 3 of 4]" in clockd
         assert any(
@@ -710,5 +711,18 @@ def test_a_parameter_called_name_wins_in_argv_and_the_run_name_wins_in_hooks(
         assert h.run(run_id).name == "greet-Ada"
         assert h.log(run_id, "stdout") == ["hello Ada"]
         assert h.log(run_id, "clockd") == ["on_success: run greet-Ada for Ada"]
+
+    scenario(tmp_path, body)
+
+
+def test_a_missing_workdir_fails_the_run_with_a_phrased_error(tmp_path: Path) -> None:
+    async def body(h: Harness) -> None:
+        run_id = h.submit(h.job(command=("true",), workdir=tmp_path / "gone"))
+        await h.executor.wait_idle()
+        record = h.run(run_id)
+        assert (record.state, record.error) == (
+            "failed",
+            f"workdir '{tmp_path / 'gone'}' is not a directory",
+        )
 
     scenario(tmp_path, body)
