@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scheduler.config import find_config_path, load_config
+from scheduler.config.keys import CLOCK_KEYS, DAEMON_KEYS, JOB_KEYS
 from scheduler.errors import UserError
+from scheduler.problems import ConfigError
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -230,8 +235,6 @@ def test_load_config_uses_clockd_config_from_the_environment(tmp_path: Path) -> 
 
 @pytest.mark.timeout(10)
 def test_every_never_firing_expression_is_refused_without_hanging(tmp_path: Path) -> None:
-    from scheduler.problems import ConfigError
-
     path = tmp_path / "clockd.toml"
     clocks = "".join(
         f'[[jobs.a.clocks]]\ncron = "{expr}"\n'
@@ -242,3 +245,86 @@ def test_every_never_firing_expression_is_refused_without_hanging(tmp_path: Path
         load_config(path, environ={}, now=NOW)
     assert len(caught.value.problems) == 4
     assert all("never fires" in p.message for p in caught.value.problems)
+
+
+# --- any mistake is a Problem, never a traceback ------------------------------------
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    raise TypeError(value)
+
+
+_TEXTS = st.sampled_from(
+    ["", "x", "5m", "0s", "1mo", "@daily", "61 * * * *", "0 0 30 2 *", "*/7 * * * *",
+     "Europe/Berlin", "Nope/Zone", "2026-03-29T02:30:00", "2026-01-01", "{{ x }}",
+     "{{ scheduled_time }}", "{{", "env:X", "allow", "latest", "json", "0.0.0.0:80",
+     "integer", "date", "mod:fn"]
+)  # fmt: skip
+_VALUES = st.recursive(
+    st.one_of(
+        _TEXTS,
+        st.integers(-3, 100),
+        st.booleans(),
+        st.floats(-1, 10, allow_nan=False),
+        st.just(datetime(2026, 3, 29, 2, 30)),
+        st.just(date(2026, 1, 1)),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["x", "type", "default", "secret"]), inner, max_size=3),
+    ),
+    max_leaves=6,
+)
+
+
+def _tables(keys: tuple[str, ...]) -> st.SearchStrategy[dict[str, object]]:
+    return st.dictionaries(st.sampled_from([*keys, "bogus"]), _VALUES, max_size=6)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    daemon=_tables(DAEMON_KEYS),
+    job=_tables(tuple(k for k in JOB_KEYS if k not in ("parameters", "clocks"))),
+    declaration=st.dictionaries(
+        st.sampled_from(["type", "default", "secret", "minimum", "enum"]), _VALUES, max_size=4
+    ),
+    clocks=st.lists(_tables(CLOCK_KEYS), max_size=3),
+)
+def test_any_value_anywhere_is_a_problem_never_a_crash(
+    tmp_path: Path,
+    daemon: dict[str, object],
+    job: dict[str, object],
+    declaration: dict[str, object],
+    clocks: list[dict[str, object]],
+) -> None:
+    lines = ["[daemon]", *(f"{k} = {_toml(v)}" for k, v in daemon.items() if k != "include")]
+    lines += ["[jobs.j]", *(f"{k} = {_toml(v)}" for k, v in job.items())]
+    lines += ["[jobs.j.parameters.x]", *(f"{k} = {_toml(v)}" for k, v in declaration.items())]
+    for clock in clocks:
+        lines += ["[[jobs.j.clocks]]", *(f"{k} = {_toml(v)}" for k, v in clock.items())]
+    path = tmp_path / "clockd.toml"
+    path.write_text("\n".join(lines) + "\n")
+    problems: list[str] = []
+    try:
+        config = load_config(path, environ={}, now=NOW)
+    except ConfigError as error:  # anything else fails the test, with its traceback
+        problems = [problem.render() for problem in error.problems]
+    else:
+        assert list(config.jobs) == ["j"]
+        return
+    assert problems
+    assert all(line.startswith(f"{path}: ") for line in problems)
