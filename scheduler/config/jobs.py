@@ -163,6 +163,8 @@ def _check_templates(section: Section, parameter_names: set[str]) -> None:
         if isinstance(value, list):
             items = [(f"{key}[{i}]", item) for i, item in enumerate(value) if isinstance(item, str)]
         for where, template in items:
+            if "{" not in template:  # plain text: nothing to compile
+                continue
             try:
                 check_template(template, names=allowed)
             except TemplateError as error:
