@@ -196,7 +196,8 @@ class Api:
         return int(self.service.config.daemon.max_parameters_bytes) + BODY_OVERHEAD
 
     def principal(self, request: Request) -> Principal:
-        return request.scope.get("clockd.principal", ADMIN)
+        principal: Principal = request.scope.get("clockd.principal", ADMIN)
+        return principal
 
     def admin_only(self, request: Request) -> None:
         if not self.principal(request).is_admin:

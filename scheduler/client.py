@@ -266,14 +266,17 @@ class Client:
                 if on_line is not None:
                     on_line(data)
                 if stream_logs:
-                    stream = target if data.get("stream") != "stderr" or out else sys.stderr
+                    # stderr lines to stderr, unless the caller gave one stream for all
+                    stream = (
+                        target if out is not None or data.get("stream") != "stderr" else sys.stderr
+                    )
                     stream.write(f"{data.get('text', '')}\n")
                     stream.flush()
         return self.get_run(run_id)
 
 
 def _parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    event, data = "message", []
+    event, data = "message", list[str]()
     for line in lines:
         if line == "":
             if data:
