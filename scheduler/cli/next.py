@@ -182,7 +182,9 @@ def next_(
     """Show upcoming fires of JOB with their resolved parameters.
 
     Dynamic values are rendered for each fire; secrets are shown as ***.
-    No daemon or database is needed.
+    No daemon or database is needed: an interval clock without `start` is
+    anchored at the current second here (the daemon keeps its own anchor), and
+    a disabled clock is listed only when named with --clock.
     """
     from scheduler.cli.output import print_json, print_table
     from scheduler.config import load_config
