@@ -22,7 +22,7 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from datetime import datetime
 from importlib.util import find_spec
 from pathlib import Path
@@ -259,9 +259,10 @@ class Daemon:
         )
         # Catch-up and planning before the scheduler runs: catch-up runs are claimed first,
         # then every clock is planned from now.
+        states = self.store.clock_states()  # one query, not one per clock
         for job in self.config.jobs.values():
             for clock in job.clocks:
-                self._plan(job, clock, now, catch_up=True)
+                self._plan(job, clock, now, catch_up=True, states=states)
         self.scheduler.start(paused=paused)
         self._started_wall = now
         self._mark = (now, self.time_source.monotonic())
@@ -322,7 +323,15 @@ class Daemon:
     def _job_id(self, job: str, clock: str) -> str:
         return f"{job}/{clock}"
 
-    def _plan(self, job: Job, clock: Clock, now: datetime, *, catch_up: bool) -> None:
+    def _plan(
+        self,
+        job: Job,
+        clock: Clock,
+        now: datetime,
+        *,
+        catch_up: bool,
+        states: Mapping[Any, Any] | None = None,
+    ) -> None:
         """Schedule one clock (after its catch-up) from now."""
         from scheduler.triggers import ClockTrigger
 
@@ -331,9 +340,11 @@ class Daemon:
         if not (job.enabled and clock.enabled):
             return
         effective = self.book.effective(job.name, clock)
-        if catch_up:
-            self.firing.catch_up(job, effective, now)
-        if self.store.clock_state(job.name, clock.name).last_fire is None:
+        state = states.get(key) if states is not None else self.store.clock_state(*key)
+        last_fire = state.last_fire if state is not None else None
+        if catch_up and last_fire is not None:
+            self.firing.catch_up(job, effective, now, since=last_fire)
+        if last_fire is None:
             # First load: mark "seen until now", so that fires missed while the daemon is
             # down before the clock's first fire are caught up too.
             self.store.set_last_fire(job.name, clock.name, whole_second(now))
@@ -446,7 +457,7 @@ class Daemon:
 
     def tick(self) -> None:
         """One wake: pause flags from the store, wall-clock jump detection, STATUS=."""
-        self.book.refresh_pauses()
+        self.book.refresh_pauses(force=False)
         if self.notifier.enabled:
             self._update_status()
         wall, monotonic = self.time_source.now(), self.time_source.monotonic()
