@@ -558,6 +558,14 @@ def test_a_secret_reaches_the_process_env_but_never_the_database(tmp_path: Path)
         assert record.parameters == {"api_key": "***"}
         assert record.secret_refs == {"api_key": "env:API_KEY"}
         assert record.name == "n-***"
+        # While the store is open the recent writes live in the WAL file: grep it too.
+        open_files = [p for p in tmp_path.iterdir() if p.name.startswith("clockd.db")]
+        assert any(p.name.endswith("-wal") for p in open_files)
+        for path in open_files:
+            content = path.read_bytes()
+            assert SECRET.encode() not in content, f"secret found in {path.name}"
+        wal = (tmp_path / "clockd.db-wal").read_bytes()
+        assert b"env:API_KEY" in wal + (tmp_path / "clockd.db").read_bytes()  # the grep can see
 
     harness = scenario(tmp_path, body, environ={"API_KEY": SECRET})
     files = [p for p in tmp_path.iterdir() if p.name.startswith("clockd.db")]
