@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import import_module
 from typing import Any
@@ -53,11 +54,22 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="clockd", prog_name="clockd")
-def cli() -> None:
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file for every sub-command (same as the sub-command's own -c).",
+)
+def cli(config_path: str | None) -> None:
     """clockd: a scheduler daemon with parametrized clocks.
 
     Config: --config PATH, else $CLOCKD_CONFIG, else ./clockd.toml, else /etc/clockd/clockd.toml.
     """
+    if config_path:
+        # Sub-commands read $CLOCKD_CONFIG as their default; a sub-command's own -c still wins.
+        os.environ["CLOCKD_CONFIG"] = config_path
 
 
 def main(argv: list[str] | None = None) -> Any:
