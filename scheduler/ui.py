@@ -454,7 +454,9 @@ class Ui:
         if session is None:
             return self.page(request, "login.html", 401, next=target, failed=self.auth.enabled)
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict", path="/")
+        response.set_cookie(
+            SESSION_COOKIE, session, max_age=30 * 86400, httponly=True, samesite="strict", path="/"
+        )
         return response
 
     async def logout(self, request: Request) -> Response:
