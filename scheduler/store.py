@@ -280,10 +280,17 @@ class Store:
         path = Path(path)
         if readonly and not path.exists():
             raise UserError(f"{path}: database does not exist yet: no run has been recorded")
-        # isolation_level=None: no implicit transactions; we BEGIN explicitly where it matters.
-        conn = sqlite3.connect(path, timeout=10.0, check_same_thread=False, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout=10000")
+        try:
+            if not readonly:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: no implicit transactions; we BEGIN where it matters.
+            conn = sqlite3.connect(
+                path, timeout=10.0, check_same_thread=False, isolation_level=None
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=10000")
+        except (OSError, sqlite3.Error) as error:
+            raise UserError(f"{path}: cannot open the database ({error})") from None
         try:
             if readonly:
                 conn.execute("PRAGMA query_only=1")
@@ -298,6 +305,9 @@ class Store:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
                 _migrations().apply(Database(conn))
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            raise UserError(f"{path}: not a usable clockd database ({error})") from None
         except BaseException:
             conn.close()
             raise

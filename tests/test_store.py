@@ -281,3 +281,14 @@ def test_a_second_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path) -
         out, err = other.communicate(timeout=30)
         assert other.returncode == 0, err
         assert out.strip() == "[1]"
+
+
+def test_open_creates_missing_folders_and_phrases_an_unusable_path(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "state" / "deep" / "clockd.db") as store:
+        assert store.claim_fires([fire()]) == [1]
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(UserError, match="cannot open the database"):
+        Store.open(tmp_path / "file" / "clockd.db")
+    (tmp_path / "garbage.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(UserError, match="not a usable clockd database"):
+        Store.open(tmp_path / "garbage.db")
