@@ -22,15 +22,24 @@ import dataclasses
 import difflib
 import json
 import math
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from typing import Any, Final
+from typing import Any
 
 from clocks import values as _values
-from clocks.templates import TemplateError, check_template, is_dynamic, render, shorten
+from clocks.declarations import (
+    CONTEXT_NAMES,
+    JSON_SCHEMA_KEYWORDS,
+    MISSING,
+    RESERVED_NAMES,
+    TYPES,
+    Parameter,
+    build_parameter,
+    secret_literal_message,
+)
+from clocks.schema_errors import format_checker, phrase_schema_error, pointer
+from clocks.templates import TemplateError, check_template, is_dynamic, render
 
 # jsonschema has no type stubs: its validators and errors are Any here.
 _Validator = Any
@@ -51,101 +60,11 @@ __all__ = [
 ]
 
 
-class _Missing:
-    """The type of MISSING: "no default". A singleton that survives copy and pickle."""
-
-    _instance: _Missing | None = None
-
-    def __new__(cls) -> _Missing:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __reduce__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Final = _Missing()
-
-TYPES = ("string", "integer", "number", "boolean", "date", "datetime", "array", "object")
-
-# The names a dynamic parameter value can use (render_context), and names a parameter may
-# not take because templates of argv items and hooks see parameters beside them.
-CONTEXT_NAMES = ("scheduled_time", "job", "clock", "run_id")
-RESERVED_NAMES = (*CONTEXT_NAMES, "parameters")
-
-_TYPE_SCHEMAS: dict[str, dict[str, str]] = {
-    "string": {"type": "string"},
-    "integer": {"type": "integer"},
-    "number": {"type": "number"},
-    "boolean": {"type": "boolean"},
-    "date": {"type": "string", "format": "date"},
-    "datetime": {"type": "string", "format": "date-time"},
-    "array": {"type": "array"},
-    "object": {"type": "object"},
-}
-_TYPE_ALIASES = {"int": "integer", "str": "string", "text": "string", "bool": "boolean", "float": "number",
-                 "list": "array", "dict": "object", "table": "object", "date-time": "datetime",
-                 "timestamp": "datetime"}  # fmt: skip
-_OWN_KEYS = ("type", "description", "default", "secret")
-
-# Keywords that only mean something for some types: elsewhere JSON Schema ignores them
-# silently, which is never what the author meant.
-_KEYWORD_TYPES: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"), ("integer", "number")),
-    **dict.fromkeys(("minLength", "maxLength", "pattern"), ("string", "date", "datetime")),
-    "format": ("string",),
-    **dict.fromkeys(
-        ("items", "prefixItems", "contains", "minContains", "maxContains", "minItems", "maxItems",
-         "uniqueItems", "unevaluatedItems"),
-        ("array",),
-    ),
-    **dict.fromkeys(
-        ("properties", "patternProperties", "additionalProperties", "propertyNames", "required",
-         "dependentRequired", "dependentSchemas", "minProperties", "maxProperties", "unevaluatedProperties"),
-        ("object",),
-    ),
-}  # fmt: skip
-JSON_SCHEMA_KEYWORDS = frozenset(
-    {*_KEYWORD_TYPES, "enum", "const", "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
-     "title", "examples", "deprecated", "readOnly", "writeOnly", "$comment",
-     "contentEncoding", "contentMediaType", "contentSchema"}
-)  # fmt: skip
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
-
 # Checked values are remembered per ParameterSet (a clock gives the same values at every
 # fire); this many at most, then the memory starts over.
 _VALID_MEMORY = 4096
 _SCALARS = (str, int, float, bool, type(None))
 _MEMORY_TEXT = 4096  # containers whose JSON is longer are checked every time
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """A named, typed input of a job; `schema` is its JSON Schema property
-    (date → {"type": "string", "format": "date"}, datetime → format "date-time")."""
-
-    name: str
-    type: str
-    schema: dict[str, Any]
-    default: Any = MISSING
-    secret: bool = False
-    description: str = ""
-
-    @property
-    def required(self) -> bool:
-        return self.default is MISSING
-
-    @property
-    def is_dynamic(self) -> bool:
-        """True when the default is a template, rendered at each run."""
-        return is_dynamic(self.default)
-
-    def __hash__(self) -> int:  # schema is a dict: hash what identifies the parameter
-        return hash((self.name, self.type, self.secret))
 
 
 @dataclass(frozen=True)
@@ -247,7 +166,7 @@ class ParameterSet:
         problems: list[ParameterProblem] = []
         parameters = []
         for name, declaration in declarations.items():
-            parameter, messages = _build_parameter(name, declaration)
+            parameter, messages = build_parameter(name, declaration)
             problems.extend(
                 ParameterProblem(str(name), "declaration", message) for message in messages
             )
@@ -487,18 +406,24 @@ class ParameterSet:
             try:
                 checked = _values.from_text(parameter.type, value)
             except ValueError as exc:
-                pointer = "/" + parameter.name
                 problems.append(
-                    ParameterProblem(parameter.name, "invalid", f"{where}{exc}", pointer)
+                    ParameterProblem(
+                        parameter.name, "invalid", f"{where}{exc}", "/" + parameter.name
+                    )
                 )
                 return value
         elif parameter.type == "integer" and isinstance(value, float) and value.is_integer():
             checked = int(value)
         errors = sorted(
             self._validator(parameter).iter_errors(checked),
-            key=lambda e: _pointer(parameter.name, e),
+            key=lambda e: pointer(parameter.name, e),
         )
-        problems.extend(_schema_problem(parameter, error, label) for error in errors)
+        problems.extend(
+            ParameterProblem(
+                parameter.name, "invalid", *phrase_schema_error(parameter, error, label)
+            )
+            for error in errors
+        )
         if key is not None and not errors:
             if len(self._checked) >= _VALID_MEMORY:  # bounded: rendered dates differ every day
                 self._checked.clear()
@@ -509,7 +434,7 @@ class ParameterSet:
         if self._validators is None:
             from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-            checker = _format_checker()
+            checker = format_checker()
             self._validators = {
                 p.name: Draft202012Validator(p.schema, format_checker=checker) for p in self
             }
@@ -555,100 +480,6 @@ class ParameterSet:
             )
 
 
-def _build_parameter(name: object, declaration: object) -> tuple[Parameter | None, list[str]]:
-    """One TOML table → a Parameter, or None and every problem with it, in words."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        return None, [
-            f"parameter name {_values.quoted(name)} is not usable: use letters, digits and _, "
-            "not starting with a digit (it becomes a template variable and CLOCKD_PARAM_<NAME>)"
-        ]
-    if name in RESERVED_NAMES:
-        return None, [
-            f"parameter name '{name}' is reserved: templates already use "
-            f"{', '.join(RESERVED_NAMES)}; choose another name"
-        ]
-    if not isinstance(declaration, Mapping):
-        return None, [
-            f"parameter '{name}': the declaration must be a table with a type, like {{ type = \"string\" }}"
-        ]
-    where = f"parameter '{name}'"
-    problems: list[str] = []
-    type_name = declaration.get("type")
-    if type_name is None:
-        problems.append(f"{where}: missing key 'type': one of {', '.join(TYPES)}")
-    elif type_name not in TYPES:
-        guess = _TYPE_ALIASES.get(str(type_name).lower()) or next(
-            iter(difflib.get_close_matches(str(type_name), TYPES, n=1)), None
-        )
-        hint = f" (did you mean '{guess}'?)" if guess else ""
-        problems.append(
-            f"{where}: unknown type {_values.quoted(type_name)}{hint}: one of {', '.join(TYPES)}"
-        )
-    description = declaration.get("description", "")
-    if not isinstance(description, str):
-        problems.append(f"{where}: description must be text")
-    secret = declaration.get("secret", False)
-    if not isinstance(secret, bool):
-        problems.append(f"{where}: secret must be true or false")
-    keywords: dict[str, Any] = {}
-    for key, value in declaration.items():
-        if key in _OWN_KEYS:
-            continue
-        if key not in JSON_SCHEMA_KEYWORDS:
-            close = difflib.get_close_matches(
-                str(key), [*_OWN_KEYS, *sorted(JSON_SCHEMA_KEYWORDS)], n=1
-            )
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append(f"{where}: unknown key {_values.quoted(key)}{hint}")
-        elif secret is True:
-            problems.append(
-                f"secret parameter '{name}': keyword '{key}' does not apply: its value is a reference (env:NAME or file:PATH)"
-            )
-        elif type_name in TYPES and type_name not in _KEYWORD_TYPES.get(key, TYPES):
-            if key == "format":
-                problems.append(
-                    f"{where}: type '{type_name}' sets the format already; remove 'format'"
-                )
-            else:
-                allowed = " or ".join(f"'{t}'" for t in _KEYWORD_TYPES[key])
-                problems.append(
-                    f"{where}: keyword '{key}' does not apply to type '{type_name}', only to {allowed}"
-                )
-        else:
-            keywords[key] = _values.to_json_value(value)
-    default = _values.to_json_value(declaration.get("default", MISSING))
-    if secret is True:
-        if type_name not in (None, "string"):
-            problems.append(
-                f"secret parameter '{name}' must have type 'string': its value is a reference (env:NAME or file:PATH)"
-            )
-        if default is not MISSING and not _values.is_reference(default):
-            problems.append(_secret_problem(name).message)
-    if problems or not isinstance(type_name, str):
-        return None, problems
-    schema = {**_TYPE_SCHEMAS[type_name], **keywords}
-    for error in sorted(
-        _meta_validator().iter_errors(schema), key=lambda e: [str(p) for p in e.absolute_path]
-    ):
-        keyword = str(error.absolute_path[0]) if error.absolute_path else "type"
-        reason = f"{error.message} (from jsonschema)"
-        if error.validator == "format" and error.validator_value == "regex":
-            reason = f"{_values.quoted(error.instance)} is not a valid regular expression"
-        problems.append(f"{where}: invalid '{keyword}': {shorten(reason, 300)}")
-    if problems:
-        return None, problems
-    return Parameter(name, type_name, schema, default, bool(secret), description), []
-
-
-@lru_cache(maxsize=1)
-def _meta_validator() -> _Validator:
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(
-        Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
-
-
 def _memory_key(name: str, value: Any) -> tuple[str, type, Any] | None:
     """What identifies a checked value: itself for a scalar, its JSON for a small container."""
     if isinstance(value, _SCALARS):
@@ -663,63 +494,4 @@ def _memory_key(name: str, value: Any) -> tuple[str, type, Any] | None:
 
 
 def _secret_problem(name: str) -> ParameterProblem:
-    # Never show the value: it may be the secret itself.
-    return ParameterProblem(
-        name,
-        "secret",
-        f"secret parameter '{name}' takes a reference (env:NAME or file:PATH), never a value",
-    )
-
-
-def _pointer(name: str, error: _ValidationError) -> str:
-    parts = [name, *(str(part) for part in error.absolute_path)]
-    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
-
-
-def _schema_problem(
-    parameter: Parameter, error: _ValidationError, label: str = ""
-) -> ParameterProblem:
-    pointer = _pointer(parameter.name, error)
-    where = f"parameter '{parameter.name}'" + (f" at {pointer}" if error.absolute_path else "")
-    if label:
-        where += f": {label}"
-    instance, expected = error.instance, error.validator_value
-    shown = _values.quoted(instance)
-    if (
-        error.validator == "format"
-        and expected in ("date", "date-time")
-        and isinstance(instance, str)
-    ):
-        try:
-            _values.from_text("date" if expected == "date" else "datetime", instance)
-            reason = error.message
-        except ValueError as exc:
-            reason = str(exc)
-    elif (
-        error.validator == "type"
-        and not error.absolute_path
-        and parameter.type in ("date", "datetime")
-    ):
-        example = "2026-03-01" if parameter.type == "date" else "2026-03-01T10:00:00+01:00"
-        reason = f"{shown} is not a {parameter.type} (write it as text, like {example})"
-    elif error.validator == "type":
-        reason = f"{shown} is not of type {_values.quoted(expected)}"
-    elif error.validator == "enum":
-        reason = f"{shown} is not one of {', '.join(_values.quoted(v) for v in expected)}"
-    elif error.validator == "const":
-        reason = f"{shown} is not {_values.quoted(expected)}"
-    else:
-        reason = (
-            error.message
-        )  # jsonschema's own words are fine, e.g. "-1 is less than the minimum of 0"
-    return ParameterProblem(parameter.name, "invalid", f"{where}: {shorten(reason, 300)}", pointer)
-
-
-def _format_checker() -> Any:
-    from jsonschema import FormatChecker
-
-    checker = FormatChecker()
-    # jsonschema's own date-time check needs a package we do not have; dates: ours are strict.
-    checker.checks("date")(_values.is_date)
-    checker.checks("date-time")(_values.is_datetime)
-    return checker
+    return ParameterProblem(name, "secret", secret_literal_message(name))
