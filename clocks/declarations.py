@@ -203,7 +203,7 @@ def build_parameter(name: object, declaration: object) -> tuple[Parameter | None
 
 @lru_cache(maxsize=1)
 def _meta_validator() -> _Validator:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
     return Draft202012Validator(
         Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER

@@ -59,7 +59,7 @@ def phrase_schema_error(
 
 
 def format_checker() -> Any:
-    from jsonschema import FormatChecker
+    from jsonschema import FormatChecker  # type: ignore[import-untyped]
 
     checker = FormatChecker()
     # jsonschema's own date-time check needs a package we do not have; dates: ours are strict.
