@@ -322,3 +322,43 @@ def test_wall_clock_jumps_replan_without_losing_or_repeating_fires(world: Any) -
         daemon.scheduler.shutdown(wait=False)
 
     asyncio.run(scenario())
+
+
+def test_reload_changes_clocks_in_place_and_keeps_unchanged_ones(world: Any) -> None:
+    import asyncio
+
+    from scheduler.daemon import Daemon
+
+    async def scenario() -> None:
+        daemon = Daemon(world.config.path, environ={}, time_source=world.time)
+        daemon.assemble(world.config, world.store, world.executor, paused=True)
+        kept = daemon.scheduler.get_job("report/large")
+        text = world.config.path.read_text()
+
+        world.config.path.write_text(
+            text.replace("retries", "x") + "\n[jobs.report]\nretires = 1\n"
+        )
+        daemon.reload()  # invalid: nothing changes
+        assert daemon.config is world.config
+        assert {j.id for j in daemon.scheduler.get_jobs()} == {
+            "report/small",
+            "report/large",
+            "broken/every",
+        }
+
+        changed = text.replace('name = "small"\ninterval = "1s"', 'name = "small"\ninterval = "5s"')
+        changed = changed.replace('name = "every"', 'name = "renamed"')
+        world.config.path.write_text(changed)
+        daemon.reload()
+        assert {j.id for j in daemon.scheduler.get_jobs()} == {
+            "report/small",
+            "report/large",
+            "broken/renamed",
+        }
+        assert daemon.scheduler.get_job("report/large") is kept  # untouched, same next fire
+        assert kept.next_run_time == T0 + timedelta(seconds=1)
+        assert daemon.scheduler.get_job("report/small").next_run_time == T0 + timedelta(seconds=5)
+        assert daemon.service.config is daemon.config
+        daemon.scheduler.shutdown(wait=False)
+
+    asyncio.run(scenario())
