@@ -52,7 +52,7 @@ def _placeholder(job: str, clock: str) -> None:  # pragma: no cover - never call
     """APScheduler needs a job function; clockd's executor never calls it."""
 
 
-class ClockdExecutor(BaseExecutor):
+class ClockdExecutor(BaseExecutor):  # type: ignore[misc]
     """Hands due fires to `Firing` instead of calling the job function."""
 
     def __init__(self, firing: Firing) -> None:
@@ -153,10 +153,10 @@ class Daemon:
         except UserError as error:
             log.error("config problem: %s", error.message)
             return None
-        problems = self._settings_problems(config)
-        for problem in problems:
-            log.error("config problem: %s", problem)
-        return None if problems else config
+        refusals = self._settings_problems(config)
+        for refusal in refusals:
+            log.error("config problem: %s", refusal)
+        return None if refusals else config
 
     def _settings_problems(self, config: Config) -> list[str]:
         from scheduler.errors import UserError

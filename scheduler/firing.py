@@ -101,7 +101,7 @@ class ClockBook:
             anchor = whole_second(self.time_source.now())
             self.store.set_anchor(job, clock.name, anchor)
             log.info("anchored job=%s clock=%s anchor=%s", job, clock.name, anchor.isoformat())
-        anchored: Clock = clock.anchored(anchor)  # type: ignore[attr-defined]
+        anchored: Clock = clock.anchored(anchor)
         self._anchored[key] = (clock, anchored)
         return anchored
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 GAP_THRESHOLD = timedelta(seconds=60)
 
 
-class ClockTrigger(BaseTrigger):
+class ClockTrigger(BaseTrigger):  # type: ignore[misc]
     def __init__(
         self,
         clock: Clock,

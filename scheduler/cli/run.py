@@ -89,7 +89,7 @@ async def run_local(config: Config, job: str, values: dict[str, Any], clock: str
 
 @click.command()
 @click.argument("job")
-@with_parameter_options
+@with_parameter_options  # type: ignore[untyped-decorator]
 @click.option("--clock", default=None, help="Use this clock's parameter defaults and time zone.")
 @config_option
 def run(
