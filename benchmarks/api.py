@@ -226,6 +226,9 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="clockd-api-bench-"))
     began = time.monotonic()
     with DaemonProcess(folder, CONFIG) as daemon:
+        import httpx
+
+        wait_until(lambda: _answers(httpx, daemon.port), 15, "the daemon's HTTP API")
         rate, lost = creations(daemon, total)
         trigger = command_latency(
             [str(CLOCKD), "trigger", "true", "--url", f"127.0.0.1:{daemon.port}"], samples

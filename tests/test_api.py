@@ -90,6 +90,21 @@ print("get-other", call("GET", "/api/v1/runs/1")[0])
 """
 
 
+def wait_for_api(daemon: DaemonProcess) -> DaemonProcess:
+    """READY=1 can come before uvicorn listens: wait for /healthz too."""
+
+    def answers() -> bool:
+        try:
+            return (
+                httpx.get(f"http://127.0.0.1:{daemon.port}/healthz", timeout=2).status_code == 200
+            )
+        except httpx.TransportError:
+            return False
+
+    wait_until(answers, 15, "the HTTP API to answer")
+    return daemon
+
+
 def start_daemon(tmp: Path, extra: str = "") -> DaemonProcess:
     probe = tmp / "probe.py"
     probe.write_text(PROBE)
@@ -99,7 +114,7 @@ def start_daemon(tmp: Path, extra: str = "") -> DaemonProcess:
         .replace("{probe}", str(probe))
     )
     daemon = DaemonProcess(tmp, text)
-    return daemon.__enter__()
+    return wait_for_api(daemon.__enter__())
 
 
 @pytest.fixture(scope="module")

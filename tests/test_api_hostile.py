@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.helpers import DaemonProcess, wait_until
+from tests.test_api import wait_for_api
 
 pytestmark = pytest.mark.e2e
 
@@ -113,7 +114,7 @@ HOSTILE: list[bytes] = [
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     with DaemonProcess(tmp_path_factory.mktemp("hostile"), CONFIG) as process:
-        yield process
+        yield wait_for_api(process)
 
 
 def test_there_are_fifty_hostile_bodies() -> None:

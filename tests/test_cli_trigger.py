@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import DaemonProcess, free_port, read_runs, run_clockd, wait_until
+from tests.test_api import wait_for_api
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +62,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     tmp = tmp_path_factory.mktemp("trigger")
     (tmp / "token").write_text("cli-token\n")
     with DaemonProcess(tmp, CONFIG) as process:
-        yield process
+        yield wait_for_api(process)
 
 
 def clockd(
@@ -275,6 +276,7 @@ def test_pause_without_a_daemon_writes_the_database(tmp_path: Path) -> None:
     with daemon:
         import httpx
 
+        wait_for_api(daemon)
         job = httpx.get(f"http://127.0.0.1:{daemon.port}/api/v1/jobs/daily").json()
         assert {c["name"]: c["paused"] for c in job["clocks"]} == {
             "morning": False,

@@ -16,6 +16,7 @@ import pytest
 from scheduler.client import Client, ClientError
 from scheduler.errors import DaemonUnreachable, UserError
 from tests.helpers import ROOT, DaemonProcess, free_port
+from tests.test_api import wait_for_api
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +43,7 @@ def start(tmp: Path, *, token: bool) -> DaemonProcess:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     daemon = DaemonProcess(tmp, shipped_config(token_file), env=env)
-    return daemon.__enter__()
+    return wait_for_api(daemon.__enter__())
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["open", "token"])

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ROOT, DaemonProcess
+from tests.test_api import wait_for_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -85,7 +86,7 @@ parameters = { x = 99, region = "us" }
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     tmp = tmp_path_factory.mktemp("ui")
     with DaemonProcess(tmp, CONFIG, env={"REPORT_API_KEY": "not-shown"}) as process:
-        yield process
+        yield wait_for_api(process)
 
 
 @pytest.fixture(scope="module")
