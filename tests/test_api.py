@@ -607,3 +607,48 @@ def test_ui_form_posts_need_the_csrf_token(daemon: DaemonProcess) -> None:
         assert good.status_code == 303
         assert good.headers["location"].startswith("/runs/")
     assert len(daemon.runs()) == before + 1
+
+
+def test_metrics_observe_fire_lateness_of_clock_runs(tmp_path: Path) -> None:
+    config = """
+    [daemon]
+    database = "{database}"
+    listen = "127.0.0.1:{port}"
+
+    [jobs.tick]
+    command = ["true"]
+
+    [[jobs.tick.clocks]]
+    name = "every-second"
+    interval = "1s"
+    """
+    with DaemonProcess(tmp_path, config) as daemon:
+        wait_for_api(daemon)
+        url = f"http://127.0.0.1:{daemon.port}/metrics"
+
+        def samples() -> dict[str, float]:
+            found = {}
+            for line in httpx.get(url).text.splitlines():
+                if line and not line.startswith("#"):
+                    name, _, value = line.rpartition(" ")
+                    found[name] = float(value)
+            return found
+
+        wait_until(
+            lambda: samples().get("clockd_fire_lateness_seconds_count", 0) >= 2,
+            15,
+            "two fires observed",
+        )
+        seen = samples()
+    assert seen['clockd_runs_started_total{job="tick",trigger="clock"}'] >= 2
+    assert seen["clockd_fire_lateness_seconds_sum"] >= 0
+    # every observation is in the +Inf bucket, and fires are late by well under a minute
+    assert (
+        seen['clockd_fire_lateness_seconds_bucket{le="+Inf"}']
+        == seen["clockd_fire_lateness_seconds_count"]
+    )
+    assert (
+        seen['clockd_fire_lateness_seconds_bucket{le="60.0"}']
+        == seen["clockd_fire_lateness_seconds_count"]
+    )
+    assert seen["clockd_clocks_loaded"] == 1
