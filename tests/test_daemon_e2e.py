@@ -404,3 +404,18 @@ def test_a_pause_written_to_the_store_is_honoured_within_a_second(tmp_path: Path
             10,
             "a firing again",
         )
+
+
+def test_json_log_format_writes_one_object_per_line(tmp_path: Path) -> None:
+    import json
+
+    config = RELOAD.replace('listen = ""', 'listen = ""\nlog_format = "json"')
+    with DaemonProcess(tmp_path, config) as daemon:
+        wait_until(lambda: fire_times(daemon, "tick", "a"), 10, "a fire")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(20) == 0
+    entries = [json.loads(line) for line in daemon.log().splitlines() if line.strip()]
+    messages = [e["message"] for e in entries]
+    assert any(m.startswith("started jobs=1 clocks=2") for m in messages)
+    assert any(m.startswith("fire job=tick clock=a trigger=clock") for m in messages)
+    assert {e["level"] for e in entries} <= {"debug", "info", "warning", "error"}
