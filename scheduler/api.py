@@ -20,10 +20,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scheduler import metrics
-from scheduler.auth import ADMIN, Authenticator, Principal, is_cross_site, is_loopback_host
+from scheduler.auth import ADMIN, Authenticator, Principal
 from scheduler.errors import NotFound, UserError
 from scheduler.models import FINAL_STATES, RunState
 
@@ -561,43 +560,6 @@ def log_stream_response(service: Any, run_id: int, after: int) -> Response:
     )
 
 
-class ApiGuard:
-    """ASGI middleware for `/api`: bearer authentication, cross-site refusal, Host check."""
-
-    def __init__(self, app: ASGIApp, auth: Authenticator, allowed_hosts: frozenset[str]) -> None:
-        self.app = app
-        self.auth = auth
-        self.allowed_hosts = allowed_hosts
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        problem: Response | None = None
-        host = headers.get("host", "")
-        if (
-            not self.auth.enabled
-            and host
-            and not (is_loopback_host(host) or host.lower() in self.allowed_hosts)
-        ):
-            # Without a token, only names of this machine: no DNS rebinding.
-            problem = error_response(421, f"unexpected Host header {host[:100]!r}")
-        elif scope["path"].startswith("/api/"):
-            principal = self.auth.api_principal(headers)
-            if principal is None:
-                problem = error_response(401, "missing or wrong bearer token")
-                problem.headers["WWW-Authenticate"] = 'Bearer realm="clockd"'
-            elif scope["method"] not in ("GET", "HEAD", "OPTIONS") and is_cross_site(headers):
-                problem = error_response(403, "cross-site requests are refused")
-            else:
-                scope["clockd.principal"] = principal
-        if problem is not None:
-            await problem(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
 def create_app(
     service: Any,
     *,
@@ -611,21 +573,12 @@ def create_app(
     default `service.child_token` and tokens from `auth.derive_child_token(token, ...)`.
     """
     from scheduler import ui
-    from scheduler.auth import default_child_check, read_token
+    from scheduler.auth import ApiGuard, combined_child_check, read_token
 
     if token is UNSET:
         token = read_token(service.config.daemon.token_file)
     if child_token_check is None and token is not None:
-        derived = default_child_check(token)
-        shared = getattr(service, "child_token", None)
-
-        def child_token_check(candidate: str) -> bool | int | None:
-            import hmac
-
-            if shared and hmac.compare_digest(candidate.encode(), str(shared).encode()):
-                return True
-            return derived(candidate)
-
+        child_token_check = combined_child_check(token, getattr(service, "child_token", None))
     auth = Authenticator(token, child_token_check)
     api = Api(service, auth)
 

@@ -18,6 +18,11 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 CHILD_PREFIX = "clockd-child."
 SESSION_COOKIE = "clockd_session"
@@ -88,6 +93,19 @@ def default_child_check(token: str) -> ChildTokenCheck:
         if hmac.compare_digest(candidate.encode(), derive_child_token(token, run_id).encode()):
             return run_id
         return None
+
+    return check
+
+
+def combined_child_check(token: str, shared: str | None) -> ChildTokenCheck:
+    """The daemon's one child token for every run (`Service.child_token`), and the tokens
+    `derive_child_token(token, ...)` makes."""
+    derived = default_child_check(token)
+
+    def check(candidate: str) -> bool | int | None:
+        if shared and hmac.compare_digest(candidate.encode(), str(shared).encode()):
+            return True
+        return derived(candidate)
 
     return check
 
@@ -176,3 +194,46 @@ def is_loopback_host(host_header: str) -> bool:
     else:
         host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     return host in LOOPBACK_HOSTS or host.endswith(".localhost")
+
+
+def _refusal(status: int, error: str) -> Any:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": error, "details": []}, status_code=status)
+
+
+class ApiGuard:
+    """ASGI middleware for `/api`: bearer authentication, cross-site refusal, Host check."""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator, allowed_hosts: frozenset[str]) -> None:
+        self.app = app
+        self.auth = auth
+        self.allowed_hosts = allowed_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        problem: Response | None = None
+        host = headers.get("host", "")
+        if (
+            not self.auth.enabled
+            and host
+            and not (is_loopback_host(host) or host.lower() in self.allowed_hosts)
+        ):
+            # Without a token, only names of this machine: no DNS rebinding.
+            problem = _refusal(421, f"unexpected Host header {host[:100]!r}")
+        elif scope["path"].startswith("/api/"):
+            principal = self.auth.api_principal(headers)
+            if principal is None:
+                problem = _refusal(401, "missing or wrong bearer token")
+                problem.headers["WWW-Authenticate"] = 'Bearer realm="clockd"'
+            elif scope["method"] not in ("GET", "HEAD", "OPTIONS") and is_cross_site(headers):
+                problem = _refusal(403, "cross-site requests are refused")
+            else:
+                scope["clockd.principal"] = principal
+        if problem is not None:
+            await problem(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
