@@ -19,7 +19,8 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TextIO
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol, TextIO
 
 from scheduler.errors import DaemonUnreachable, UserError
 
@@ -74,23 +75,17 @@ class Client:
         *,
         parent_id: int | None = None,
         timeout: float = 30.0,
+        lightweight: bool = False,
     ) -> None:
-        httpx = _httpx()
+        """`lightweight=True` talks HTTP with the standard library's http.client instead of
+        httpx: the same behaviour, ~80 ms less start-up (what `clockd trigger` uses)."""
         self.url = _normalise_url(url)
         self.parent_id = parent_id
         headers = {"Accept": "application/json", "User-Agent": "clockd-client"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        verify: Any = True
-        if self.url.startswith("http://"):
-            import ssl
-
-            # Plain HTTP never uses TLS; skip loading the CA bundle (~100 ms at start-up). A
-            # context with no trusted CA fails closed should it ever be used.
-            verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, verify=verify
-        )
+        backend = _StdlibBackend if lightweight else _HttpxBackend
+        self._http: _Backend = backend(self.url, headers, timeout)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Client:
@@ -121,30 +116,22 @@ class Client:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        httpx = _httpx()
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
         try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as error:
+            status, content = self._http.request(method, path, json_body=json, params=params)
+        except self._http.unreachable as error:
             raise DaemonUnreachable(
                 f"the daemon at {self.url} did not answer ({type(error).__name__}: {error}); "
                 "is `clockd serve` running with this listen address?"
             ) from None
-        return self._decode(response)
-
-    @staticmethod
-    def _decode(response: Any) -> Any:
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = None
-        if response.status_code >= 400:
-            if isinstance(body, dict) and "error" in body:
-                raise ClientError(response.status_code, str(body["error"]), body.get("details"))
-            raise ClientError(
-                response.status_code, f"HTTP {response.status_code}: {response.text[:200]}"
-            )
-        return body
+        return _decode(status, content)
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -229,27 +216,25 @@ class Client:
 
         Reconnects (from the last line seen) if the stream drops before its end.
         """
-        httpx = _httpx()
         attempts = 0
+        path = f"/api/v1/runs/{int(run_id)}/logs"
         while True:
             try:
-                with self._http.stream(
-                    "GET",
-                    f"/api/v1/runs/{int(run_id)}/logs",
-                    params={"follow": "true", "after": str(after)},
-                    timeout=httpx.Timeout(30.0, read=None),
-                ) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        self._decode(response)
-                    for event, data in _parse_sse(response.iter_lines()):
+                with self._http.stream(path, {"follow": "true", "after": str(after)}) as (
+                    status,
+                    lines,
+                    read_rest,
+                ):
+                    if status >= 400:
+                        _decode(status, read_rest())
+                    for event, data in _parse_sse(lines):
                         attempts = 0
                         if event == "line":
                             after = max(after, int(data.get("seq", after)))
                         yield event, data
                         if event == "end":
                             return
-            except httpx.TransportError as error:
+            except self._http.unreachable as error:
                 attempts += 1
                 if attempts > 5:
                     raise DaemonUnreachable(
@@ -282,6 +267,141 @@ class Client:
                     stream.write(f"{data.get('text', '')}\n")
                     stream.flush()
         return self.get_run(run_id)
+
+
+def _decode(status: int, content: bytes) -> Any:
+    """The JSON body of a success; a ClientError with the API's error and details otherwise."""
+    try:
+        body = json.loads(content) if content else None
+    except ValueError:
+        body = None
+    if status >= 400:
+        if isinstance(body, dict) and "error" in body:
+            raise ClientError(status, str(body["error"]), body.get("details"))
+        text = content[:200].decode("utf-8", "replace")
+        raise ClientError(status, f"HTTP {status}: {text}")
+    return body
+
+
+# --- HTTP backends: httpx (default) and http.client (fast start-up) --------------------------
+
+StreamAnswer = tuple[int, Iterator[str], Callable[[], bytes]]
+
+
+class _Backend(Protocol):
+    unreachable: tuple[type[BaseException], ...]
+
+    def request(
+        self, method: str, path: str, *, json_body: Any, params: Mapping[str, str] | None
+    ) -> tuple[int, bytes]: ...
+
+    def stream(
+        self, path: str, params: Mapping[str, str]
+    ) -> AbstractContextManager[StreamAnswer]: ...
+
+    def close(self) -> None: ...
+
+
+class _HttpxBackend:
+    def __init__(self, url: str, headers: dict[str, str], timeout: float) -> None:
+        httpx = _httpx()
+        self._httpx = httpx
+        self.unreachable: tuple[type[BaseException], ...] = (httpx.TransportError,)
+        verify: Any = True
+        if url.startswith("http://"):
+            import ssl
+
+            # Plain HTTP never uses TLS; skip loading the CA bundle (~100 ms at start-up). A
+            # context with no trusted CA fails closed should it ever be used.
+            verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self._client = httpx.Client(base_url=url, headers=headers, timeout=timeout, verify=verify)
+
+    def request(
+        self, method: str, path: str, *, json_body: Any, params: Mapping[str, str] | None
+    ) -> tuple[int, bytes]:
+        response = self._client.request(method, path, json=json_body, params=params)
+        return response.status_code, response.content
+
+    @contextmanager
+    def stream(self, path: str, params: Mapping[str, str]) -> Iterator[StreamAnswer]:
+        timeout = self._httpx.Timeout(30.0, read=None)  # a log can be quiet for long
+        with self._client.stream("GET", path, params=params, timeout=timeout) as response:
+            yield response.status_code, response.iter_lines(), response.read
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class _StdlibBackend:
+    def __init__(self, url: str, headers: dict[str, str], timeout: float) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or (443 if self._https else 80)
+        self._prefix = parts.path.rstrip("/")
+        self._headers = headers
+        self._timeout = timeout
+        self._connection: Any = None
+        self.unreachable: tuple[type[BaseException], ...] = (OSError, http.client.HTTPException)
+
+    def _connect(self, timeout: float | None) -> Any:
+        import http.client
+
+        if self._https:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=timeout)
+        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
+    def _target(self, path: str, params: Mapping[str, str] | None) -> str:
+        from urllib.parse import urlencode
+
+        return self._prefix + path + (f"?{urlencode(params)}" if params else "")
+
+    def request(
+        self, method: str, path: str, *, json_body: Any, params: Mapping[str, str] | None
+    ) -> tuple[int, bytes]:
+        import http.client
+
+        headers = dict(self._headers)
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        while True:
+            reused = self._connection is not None
+            if self._connection is None:
+                self._connection = self._connect(self._timeout)
+            try:
+                self._connection.request(method, self._target(path, params), body, headers)
+                response = self._connection.getresponse()
+                return int(response.status), bytes(response.read())
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if not reused:
+                    raise
+                # a kept-alive connection the server had closed: once more on a new one
+            except BaseException:
+                self.close()
+                raise
+
+    @contextmanager
+    def stream(self, path: str, params: Mapping[str, str]) -> Iterator[StreamAnswer]:
+        connection = self._connect(30.0)
+        try:
+            connection.request("GET", self._target(path, params), headers=self._headers)
+            response = connection.getresponse()
+            connection.sock.settimeout(None)  # a log can be quiet for long
+            lines = (raw.decode("utf-8", "replace").rstrip("\r\n") for raw in response)
+            yield response.status, lines, response.read
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 def _parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -160,7 +160,7 @@ def test_trigger_imports_no_daemon_machinery(daemon: DaemonProcess) -> None:
         f"    main(['trigger', 'echo', '-p', 'n=1', '-c', {str(daemon.config_path)!r}])\n"
         "except SystemExit as done:\n"
         "    assert not done.code, done.code\n"
-        "heavy = ('starlette', 'uvicorn', 'apscheduler', 'jinja2', 'pendulum', 'rich', 'jsonschema', 'sqlite_utils', 'croniter')\n"
+        "heavy = ('httpx', 'starlette', 'uvicorn', 'apscheduler', 'jinja2', 'pendulum', 'rich', 'jsonschema', 'sqlite_utils', 'croniter')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run(

@@ -58,9 +58,10 @@ def daemon(
         process.__exit__()
 
 
-@pytest.fixture
-def client(daemon: DaemonProcess) -> Iterator[Client]:
-    with Client(f"http://127.0.0.1:{daemon.port}", daemon.token) as api:  # type: ignore[attr-defined]
+@pytest.fixture(params=[False, True], ids=["httpx", "http.client"])
+def client(daemon: DaemonProcess, request: pytest.FixtureRequest) -> Iterator[Client]:
+    url = f"http://127.0.0.1:{daemon.port}"
+    with Client(url, daemon.token, lightweight=request.param) as api:  # type: ignore[attr-defined]
         yield api
 
 
@@ -125,9 +126,10 @@ def test_wait_for_run_streams_lines_to_a_file(client: Client, tmp_path: Path) ->
     assert (tmp_path / "out.txt").read_text() == "streamed says 1/2\nstreamed says 2/2\n"
 
 
-def test_unreachable_daemon_is_a_clear_error() -> None:
+@pytest.mark.parametrize("lightweight", [False, True], ids=["httpx", "http.client"])
+def test_unreachable_daemon_is_a_clear_error(lightweight: bool) -> None:
     with (
-        Client(f"http://127.0.0.1:{free_port()}") as nobody,
+        Client(f"http://127.0.0.1:{free_port()}", lightweight=lightweight) as nobody,
         pytest.raises(DaemonUnreachable) as error,
     ):
         nobody.jobs()

@@ -1,7 +1,7 @@
 """`clockd trigger JOB`: ask the running daemon to start a run (and `--watch` it).
 
-Start-up is kept cheap (httpx and click only; the config is read as plain TOML, only its
-[daemon] table). `-p NAME=VALUE` values travel as text (`"parameter_text"` in the API body)
+Start-up is kept cheap (click and the standard library's http.client through
+`Client(lightweight=True)`; the config is read as plain TOML, only its [daemon] table). `-p NAME=VALUE` values travel as text (`"parameter_text"` in the API body)
 and the daemon converts them by the declared types, so this command needs neither the
 parameter model nor a readable config.
 
@@ -113,6 +113,7 @@ def connect(url: str | None, config_path: str | None) -> Client:
         address.url,
         address.token,
         parent_id=int(run_id) if in_run and run_id.isdigit() else None,
+        lightweight=True,  # http.client: a command should start fast
     )
 
 
