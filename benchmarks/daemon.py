@@ -51,13 +51,15 @@ class Daemon:
         self.config = folder / "clockd.toml"
         self.config.write_text(config)
         self.database = folder / "clockd.db"
-        self.notify_path = folder / "notify.sock"
-        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.notify.bind(str(self.notify_path))
-        self.notify.settimeout(120)
+        self.starts = 0
 
     def start(self) -> float:
         """Start and wait for READY=1; seconds from exec to READY."""
+        self.starts += 1
+        self.notify_path = self.folder / f"notify-{self.starts}.sock"
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(self.notify_path))
+        self.notify.settimeout(120)
         env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path)}
         started = time.monotonic()
         self.log = open(self.folder / "daemon.log", "wb")
@@ -257,9 +259,12 @@ def main() -> None:
             time.sleep(window)
             cpu = (daemon.cpu_seconds() - cpu_before) / (time.monotonic() - wall_before)
             print(f"\n# {loaded} loaded clocks (cron '0 0 1 1 *'), clockd")
-            print(f"start-up to READY=1: {ready:.2f} s")
+            print(f"start-up to READY=1 (first load): {ready:.2f} s")
             print(f"RSS: {daemon.rss_mib():.1f} MiB")
             print(f"idle CPU over {window:.0f} s: {cpu * 100:.2f} % of one core")
+            daemon.stop()
+            again = daemon.start()  # clock state rows exist now: no first-load writes
+            print(f"restart to READY=1 (state exists): {again:.2f} s")
         finally:
             daemon.stop()
 
