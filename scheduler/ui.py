@@ -126,7 +126,7 @@ def form_fields(job: Any, timezone: str) -> list[dict[str, Any]]:
         elif kind == "datetime":
             entry["input"] = "datetime-local"
             entry["attrs"] = {"step": "1"}
-            entry["hint"] = f"wall time in {timezone}"
+            entry["hint"] = f"wall time in {timezone} (or in the chosen clock's zone)"
         elif kind in ("array", "object"):
             entry["input"] = "json"
             entry["placeholder"] = "[]" if kind == "array" else "{}"
@@ -140,6 +140,8 @@ def form_fields(job: Any, timezone: str) -> list[dict[str, Any]]:
             entry["hint"] = (
                 f"default {default} → {rendered} now" if rendered else f"default {default}"
             )
+        elif has_default and entry["input"] == "datetime-local":
+            entry["value"] = instant_to_wall(default, timezone)
         elif has_default:
             entry["value"] = field_text(entry["input"], default)
             entry["checked"] = default is True
@@ -152,8 +154,6 @@ def field_text(input_kind: str, value: Any) -> str:
         return ""
     if input_kind == "json" or (input_kind == "select" and not isinstance(value, str)):
         return json.dumps(value, ensure_ascii=False)
-    if input_kind == "datetime-local" and isinstance(value, str) and len(value) > 19:
-        return value[:19]  # the input takes wall time without an offset
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -177,10 +177,40 @@ def render_for_now(job: Any, parameter: Any, timezone: str) -> str:
         return ""
 
 
+def wall_to_instant(text: str, timezone: str) -> str:
+    """A `datetime-local` value (wall time, no offset) → ISO 8601 with the zone's offset
+    (a time in a DST gap moves to the first instant after it; a repeated one takes the
+    first occurrence). Text that already has an offset, or is not a date-time, is unchanged."""
+    from clocks.localtime import first_instant, get_zone
+
+    try:
+        wall = datetime.fromisoformat(text)
+    except ValueError:
+        return text  # convert_text phrases the problem
+    if wall.tzinfo is not None:
+        return text
+    return first_instant(wall, get_zone(timezone)).isoformat()
+
+
+def instant_to_wall(value: Any, timezone: str) -> str:
+    """The reverse, to pre-fill a `datetime-local` input in `timezone`."""
+    from clocks.localtime import get_zone
+
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(get_zone(timezone)).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds")
+
+
 def convert_form(
-    job: Any, form: list[tuple[str, str]]
+    job: Any, form: list[tuple[str, str]], timezone: str = "UTC"
 ) -> tuple[dict[str, Any], dict[str, list[str]], dict[str, str]]:
-    """Form text → parameter values by declared type; errors by field; the text as typed."""
+    """Form text → parameter values by declared type; errors by field; the text as typed.
+
+    `datetime` fields hold wall time in `timezone` (what `datetime-local` inputs send)."""
     from clocks.parameters import ParameterError
 
     texts: dict[str, str] = {}
@@ -194,6 +224,8 @@ def convert_form(
             continue
         if text.strip() == "":
             continue  # empty: the default (or the clock's value) applies
+        if job.parameters[name].type == "datetime":
+            text = wall_to_instant(text.strip(), timezone)
         try:
             values[name] = job.parameters.convert_text(name, text)
         except ParameterError as error:
@@ -333,9 +365,12 @@ class Ui:
         job = self.service.config.jobs.get(name)
         if job is None:
             return self.page(request, "error.html", 404, message=f"unknown job {name!r}")
-        values, errors, texts = convert_form(job, form)
         clock = next((v for k, v in form if k == "clock"), "") or None
-        if clock is not None and job.clock(clock) is None:
+        clock_obj = job.clock(clock) if clock is not None else None
+        # datetime fields are wall time in the chosen clock's zone, else the daemon's
+        zone = clock_obj.timezone if clock_obj else self.service.config.daemon.timezone
+        values, errors, texts = convert_form(job, form, zone)
+        if clock is not None and clock_obj is None:
             errors.setdefault("", []).append(f"unknown clock {clock!r}")
         if not errors:
             try:

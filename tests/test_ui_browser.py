@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ CONFIG = """
 [daemon]
 database = "{database}"
 listen = "127.0.0.1:{port}"
-timezone = "UTC"
+timezone = "Europe/Berlin"
 
 [jobs.report]
 description = "Build the sales report for a day"
@@ -63,6 +64,10 @@ default = false
 type = "array"
 items = { type = "string" }
 default = ["daily"]
+
+[jobs.report.parameters.since]
+type = "datetime"
+default = "2026-01-01T00:00:00+00:00"
 
 [jobs.report.parameters.api_key]
 type = "string"
@@ -181,6 +186,10 @@ def test_run_form_with_date_picker_starts_a_run_and_streams_its_log(
     assert day.input_value() == "2026-03-01"
     page.locator("#p-x").fill("42")  # type: ignore[attr-defined]
     page.locator("#p-region").select_option("apac")  # type: ignore[attr-defined]
+    since = page.locator("#p-since")  # type: ignore[attr-defined]
+    assert since.get_attribute("type") == "datetime-local"
+    assert since.input_value() == "2026-01-01T01:00"  # the default, as Berlin wall time
+    since.fill("2026-03-01T10:00:00")  # wall time in the daemon's zone (Berlin, UTC+1 then)
     page.get_by_role("button", name="Start run").click()  # type: ignore[attr-defined]
     page.wait_for_url("**/runs/*")  # type: ignore[attr-defined]
     log = page.locator("#log")  # type: ignore[attr-defined]
@@ -192,6 +201,7 @@ def test_run_form_with_date_picker_starts_a_run_and_streams_its_log(
     [row] = daemon.runs("id = ?", (run_id,))
     assert row["parameters"]["day"] == "2026-03-01"
     assert row["parameters"]["x"] == 42
+    assert datetime.fromisoformat(row["parameters"]["since"]) == datetime(2026, 3, 1, 9, tzinfo=UTC)
     assert row["parameters"]["api_key"] == "***"
     assert row["trigger"] == "manual"
     # it appears in the history, filterable by job and state
