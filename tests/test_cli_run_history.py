@@ -38,6 +38,16 @@ parameters = { name = "from-clock", x = 7 }
 [jobs.fail]
 command = ["sh", "-c", "echo failing; exit 3"]
 
+[jobs.short]
+target = "textwrap:shorten"
+
+[jobs.short.parameters.text]
+type = "string"
+
+[jobs.short.parameters.width]
+type = "integer"
+default = 12
+
 [jobs.ticker]
 command = ["sh", "-c", "for i in 1 2 3 4; do echo line-$i; sleep 0.4; done"]
 
@@ -81,6 +91,14 @@ def test_run_with_a_clock_uses_its_defaults_below_the_given_values(project: Path
     assert "hello from-clock x=5" in done.stdout
     [run] = read_runs(project / "state" / "clockd.db")
     assert run["clock"] == "weekly"
+
+
+def test_run_of_a_python_target_prints_its_result(project: Path) -> None:
+    done = clockd(project, "run", "short", "-p", "text=one two three four five")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == '"one [...]"'
+    [run] = read_runs(project / "state" / "clockd.db")
+    assert json.loads(run["result"]) == "one [...]"
 
 
 def test_run_of_a_failing_job_exits_1(project: Path) -> None:

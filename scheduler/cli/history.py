@@ -7,6 +7,7 @@ daemon runs and without it.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -109,7 +110,8 @@ def runs(
             _duration(r),
             json.dumps(r.parameters, ensure_ascii=False),
         )
-    Console(soft_wrap=True).print(table)
+    # a pipe or a file gets long lines rather than cells folded to 80 columns
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
 @click.command()

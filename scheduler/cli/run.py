@@ -80,6 +80,8 @@ async def run_local(config: Config, job: str, values: dict[str, Any], clock: str
         await executor.wait_idle()
         final = store.get_run(record.id)
         assert final is not None
+        if final.result is not None:  # a Python target's return value
+            click.echo(json.dumps(final.result, ensure_ascii=False))
         detail = f" ({final.error})" if final.error else ""
         click.echo(f"clockd: run {final.id} {final.state}{detail}", err=True)
         return 0 if final.state == "succeeded" else 1
