@@ -189,6 +189,12 @@ class Daemon:
         setup_logging(self.config.daemon.log_format)
         if not self._take_lock():
             return 1
+        # Before the (possibly slow) start: a SIGHUP's default action would kill us, and a
+        # SIGTERM during start-up should still stop cleanly.
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
             await self._start()
             await self._main_loop()
@@ -293,10 +299,6 @@ class Daemon:
         settings = self.config.daemon
         if settings.listen:
             self._start_api(settings.listen)
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
-        loop.add_signal_handler(signal.SIGINT, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         log.info(
             "started jobs=%d clocks=%d scheduled=%d database=%s listen=%s",
             len(self.config.jobs),
@@ -305,7 +307,12 @@ class Daemon:
             settings.database,
             settings.listen or "off",
         )
-        self.notifier.ready(self._status())
+        if self._server_task is not None:
+            # READY=1 only once the API answers (or could not bind: then we stop, exit 1)
+            while not self._server.started and not self._server_task.done():
+                await asyncio.sleep(0.01)
+        if self._exit_code == 0:
+            self.notifier.ready(self._status())
 
     def _status(self) -> str:
         return f"scheduling {len(self.scheduler.get_jobs())} clocks of {len(self.config.jobs)} jobs"
