@@ -8,177 +8,36 @@ executor live. A client's mistake is a 4xx with `{"error": ..., "details": [...]
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from scheduler import metrics
 from scheduler.auth import ADMIN, Authenticator, Principal
+from scheduler.bodies import (
+    BODY_OVERHEAD,
+    UNSET,
+    ApiError,
+    ApiJSON,
+    check_fields,
+    error_response,
+    field,
+    parameter_error_response,
+    read_json_object,
+)
 from scheduler.errors import NotFound, UserError
-from scheduler.models import FINAL_STATES, RunState
+from scheduler.logstream import line_json, log_stream_response
+from scheduler.models import RunState
 
 log = logging.getLogger("clockd.api")
 
-UNSET: Any = object()
 MAX_LIMIT = 1000
-# A request body may hold the parameters plus a little envelope.
-BODY_OVERHEAD = 64 * 1024
-POLL_SECONDS = 0.05
-KEEPALIVE_SECONDS = 5.0
-
-
-class ApiError(Exception):
-    """A response with the API's error shape."""
-
-    def __init__(self, status: int, error: str, details: list[dict[str, Any]] | None = None):
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.details = details or []
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_json_default, separators=(",", ":"))
-
-
-class ApiJSON(JSONResponse):
-    def render(self, content: Any) -> bytes:
-        return dumps(content).encode("utf-8")
-
-
-def error_response(
-    status: int, error: str, details: list[dict[str, Any]] | None = None
-) -> Response:
-    return ApiJSON({"error": error, "details": details or []}, status_code=status)
-
-
-def problem_details(problems: Any) -> list[dict[str, Any]]:
-    """ParameterProblems → one detail per parameter."""
-    return [
-        {
-            "parameter": problem.name,
-            "kind": problem.kind,
-            "message": problem.message,
-            "pointer": problem.pointer or (f"/{problem.name}" if problem.name else ""),
-        }
-        for problem in problems
-    ]
-
-
-def parameter_error_response(error: Any) -> Response:
-    problems = list(getattr(error, "problems", []))
-    details = problem_details(problems)
-    if problems and all(p.kind == "too_large" for p in problems):
-        return error_response(413, "parameters are too large", details)
-    return error_response(422, "parameters refused", details)
-
-
-# --- request bodies ------------------------------------------------------------------------
-
-
-async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object, refused with 413 past `limit` bytes — by Content-Length
-    before reading, and while streaming (a lying or absent Content-Length)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    length_header = request.headers.get("content-length")
-    if length_header is not None:
-        if not length_header.isdigit():
-            raise ApiError(400, "invalid Content-Length header")
-        if int(length_header) > limit:
-            raise ApiError(413, f"request body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"request body is larger than {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body.strip():
-        return {}
-    # Browsers may send text/plain cross-site without a preflight: JSON only.
-    if content_type not in ("application/json", ""):
-        raise ApiError(415, "request body must be application/json")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ApiError(400, f"request body is not valid UTF-8 (byte {error.start})") from None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ApiError(
-            400,
-            f"request body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
-        ) from None
-    except RecursionError:
-        raise ApiError(400, "request body is nested too deeply") from None
-    if not isinstance(value, dict):
-        raise ApiError(400, f"request body must be a JSON object, not {_json_type(value)}")
-    try:
-        # "\ud800" escapes decode to lone surrogates, which nothing downstream can store.
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError(
-            400, "request body holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)"
-        ) from None
-    except (RecursionError, ValueError):
-        raise ApiError(400, "request body is nested too deeply or holds invalid numbers") from None
-    return value
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
-
-def check_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ApiError(
-            400,
-            f"unknown field{'s' if len(unknown) > 1 else ''} in request body: "
-            f"{', '.join(repr(u)[:80] for u in unknown[:10])}; allowed: {', '.join(sorted(allowed))}",
-        )
-
-
-def field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise ApiError(400, f"'{name}' must be {what}, not a boolean")
-    if not isinstance(value, kind):
-        raise ApiError(400, f"'{name}' must be {what}, not {_json_type(value)}")
-    return value
-
-
-# --- the app -------------------------------------------------------------------------------
 
 
 class Api:
@@ -446,118 +305,6 @@ def parse_moment(text: str | None, name: str, timezone: str, *, end: bool) -> da
     except ValueError:
         raise ApiError(400, f"'{name}' is not a date or date-time: {text[:60]!r}") from None
     return moment.astimezone(UTC).replace(microsecond=0)
-
-
-def line_json(line: Any) -> dict[str, Any]:
-    return {
-        "seq": line.seq,
-        "time": line.time.isoformat(),
-        "stream": line.stream,
-        "text": line.text,
-    }
-
-
-def sse(event: str, data: Any, event_id: int | None = None) -> bytes:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {dumps(data)}\n\n".encode()
-
-
-class RunWaker:
-    """Wakes log followers when a run starts or finishes (the daemon calls the service's
-    `event_listeners`), so the end of a run is seen at once instead of at the next poll."""
-
-    def __init__(self) -> None:
-        self.events: dict[int, set[asyncio.Event]] = {}
-
-    def __call__(self, kind: str, record: Any) -> None:
-        for event in self.events.get(record.id, ()):
-            event.set()
-
-    def watch(self, run_id: int) -> asyncio.Event:
-        event = asyncio.Event()
-        self.events.setdefault(run_id, set()).add(event)
-        return event
-
-    def forget(self, run_id: int, event: asyncio.Event) -> None:
-        waiting = self.events.get(run_id)
-        if waiting is not None:
-            waiting.discard(event)
-            if not waiting:
-                del self.events[run_id]
-
-
-def run_waker(service: Any) -> RunWaker:
-    listeners = getattr(service, "event_listeners", None)
-    if listeners is None:
-        listeners = []
-        service.event_listeners = listeners
-    for listener in listeners:
-        if isinstance(listener, RunWaker):
-            return listener
-    waker = RunWaker()
-    listeners.append(waker)
-    return waker
-
-
-async def follow_log(service: Any, run_id: int, after: int) -> AsyncIterator[bytes]:
-    """Server-sent events: `line` events until the run ends, then one `end` event."""
-    waker = run_waker(service)
-    woken = waker.watch(run_id)
-    try:
-        async for chunk in _follow_log(service, run_id, after, woken):
-            yield chunk
-    finally:
-        waker.forget(run_id, woken)
-
-
-async def _follow_log(
-    service: Any, run_id: int, after: int, woken: asyncio.Event
-) -> AsyncIterator[bytes]:
-    store = service.store
-    idle = 0.0
-    yield b"retry: 1000\n\n"
-    while True:
-        record = store.get_run(run_id)
-        lines = store.read_log(run_id, after_seq=after)
-        for line in lines:
-            after = line.seq
-            yield sse("line", line_json(line), line.seq)
-        if record is None or record.state in FINAL_STATES:
-            # The executor writes a run's last lines before its final state: read once more.
-            for line in store.read_log(run_id, after_seq=after):
-                after = line.seq
-                yield sse("line", line_json(line), line.seq)
-            final = record.to_json() if record else {"id": run_id, "state": "unknown"}
-            yield sse(
-                "end",
-                {
-                    "id": run_id,
-                    "state": final["state"],
-                    "exit_code": final.get("exit_code"),
-                    "error": final.get("error"),
-                },
-            )
-            return
-        if lines:
-            idle = 0.0
-        else:
-            idle += POLL_SECONDS
-            if idle >= KEEPALIVE_SECONDS:
-                idle = 0.0
-                yield b": keepalive\n\n"
-        try:
-            await asyncio.wait_for(woken.wait(), POLL_SECONDS)
-        except TimeoutError:
-            pass
-        woken.clear()
-
-
-def log_stream_response(service: Any, run_id: int, after: int) -> Response:
-    return StreamingResponse(
-        follow_log(service, run_id, after),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
 
 
 def create_app(

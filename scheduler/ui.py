@@ -447,7 +447,7 @@ class Ui:
         return self.page(request, "run.html", run=record.to_json(), children=children)
 
     async def run_events(self, request: Request) -> Response:
-        from scheduler.api import log_stream_response
+        from scheduler.logstream import log_stream_response
 
         if not self.auth.ui_logged_in(request.cookies):
             return Response("login required", status_code=401)
