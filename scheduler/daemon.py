@@ -404,7 +404,8 @@ class Daemon:
     def _on_event(self, kind: str, record: Any) -> None:
         if self._metrics is not None:
             self._metrics.observe_event(kind, record)
-        for listener in list(getattr(self.service, "event_listeners", [])):
+        service = getattr(self, "service", None)  # events can come before assemble() ends
+        for listener in list(service.event_listeners if service is not None else []):
             try:
                 listener(kind, record)
             except Exception:

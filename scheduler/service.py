@@ -55,6 +55,9 @@ class Service:
         # Set by the daemon: the scheduler's next planned fire of (job, clock).
         self.next_fire: Callable[[str, str], datetime | None] | None = None
         self.on_pause: Callable[[str, str | None, bool], None] | None = None
+        # Called with ("started" | "finished", RunRecord) for every executor event (the daemon
+        # forwards its Executor's on_event here): e.g. the API's live views.
+        self.event_listeners: list[Callable[[str, RunRecord], None]] = []
 
     # -- lookups -----------------------------------------------------------------------------
 
