@@ -37,6 +37,7 @@ class ClockTrigger(BaseTrigger):  # type: ignore[misc]
         self._rng = rng or random.Random()
         # jittered run time → nominal fire, for the fires handed out and not yet consumed
         self._nominal: dict[datetime, datetime] = {}
+        self._last_gap: tuple[datetime, datetime] | None = None
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
@@ -48,7 +49,10 @@ class ClockTrigger(BaseTrigger):  # type: ignore[misc]
             previous = self.nominal(previous_fire_time)
             after = previous
             if self.on_gap is not None and now - previous > GAP_THRESHOLD:
-                self.on_gap(previous, now)
+                # APScheduler asks twice per pass with the same arguments: report once
+                if self._last_gap != (previous, now):
+                    self._last_gap = (previous, now)
+                    self.on_gap(previous, now)
                 after = now
             nominal = self.clock.next_fire(after)
         if nominal is None:

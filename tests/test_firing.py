@@ -239,6 +239,7 @@ def test_trigger_skips_a_long_gap_and_reports_it(world: Any) -> None:
     later = T0 + timedelta(days=1)
     # APScheduler would list 86,400 fires here; the trigger jumps to the first after now.
     assert trigger.get_next_fire_time(T0, later) == later + timedelta(seconds=1)
+    assert trigger.get_next_fire_time(T0, later) == later + timedelta(seconds=1)  # asked twice
     assert gaps == [(T0, later)]
     # A short lag (busy loop) is not a gap: every fire is still listed.
     assert trigger.get_next_fire_time(T0, T0 + timedelta(seconds=30)) == T0 + timedelta(seconds=1)
