@@ -5,9 +5,12 @@
 
 Lateness = process start − scheduled instant, for N clocks due at the same second, each
 starting `/bin/true`:
-- clockd: a real `clockd serve`; start = the run's `started_at` recorded by the executor;
-- raw APScheduler 3.11: AsyncIOScheduler, N DateTrigger jobs whose coroutine starts the process;
-- bare asyncio: one `loop.call_at`, then N `create_subprocess_exec` (the floor).
+- clockd: a real `clockd serve`; start = the run's `started_at`, which the executor records
+  just BEFORE it spawns the process (so that run's own spawn is not counted, earlier ones are);
+- raw APScheduler 3.11: AsyncIOScheduler, N DateTrigger jobs whose coroutine starts the
+  process; start = when `create_subprocess_exec` returned (its spawn counted);
+- bare asyncio: one `loop.call_at`, then N `create_subprocess_exec` (the floor; same point).
+The machine is shared: repeat a row before reading much into a difference under ~2x.
 """
 
 from __future__ import annotations
