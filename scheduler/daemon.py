@@ -266,9 +266,13 @@ class Daemon:
         # Catch-up and planning before the scheduler runs: catch-up runs are claimed first,
         # then every clock is planned from now.
         states = self.store.clock_states()  # one query, not one per clock
+        first_seen: dict[tuple[str, str], datetime] = {}
+        self.book.preload(states)
         for job in self.config.jobs.values():
             for clock in job.clocks:
-                self._plan(job, clock, now, catch_up=True, states=states)
+                self._plan(job, clock, now, catch_up=True, states=states, first_seen=first_seen)
+        self.book.save_anchors()
+        self.store.set_last_fires(first_seen)
         self.scheduler.start(paused=paused)
         self._started_wall = now
         self._mark = (now, self.time_source.monotonic())
@@ -338,8 +342,12 @@ class Daemon:
         *,
         catch_up: bool,
         states: Mapping[Any, Any] | None = None,
+        first_seen: dict[tuple[str, str], datetime] | None = None,
     ) -> None:
-        """Schedule one clock (after its catch-up) from now."""
+        """Schedule one clock (after its catch-up) from now.
+
+        `first_seen` collects the "seen until now" marks of first-loaded clocks, for the caller
+        to write in one transaction; without it each is written at once."""
         from scheduler.triggers import ClockTrigger
 
         key = (job.name, clock.name)
@@ -354,7 +362,10 @@ class Daemon:
         if last_fire is None:
             # First load: mark "seen until now", so that fires missed while the daemon is
             # down before the clock's first fire are caught up too.
-            self.store.set_last_fire(job.name, clock.name, whole_second(now))
+            if first_seen is not None:
+                first_seen[key] = whole_second(now)
+            else:
+                self.store.set_last_fire(job.name, clock.name, whole_second(now))
         trigger = ClockTrigger(effective, on_gap=self._gap_handler(job.name, clock.name))
         first = trigger.first_after(now)
         if first is None:

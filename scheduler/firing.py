@@ -84,6 +84,19 @@ class ClockBook:
         self._paused_jobs: set[str] = set()
         self._marker: tuple[tuple[int, int], ...] = ()
         self._refreshed = 0.0
+        # While planning many clocks at once (start-up): anchors known from one query, and new
+        # ones written together by `save_anchors`, not one commit per clock.
+        self._known_anchors: dict[tuple[str, str], datetime | None] | None = None
+        self._unsaved_anchors: dict[tuple[str, str], datetime] = {}
+
+    def preload(self, states: Mapping[tuple[str, str], Any]) -> None:
+        """Take anchors from `states` (Store.clock_states) until `save_anchors`."""
+        self._known_anchors = {key: state.anchor for key, state in states.items()}
+
+    def save_anchors(self) -> None:
+        self.store.set_anchors(self._unsaved_anchors)
+        self._unsaved_anchors.clear()
+        self._known_anchors = None
 
     def effective(self, job: str, clock: Clock) -> Clock:
         """`clock`, anchored when it is an interval clock without `start`.
@@ -96,10 +109,16 @@ class ClockBook:
         cached = self._anchored.get(key)
         if cached is not None and cached[0] is clock:
             return cached[1]
-        anchor = self.store.clock_state(job, clock.name).anchor
+        if self._known_anchors is not None:
+            anchor = self._known_anchors.get(key)
+        else:
+            anchor = self.store.clock_state(job, clock.name).anchor
         if anchor is None:
             anchor = whole_second(self.time_source.now())
-            self.store.set_anchor(job, clock.name, anchor)
+            if self._known_anchors is not None:
+                self._unsaved_anchors[key] = anchor
+            else:
+                self.store.set_anchor(job, clock.name, anchor)
             log.info("anchored job=%s clock=%s anchor=%s", job, clock.name, anchor.isoformat())
         anchored: Clock = clock.anchored(anchor)
         self._anchored[key] = (clock, anchored)
@@ -332,8 +351,7 @@ class Firing:
                 run.lateness or 0.0,
             )
             self.executor.submit(run_id, job, resolved)
-        for (job_name, clock_name), moment in last_fires.items():
-            self.store.set_last_fire(job_name, clock_name, moment)
+        self.store.set_last_fires(last_fires)
         return result
 
     # -- catch-up ----------------------------------------------------------------------------
