@@ -4,12 +4,15 @@
     .venv/bin/python benchmarks/daemon.py --quick          # smaller: 1/100 clocks, 5 s idle, 1,000 loaded clocks
 
 Lateness = process start − scheduled instant, for N clocks due at the same second, each
-starting `/bin/true`:
+starting `/bin/true`. All three measure the same point, when the process exists (the spawn
+returned), and spawn the same way a scheduler that keeps logs must: stdout and stderr on
+pipes that are read, in a session of its own (so a timeout can kill the group), with the
+same child watcher (pidfd on Linux, as clockd and Python 3.12+ use):
 - clockd: a real `clockd serve`; start = the run's `started_at`, which the executor records
-  just BEFORE it spawns the process (so that run's own spawn is not counted, earlier ones are);
+  right after the spawn returned;
 - raw APScheduler 3.11: AsyncIOScheduler, N DateTrigger jobs whose coroutine starts the
-  process; start = when `create_subprocess_exec` returned (its spawn counted);
-- bare asyncio: one `loop.call_at`, then N `create_subprocess_exec` (the floor; same point).
+  process;
+- bare asyncio: one `loop.call_at`, then N spawns in a row (the floor).
 The machine is shared: repeat a row before reading much into a difference under ~2x.
 """
 
@@ -31,6 +34,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CLOCKD = Path(sys.executable).parent / "clockd"
 TRUE = "/bin/true"
+
+
+async def spawn_captured(argv: str) -> asyncio.subprocess.Process:
+    """Start a process as clockd does: output on pipes, its own session."""
+    return await asyncio.create_subprocess_exec(
+        argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -164,7 +178,7 @@ async def _apscheduler(clocks: int, lead: float) -> list[float]:
     done = asyncio.Event()
 
     async def job() -> None:
-        process = await asyncio.create_subprocess_exec(TRUE)
+        process = await spawn_captured(TRUE)
         results.append(time.time() - at.timestamp())
         processes.append(process)
         if len(results) == clocks:
@@ -178,7 +192,7 @@ async def _apscheduler(clocks: int, lead: float) -> list[float]:
         scheduler.add_job(job, "date", run_date=at, id=f"c{index}")
     scheduler.start()
     await asyncio.wait_for(done.wait(), lead + 120)
-    await asyncio.gather(*(p.wait() for p in processes))
+    await asyncio.gather(*(p.communicate() for p in processes))
     scheduler.shutdown(wait=False)
     return results
 
@@ -191,9 +205,9 @@ async def _floor(clocks: int, lead: float) -> list[float]:
     await fired.wait()
     results, processes = [], []
     for _ in range(clocks):
-        processes.append(await asyncio.create_subprocess_exec(TRUE))
+        processes.append(await spawn_captured(TRUE))
         results.append(time.time() - at.timestamp())
-    await asyncio.gather(*(p.wait() for p in processes))
+    await asyncio.gather(*(p.communicate() for p in processes))
     return results
 
 
@@ -201,6 +215,10 @@ async def _floor(clocks: int, lead: float) -> list[float]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    from scheduler.process import use_pidfd_child_watcher
+
+    use_pidfd_child_watcher()  # the baselines wait for children as clockd does
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -122,13 +122,27 @@ class Executor:
         self._idle.set()
         self._closed = False
         self._log_buffer: list[tuple[int, datetime, str, str]] = []
+        self._running = 0
+        # Runs whose process just started, written together at the end of the loop pass.
+        self._started: list[tuple[int, datetime]] = []
+        self._started_handle: asyncio.Handle | None = None
+        self._base_env: dict[str, tuple[Job, dict[str, str]]] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
 
     # --- public ----------------------------------------------------------------------------
 
-    def submit(self, run_id: int, job: Job, resolved: ResolvedParameters) -> None:
-        """Queue a run whose row exists in state `pending`. Call on the event loop thread."""
-        record = self.store.get_run(run_id)
+    def submit(
+        self,
+        run_id: int,
+        job: Job,
+        resolved: ResolvedParameters,
+        record: RunRecord | None = None,
+    ) -> None:
+        """Queue a run whose row exists in state `pending`. Call on the event loop thread.
+
+        `record` is that row when the caller has it (firing does), to save reading it back."""
+        if record is None:
+            record = self.store.get_run(run_id)
         if record is None:
             raise ValueError(f"run {run_id} does not exist")
         run = _Run(record=record, job=job, resolved=resolved)
@@ -160,7 +174,8 @@ class Executor:
                 self.store.update_run(
                     run_id, state=RunState.cancelled, ended_at=_now(), error="cancelled"
                 )
-                self._emit("finished", run_id)
+                record.state, record.error = RunState.cancelled.value, "cancelled"
+                self._emit_record("finished", record)
                 return True
             return False
         if not run.running:
@@ -185,7 +200,7 @@ class Executor:
         return len(self._pending)
 
     def running_count(self) -> int:
-        return len(self._active) - len(self._pending)
+        return self._running
 
     async def wait_idle(self) -> None:
         """Until no run is pending or running and every log line is stored."""
@@ -219,17 +234,20 @@ class Executor:
                 continue
             self._pending.remove(run)
             run.running = True
+            self._running += 1
             run.task = asyncio.get_running_loop().create_task(
                 self._execute(run), name=f"clockd-run-{run.id}"
             )
 
     def _may_start(self, run: _Run) -> bool:
-        running = [r for r in self._active.values() if r.running]
         job = run.job
+        key = run.clock_key
+        if job.max_active_runs <= 0 and (key is None or job.overlap == "allow"):
+            return True  # the common case, without a look at every active run
+        running = [r for r in self._active.values() if r.running]
         if job.max_active_runs > 0:
             if sum(1 for r in running if r.record.job == job.name) >= job.max_active_runs:
                 return False
-        key = run.clock_key
         if key is not None and job.overlap != "allow":
             if any(r.clock_key == key for r in running):
                 return False
@@ -237,6 +255,9 @@ class Executor:
 
     def _release(self, run: _Run) -> None:
         self._active.pop(run.id, None)
+        if run.running:
+            run.running = False
+            self._running -= 1
         if not self._active:
             self._idle.set()
         if not self._closed:
@@ -250,28 +271,28 @@ class Executor:
         except Exception as error:  # a bug here must not leave a run "running" forever
             log.exception("run failed inside clockd run_id=%s", run.id)
             self._flush()
-            self.store.update_run(
-                run.id,
+            self._update(
+                run,
                 state=RunState.failed,
                 ended_at=_now(),
                 error=f"internal clockd error: {error!r}",
             )
-            self._emit("finished", run.id)
+            self._emit("finished", run)
         finally:
             self._flush()
             self._release(run)
 
     async def _run(self, run: _Run) -> None:
         job, record = run.job, run.record
-        self.store.update_run(run.id, state=RunState.running, started_at=_now(), attempt=1)
-        self._emit("started", run.id)
-        log.info("run started job=%s clock=%s run_id=%s", job.name, record.clock, run.id)
+        # The run becomes `running` when its process exists (`_started_process`), so that
+        # started_at is the real start; a run that fails before (a missing secret) goes from
+        # pending straight to failed.
         outcome = await self._attempts(run)
         ended_at = _now()
         await self._hooks(run, outcome)
         self._flush()
-        self.store.update_run(
-            run.id,
+        self._update(
+            run,
             state=outcome.state,
             ended_at=ended_at,
             exit_code=outcome.exit_code,
@@ -285,7 +306,7 @@ class Executor:
             run.id,
             outcome.state.value,
         )
-        self._emit("finished", run.id)
+        self._emit("finished", run)
 
     async def _attempts(self, run: _Run) -> _Outcome:
         from clocks.templates import TemplateError
@@ -297,6 +318,7 @@ class Executor:
             return _Outcome(RunState.failed, error=str(error))
         env = hooks.run_env(
             environ=self.environ,
+            base=self._job_env(job),
             job=job,
             record=run.record,
             values=values,
@@ -313,7 +335,7 @@ class Executor:
             return _Outcome(RunState.failed, error=f"workdir '{job.workdir}' is not a directory")
         for attempt in range(1, attempts + 1):
             if attempt > 1:
-                self.store.update_run(run.id, attempt=attempt)
+                self._update(run, attempt=attempt)
             if attempts > 1:
                 run.log.clockd(f"[clockd: attempt {attempt} of {attempts}]")
             outcome = await self._attempt(run, argv, env, values)
@@ -330,11 +352,21 @@ class Executor:
                 return _Outcome(RunState.cancelled, error=run.cancel_reason)
         return outcome
 
+    def _job_env(self, job: Job) -> dict[str, str]:
+        """The daemon's environment with the job's `env`, built once per job (not per run)."""
+        cached = self._base_env.get(job.name)
+        if cached is None or cached[0] is not job:  # a reload brings new Job objects
+            cached = (job, hooks.base_env(self.environ, job))
+            self._base_env[job.name] = cached
+        return cached[1]
+
     def _argv(self, run: _Run) -> list[str]:
         job = run.job
         if job.target is not None:
             return [job.python or sys.executable, "-m", "scheduler.pyrunner"]
         assert job.command is not None, f"job {job.name} has neither command nor target"
+        if not any("{{" in item or "{%" in item for item in job.command):
+            return list(job.command)  # nothing to render: no template context to build
         context = hooks.template_context(run.record, run.resolved.masked(), self._timezone(run))
         return hooks.render_argv("command", job.command, context)
 
@@ -364,6 +396,8 @@ class Executor:
                     error=f"cannot start '{argv[0]}': {error.strerror or error}",
                 )
             run.process = process
+            if run.record.started_at is None:
+                self._started_process(run)
             code, timed_out = await self._wait(run, process)
             run.process = None
             if run.cancel_reason is not None:
@@ -480,8 +514,7 @@ class Executor:
         except TemplateError as error:
             run.log.clockd(f"[clockd: run_name: {error}]")
             return
-        self.store.update_run(run.id, name=name)
-        run.record.name = name
+        self._update(run, name=name)
 
     def _timezone(self, run: _Run) -> str:
         clock = run.job.clock(run.record.clock) if run.record.clock else None
@@ -489,22 +522,54 @@ class Executor:
 
     def _finish_unstarted(self, run: _Run, state: RunState, error: str) -> None:
         self._active.pop(run.id, None)
-        self.store.update_run(run.id, state=state, ended_at=_now(), error=error)
+        self._update(run, state=state, ended_at=_now(), error=error)
         log.info("run %s job=%s run_id=%s: %s", state.value, run.job.name, run.id, error)
-        self._emit("finished", run.id)
+        self._emit("finished", run)
         if not self._active:
             self._idle.set()
 
-    def _emit(self, event: str, run_id: int) -> None:
+    def _started_process(self, run: _Run) -> None:
+        """The first process of `run` exists: record it (batched with the pass's other starts)."""
+        moment = _now()
+        run.record.state, run.record.started_at, run.record.attempt = (
+            RunState.running.value,
+            moment,
+            max(run.record.attempt, 1),
+        )
+        self._started.append((run.id, moment))
+        if self._started_handle is None:
+            self._started_handle = asyncio.get_running_loop().call_soon(self._write_started)
+        self._emit("started", run)
+        log.info("run started job=%s clock=%s run_id=%s", run.job.name, run.record.clock, run.id)
+
+    def _write_started(self) -> None:
+        self._started_handle = None
+        started, self._started = self._started, []
+        try:
+            self.store.mark_running(started)
+        except Exception:
+            log.exception("cannot record started runs count=%d", len(started))
+
+    def _update(self, run: _Run, **fields: Any) -> None:
+        """Write fields of `run` to the store and to its in-memory record (events read that)."""
+        if self._started:  # keep the order: a run's start is stored before its end
+            if self._started_handle is not None:
+                self._started_handle.cancel()
+            self._write_started()
+        self.store.update_run(run.id, **fields)
+        for name, value in fields.items():
+            setattr(run.record, name, value.value if isinstance(value, RunState) else value)
+
+    def _emit(self, event: str, run: _Run) -> None:
+        self._emit_record(event, run.record)
+
+    def _emit_record(self, event: str, record: RunRecord) -> None:
         if self.on_event is None:
-            return
-        record = self.store.get_run(run_id)
-        if record is None:
             return
         try:
             self.on_event(event, record)
         except Exception:
-            log.exception("on_event callback failed event=%s run_id=%s", event, run_id)
+            log.exception("on_event callback failed event=%s run_id=%s", event, record.id)
 
     def _sink(self, run: _Run) -> Callable[[datetime, str, str], None]:
         run_id = run.id

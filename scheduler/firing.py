@@ -36,14 +36,18 @@ JUMP_THRESHOLD = timedelta(seconds=60)
 # -- parameters ----------------------------------------------------------------------------
 
 
-def uses_run_id(job: Job, layers: Iterable[Mapping[str, Any]]) -> bool:
-    """Whether a dynamic value mentions `run_id`, so that it must be rendered once the id exists."""
+def _dynamic_values(job: Job, layers: Iterable[Mapping[str, Any]]) -> list[str]:
     from clocks.parameters import MISSING
 
     values: list[Any] = [p.default for p in job.parameters if p.default is not MISSING]
     for layer in layers:
         values.extend(layer.values())
-    return any(isinstance(v, str) and "{{" in v and "run_id" in v for v in values)
+    return [v for v in values if isinstance(v, str) and "{{" in v]
+
+
+def uses_run_id(job: Job, layers: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether a dynamic value mentions `run_id`, so that it must be rendered once the id exists."""
+    return any("run_id" in value for value in _dynamic_values(job, layers))
 
 
 def resolve_parameters(
@@ -58,6 +62,9 @@ def resolve_parameters(
     """Spec 2.1: defaults → `layers` (lowest first) → render → convert → validate. ParameterError."""
     from clocks.parameters import render_context
 
+    if not _dynamic_values(job, layers):
+        # Nothing to render: skip building the pendulum time (1,000 fires at once add up).
+        return job.parameters.resolve(*layers, context={})
     context = render_context(
         scheduled_time=scheduled_time, timezone=timezone, job=job.name, clock=clock, run_id=run_id
     )
@@ -331,8 +338,9 @@ class Firing:
                         clock=clock.name,
                         run_id=run_id,
                     )
+                    run.parameters, run.secret_refs = resolved.masked(), secret_refs(resolved)
                     self.store.update_run(
-                        run_id, parameters=resolved.masked(), secret_refs=secret_refs(resolved)
+                        run_id, parameters=run.parameters, secret_refs=run.secret_refs
                     )
             except ParameterError as problem:
                 self.store.update_run(
@@ -350,7 +358,7 @@ class Firing:
                 run_id,
                 run.lateness or 0.0,
             )
-            self.executor.submit(run_id, job, resolved)
+            self.executor.submit(run_id, job, resolved, run.to_record(run_id))
         self.store.set_last_fires(last_fires)
         return result
 

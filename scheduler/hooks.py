@@ -85,13 +85,14 @@ def run_env(
     *,
     environ: Mapping[str, str],
     job: Job,
+    base: Mapping[str, str] | None = None,
     record: RunRecord,
     values: Mapping[str, Any],
     api_url: str | None,
     child_token: str | None,
 ) -> dict[str, str]:
     """Spec 3: the daemon's environment, the job's `env`, then the `CLOCKD_*` variables."""
-    env = base_env(environ, job)
+    env = dict(base) if base is not None else base_env(environ, job)
     env["CLOCKD_PARAMETERS"] = json.dumps(values, ensure_ascii=False)
     for name, value in values.items():
         env[env_name(name)] = value if isinstance(value, str) else json.dumps(value)

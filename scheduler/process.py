@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,3 +223,19 @@ def describe_exit(code: int) -> str:
             name = f"signal {-code}"
         return f"killed by {name}"
     return f"exit code {code}"
+
+
+def use_pidfd_child_watcher() -> bool:
+    """Wait for children through pidfds instead of a thread per child (Python 3.11's default).
+
+    Python 3.12 does this by default; on 3.11 it makes starting 1,000 runs at once markedly
+    cheaper. Call before the event loop starts. False where the kernel has no pidfd_open.
+    """
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
+    return True

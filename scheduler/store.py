@@ -51,6 +51,29 @@ class NewRun:
     error: str | None = None
     lateness: float | None = None
 
+    def to_record(self, run_id: int) -> RunRecord:
+        """The record this run has once inserted as `run_id` (saves reading it back)."""
+        return RunRecord(
+            id=run_id,
+            job=self.job,
+            clock=self.clock,
+            name=self.name,
+            trigger=self.trigger,
+            state=self.state,
+            parameters=self.parameters,
+            scheduled_time=self.scheduled_time,
+            created_at=self.created_at or _now(),
+            started_at=None,
+            ended_at=None,
+            attempt=0,
+            exit_code=None,
+            error=self.error,
+            parent_id=self.parent_id,
+            result=None,
+            lateness=self.lateness,
+            secret_refs=self.secret_refs,
+        )
+
 
 @dataclass
 class RunRecord:
@@ -421,6 +444,16 @@ class Store:
             sql += " LIMIT ?"
             params.append(limit)
         return [_record(row) for row in self._query(sql, params)]
+
+    def mark_running(self, started: Sequence[tuple[int, datetime]]) -> None:
+        """Runs whose process started: state running, started_at, attempt 1 — one transaction."""
+        if not started:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE runs SET state = 'running', started_at = ?, attempt = 1 WHERE id = ?",
+                [(_column_value("started_at", moment), run_id) for run_id, moment in started],
+            )
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set columns of one run: `update_run(7, state="running", started_at=now, attempt=1)`."""

@@ -369,7 +369,9 @@ def test_max_concurrent_runs_keeps_further_runs_pending_in_fifo_order(tmp_path: 
         ids = [h.submit(job) for job in jobs]
         await asyncio.sleep(0)
         assert (h.executor.running_count(), h.executor.pending_count()) == (2, 2)
-        assert [h.state(i) for i in ids] == ["running", "running", "pending", "pending"]
+        # "running" is recorded once each process exists
+        expected = ["running", "running", "pending", "pending"]
+        await wait_until(lambda: [h.state(i) for i in ids] == expected, 5, "two running")
         await h.executor.wait_idle()
         assert [h.state(i) for i in ids] == ["succeeded"] * 4
         assert order.read_text().split() == ["0", "1", "2", "3"]
@@ -386,8 +388,8 @@ def test_max_active_runs_limits_one_job_but_not_others(tmp_path: Path) -> None:
         free = h.job("free", command=("sleep", "0.3"))
         a, b = h.submit(limited), h.submit(limited)
         c = h.submit(free)
-        await asyncio.sleep(0)
-        assert [h.state(i) for i in (a, b, c)] == ["running", "pending", "running"]
+        expected = ["running", "pending", "running"]
+        await wait_until(lambda: [h.state(i) for i in (a, b, c)] == expected, 5, "a, c running")
         assert h.executor.active_runs("limited") == 2
         await h.executor.wait_idle()
         assert h.run(b).started_at >= h.run(a).ended_at
@@ -418,8 +420,10 @@ def test_overlap_queue_waits_for_the_previous_run_of_that_clock(tmp_path: Path) 
         first = h.submit(job, clock="fast", trigger="clock")
         second = h.submit(job, clock="fast", trigger="clock")
         other = h.submit(job, clock="slow", trigger="clock")
-        await asyncio.sleep(0)
-        assert [h.state(i) for i in (first, second, other)] == ["running", "pending", "running"]
+        expected = ["running", "pending", "running"]
+        await wait_until(
+            lambda: [h.state(i) for i in (first, second, other)] == expected, 5, "first, other running"
+        )
         await h.executor.wait_idle()
         assert h.state(second) == "succeeded"
         assert h.run(second).started_at >= h.run(first).ended_at
@@ -431,8 +435,9 @@ def test_overlap_allow_runs_the_same_clock_concurrently(tmp_path: Path) -> None:
     async def body(h: Harness) -> None:
         job = h.job(command=("sleep", "0.3"))
         ids = [h.submit(job, clock="fast", trigger="clock") for _ in range(2)]
-        await asyncio.sleep(0)
-        assert [h.state(i) for i in ids] == ["running", "running"]
+        await wait_until(
+            lambda: [h.state(i) for i in ids] == ["running", "running"], 5, "both running"
+        )
         await h.executor.wait_idle()
 
     scenario(tmp_path, body)

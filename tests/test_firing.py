@@ -69,7 +69,7 @@ class RecordingExecutor:
     def __init__(self) -> None:
         self.submitted: list[tuple[int, str, dict[str, Any]]] = []
 
-    def submit(self, run_id: int, job: Any, resolved: Any) -> None:
+    def submit(self, run_id: int, job: Any, resolved: Any, record: Any = None) -> None:
         self.submitted.append((run_id, job.name, resolved.masked()))
 
     def running_count(self) -> int:
