@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 MAX_LINE_BYTES = 64 * 1024
-_READ_CHUNK = 64 * 1024
 # After the main process exits, how long descendants may keep the pipes open before the
 # group is killed: the run is over when its main process is, and nothing may outlive it.
 PIPE_DRAIN_GRACE = 2.0
@@ -84,6 +83,70 @@ def _split_point(buffer: bytes | bytearray, limit: int) -> int:
     return cut if cut > 0 else limit
 
 
+class _Capture(asyncio.SubprocessProtocol):
+    """The child's pipes, as callbacks: lines go to the log as they arrive, and two futures
+    tell when the process exited and when both pipes closed. No reader tasks, no polling."""
+
+    def __init__(self, emit: Callable[[str, bytes], None]) -> None:
+        loop = asyncio.get_running_loop()
+        self.emit = emit
+        self.transport: asyncio.SubprocessTransport | None = None
+        self.buffers = {1: bytearray(), 2: bytearray()}
+        self.failed: set[int] = set()
+        self.open_pipes = {1, 2}
+        self.exited: asyncio.Future[int] = loop.create_future()
+        self.drained: asyncio.Future[None] = loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd in self.failed:
+            return  # keep draining so the child never blocks on a full pipe
+        buffer = self.buffers[fd]
+        buffer += data
+        try:
+            while True:
+                newline = buffer.find(b"\n")
+                if newline == -1:
+                    if len(buffer) < MAX_LINE_BYTES:
+                        return
+                    cut = _split_point(buffer, MAX_LINE_BYTES)
+                    self.emit(_STREAMS[fd], bytes(buffer[:cut]))
+                    del buffer[:cut]
+                    continue
+                self.emit(_STREAMS[fd], bytes(buffer[:newline]))
+                del buffer[: newline + 1]
+        except Exception as error:  # never stop draining: a blocked pipe would hang the child
+            self.failed.add(fd)
+            buffer.clear()
+            self.emit(
+                "clockd",
+                f"[clockd: capture of {_STREAMS[fd]} failed: {error!r}; discarding the rest]".encode(),
+            )
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd not in self.open_pipes:
+            return
+        buffer = self.buffers[fd]
+        if buffer and fd not in self.failed:
+            with contextlib.suppress(Exception):
+                self.emit(_STREAMS[fd], bytes(buffer))
+        buffer.clear()
+        self.open_pipes.discard(fd)
+        if not self.open_pipes and not self.drained.done():
+            self.drained.set_result(None)
+
+    def process_exited(self) -> None:
+        assert self.transport is not None
+        code = self.transport.get_returncode()
+        if not self.exited.done() and code is not None:
+            self.exited.set_result(code)
+
+
+_STREAMS = {1: "stdout", 2: "stderr"}
+
+
 class RunProcess:
     """A child process in its own process group with line-by-line capture of its output."""
 
@@ -105,12 +168,13 @@ class RunProcess:
         self.stdin = stdin
         self.pid: int | None = None
         self.exit_code: int | None = None
-        self._process: asyncio.subprocess.Process | None = None
-        self._readers: list[asyncio.Task[None]] = []
+        self._capture: _Capture | None = None
 
     async def start(self) -> None:
         """Spawn the child. Raises OSError (FileNotFoundError, PermissionError) on failure."""
-        self._process = await asyncio.create_subprocess_exec(
+        loop = asyncio.get_running_loop()
+        transport, capture = await loop.subprocess_exec(
+            lambda: _Capture(self._emit),
             *self.argv,
             stdin=asyncio.subprocess.PIPE if self.stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -120,50 +184,19 @@ class RunProcess:
             start_new_session=True,
             close_fds=True,
         )
-        self.pid = self._process.pid
-        assert self._process.stdout is not None
-        assert self._process.stderr is not None
-        self._readers = [
-            asyncio.create_task(self._read(self._process.stdout, "stdout")),
-            asyncio.create_task(self._read(self._process.stderr, "stderr")),
-        ]
+        self._capture = capture
+        self.pid = transport.get_pid()
         if self.stdin is not None:
-            assert self._process.stdin is not None
-            self._process.stdin.write(self.stdin)
+            pipe = transport.get_pipe_transport(0)
+            assert isinstance(pipe, asyncio.WriteTransport)
             with contextlib.suppress(ConnectionError):
-                await self._process.stdin.drain()
-            self._process.stdin.close()
-
-    async def _read(self, reader: asyncio.StreamReader, stream: str) -> None:
-        try:
-            await self._read_lines(reader, stream)
-        except Exception as error:  # never stop draining: a blocked pipe would hang the child
-            self.log.clockd(f"[clockd: capture of {stream} failed: {error!r}; discarding the rest]")
-            while await reader.read(_READ_CHUNK):
-                pass
-
-    async def _read_lines(self, reader: asyncio.StreamReader, stream: str) -> None:
-        buffer = bytearray()
-        while True:
-            chunk = await reader.read(_READ_CHUNK)
-            if not chunk:
-                break
-            buffer += chunk
-            while True:
-                newline = buffer.find(b"\n")
-                if newline == -1:
-                    if len(buffer) >= MAX_LINE_BYTES:
-                        cut = _split_point(buffer, MAX_LINE_BYTES)
-                        self._emit(stream, bytes(buffer[:cut]))
-                        del buffer[:cut]
-                        continue
-                    break
-                self._emit(stream, bytes(buffer[:newline]))
-                del buffer[: newline + 1]
-        if buffer:
-            self._emit(stream, bytes(buffer))
+                pipe.write(self.stdin)
+            pipe.close()
 
     def _emit(self, stream: str, raw: bytes) -> None:
+        if stream == "clockd":
+            self.log.clockd(raw.decode("utf-8", "replace"))
+            return
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         self.log.line(stream, raw.decode("utf-8", "replace"))
@@ -174,28 +207,22 @@ class RunProcess:
         When descendants still hold the pipes `PIPE_DRAIN_GRACE` seconds after the main
         process exited, the group is killed so the capture can end.
         """
-        process = self._process
-        assert process is not None, "start() first"
-        # On 3.11, Process.wait() also waits for the pipes to close, which a background
-        # descendant can hold open forever; the exit itself shows in `returncode`.
-        waiter = asyncio.ensure_future(process.wait())
-        while not waiter.done() and process.returncode is None:
-            await asyncio.wait([waiter], timeout=0.05)
-        code = process.returncode
-        assert code is not None
-        _, pending = await asyncio.wait(self._readers, timeout=PIPE_DRAIN_GRACE)
-        if pending:
+        capture = self._capture
+        assert capture is not None, "start() first"
+        assert capture.transport is not None
+        code = await capture.exited
+        drained = asyncio.shield(capture.drained)
+        try:
+            await asyncio.wait_for(drained, PIPE_DRAIN_GRACE)
+        except TimeoutError:
             self.log.clockd(
                 "[clockd: processes of the run kept its output open after it exited; "
                 "killed its process group]"
             )
             self.kill_group(signal.SIGKILL)
-            _, pending = await asyncio.wait(pending, timeout=PIPE_DRAIN_GRACE)
-            for task in pending:
-                task.cancel()
-        await asyncio.wait([waiter], timeout=PIPE_DRAIN_GRACE)
-        if not waiter.done():
-            waiter.cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(capture.drained), PIPE_DRAIN_GRACE)
+        capture.transport.close()
         self.exit_code = code
         return code
 
@@ -211,7 +238,7 @@ class RunProcess:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.returncode is None
+        return self._capture is not None and not self._capture.exited.done()
 
 
 def describe_exit(code: int) -> str:
