@@ -122,6 +122,7 @@ class Daemon:
         self._lock_file: Any = None
         self._metrics: Any = None
         self._last_status = ""
+        self._last_counts: tuple[int, int] | None = None
         if find_spec("scheduler.metrics") is not None:
             from scheduler import metrics
 
@@ -323,10 +324,11 @@ class Daemon:
 
     def _update_status(self) -> None:
         """A STATUS= line when the number of active runs changed (shown by systemctl status)."""
-        status = (
-            f"{self._status()}; {self.executor.running_count()} running, "
-            f"{self.executor.pending_count()} pending"
-        )
+        counts = (self.executor.running_count(), self.executor.pending_count())
+        if counts == self._last_counts:
+            return  # the common idle wake: no get_jobs() over every clock
+        self._last_counts = counts
+        status = f"{self._status()}; {counts[0]} running, {counts[1]} pending"
         if status != self._last_status:
             self._last_status = status
             self.notifier.status(status)

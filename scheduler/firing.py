@@ -145,8 +145,7 @@ class ClockBook:
         if not force and marker == self._marker and now - self._refreshed < 30:
             return
         self._marker, self._refreshed = marker, now
-        states = self.store.clock_states()
-        paused = [key for key, state in states.items() if state.paused]
+        paused = self.store.paused()
         self._paused_jobs = {job for job, clock in paused if clock == JOB_WIDE}
         self._paused_clocks = {(job, clock) for job, clock in paused if clock != JOB_WIDE}
 

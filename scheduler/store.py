@@ -224,7 +224,12 @@ def _migrations() -> Any:
             """
         )
 
-    # Later schema changes go here as new functions ("0002_..."); never edit an applied one.
+    @migrations(name="0002_paused_index")
+    def paused_index(db: Any) -> None:
+        # The daemon polls for paused clocks; with thousands of clocks, read only those.
+        db.execute("CREATE INDEX clock_state_paused ON clock_state (paused) WHERE paused = 1")
+
+    # Later schema changes go here as new functions ("0003_..."); never edit an applied one.
     return migrations
 
 
@@ -547,6 +552,11 @@ class Store:
             (row[0], row[1]): ClockState(_parse_time(row[2]), _parse_time(row[3]), bool(row[4]))
             for row in rows
         }
+
+    def paused(self) -> set[tuple[str, str]]:
+        """(job, clock) of every paused row; clock "*" rows pause a whole job. Cheap to poll."""
+        rows = self._query("SELECT job, clock FROM clock_state WHERE paused = 1")
+        return {(row[0], row[1]) for row in rows}
 
     def _set(self, job: str, clock: str, column: str, value: Any) -> None:
         # INSERT … ON CONFLICT DO UPDATE naming the one column: a partial upsert that keeps the rest.

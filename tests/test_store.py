@@ -195,9 +195,27 @@ def test_reopening_an_existing_file_keeps_its_rows_and_schema(tmp_path: Path) ->
         assert [r.id for r in second.list_runs()] == [1]
         assert second.claim_fires([fire()]) == [None]
         applied = second._conn.execute("SELECT name FROM _sqlite_migrations").fetchall()
-        assert [row[0] for row in applied] == ["0001_initial"]
+        assert [row[0] for row in applied] == ["0001_initial", "0002_paused_index"]
         mode = second._conn.execute("PRAGMA journal_mode").fetchone()[0]
         assert mode == "wal"
+
+
+def test_a_file_from_an_older_schema_is_migrated_forward_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "clockd.db"
+    with Store.open(path) as store:
+        store.claim_fires([fire()])
+        store.set_paused("report", "small", True)
+        # Make it a file written before 0002 existed.
+        store._conn.execute("DROP INDEX clock_state_paused")
+        store._conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0002_paused_index'")
+    with Store.open(path) as store:
+        indexes = {
+            row[0]
+            for row in store._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        assert "clock_state_paused" in indexes
+        assert [r.id for r in store.list_runs()] == [1]
+        assert store.paused() == {("report", "small")}
 
 
 def test_an_empty_existing_file_is_migrated(tmp_path: Path) -> None:
