@@ -29,6 +29,18 @@ _ONE_SECOND = timedelta(seconds=1)
 # interval of at most a day mean no transition inside it.
 _QUIET_SPAN = timedelta(days=1)
 
+# Zones whose offset never changes (tzdata's fixed zones); others may have transitions.
+_FIXED_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Etc/Universal",
+                          "Zulu", "Etc/Zulu", "GMT", "Etc/GMT", "Etc/Greenwich", "Greenwich",
+                          "GMT0", "Etc/GMT0", "GMT+0", "Etc/GMT+0", "GMT-0", "Etc/GMT-0"})  # fmt: skip
+
+
+def is_fixed_offset_zone(name: str) -> bool:
+    """True for UTC and the Etc/GMT±N zones, which have no DST and no transitions."""
+    return name in _FIXED_ZONES or (
+        name.startswith("Etc/GMT") and name[7:8] in ("+", "-") and name[8:].isdigit()
+    )
+
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class CronClock(Clock):
@@ -42,10 +54,12 @@ class CronClock(Clock):
     # Derived in __post_init__ (the dataclass is frozen, hence object.__setattr__).
     _cron: CronExpression = field(init=False, repr=False)
     _zone: ZoneInfo = field(init=False, repr=False)
+    _fixed_offset: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_cron", parse_cron(self.expression))
         object.__setattr__(self, "_zone", get_zone(self.timezone))
+        object.__setattr__(self, "_fixed_offset", is_fixed_offset_zone(self.timezone))
 
     @property
     def kind(self) -> str:
@@ -93,6 +107,8 @@ class CronClock(Clock):
         # offset does not change up to it (so no gap and no second pass lies in between) and,
         # for fixed-time expressions, this is the wall time's first (or only) occurrence.
         candidate = (wall - offset).replace(tzinfo=UTC)
+        if self._fixed_offset:  # no transitions ever: every wall time is one instant
+            return candidate
         if (
             candidate - lower <= _QUIET_SPAN
             and candidate.astimezone(zone).utcoffset() == offset

@@ -872,3 +872,30 @@ def test_naive_after_is_refused() -> None:
     clock = CronClock(name="c", expression="* * * * *")
     with pytest.raises(ClockError, match="must be timezone-aware"):
         clock.next_fire(datetime(2025, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("timezone", "expression", "after", "expected"),
+    [
+        # Etc/GMT-2 is UTC+02:00 all year (POSIX sign), no transitions.
+        ("Etc/GMT-2", "0 0 1 1 *", "2026-06-01T00:00:00+00:00", "2026-12-31T22:00:00+00:00"),
+        ("Etc/GMT+5", "30 2 * * *", "2026-03-08T00:00:00+00:00", "2026-03-08T07:30:00+00:00"),
+        ("UTC", "0 0 29 2 *", "2026-03-01T00:00:00+00:00", "2028-02-29T00:00:00+00:00"),
+    ],
+    ids=["gmt-minus-2-yearly", "gmt-plus-5-daily", "utc-leap-day"],
+)
+def test_fixed_offset_zones_fire_at_wall_time_minus_their_offset(
+    timezone: str, expression: str, after: str, expected: str
+) -> None:
+    from clocks.cron import is_fixed_offset_zone
+
+    assert is_fixed_offset_zone(timezone)
+    clock = CronClock(name="c", expression=expression, timezone=timezone)
+    assert clock.next_fire(datetime.fromisoformat(after)).isoformat() == expected
+
+
+def test_zones_with_transitions_are_not_taken_for_fixed_ones() -> None:
+    from clocks.cron import is_fixed_offset_zone
+
+    assert not is_fixed_offset_zone("Europe/Berlin")
+    assert not is_fixed_offset_zone("Etc/GMTx")

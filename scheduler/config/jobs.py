@@ -237,6 +237,7 @@ def _check_clock(
     """
     from clocks.errors import ClockError
     from clocks.parameters import ParameterError, render_context
+    from clocks.templates import is_dynamic
 
     probe = clock.anchored(now) if clock.kind == "interval" and clock.start is None else clock  # type: ignore[attr-defined]
     try:
@@ -268,8 +269,16 @@ def _check_clock(
         return
 
     sample = upcoming or now
-    context = render_context(
-        scheduled_time=sample, timezone=clock.timezone, job=job, clock=clock.name, run_id=None
+    dynamic = any(p.is_dynamic for p in parameters) or any(
+        is_dynamic(value) for value in given.values()
+    )
+    # Without a dynamic value nothing renders: skip building the pendulum time (10,000 clocks).
+    context = (
+        render_context(
+            scheduled_time=sample, timezone=clock.timezone, job=job, clock=clock.name, run_id=None
+        )
+        if dynamic
+        else {}
     )
     try:
         parameters.resolve(given, context=context)
