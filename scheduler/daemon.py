@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import inspect
 import ipaddress
 import logging
 import os
@@ -50,6 +51,11 @@ MAX_SLEEP = 1.0
 
 def _placeholder(job: str, clock: str) -> None:  # pragma: no cover - never called
     """APScheduler needs a job function; clockd's executor never calls it."""
+
+
+# APScheduler checks the function's signature on every add_job (inspect.signature, ~40 µs);
+# a precomputed one makes loading 10,000 clocks markedly cheaper.
+_placeholder.__signature__ = inspect.signature(_placeholder)  # type: ignore[attr-defined]
 
 
 class ClockdExecutor(BaseExecutor):  # type: ignore[misc]

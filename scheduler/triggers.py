@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from clocks.base import Clock
 
 GAP_THRESHOLD = timedelta(seconds=60)
+# One generator for every clock's jitter: seeding one per clock costs more than the rest of
+# planning when thousands of clocks load.
+_JITTER = random.Random()
 
 
 class ClockTrigger(BaseTrigger):  # type: ignore[misc]
@@ -34,7 +37,7 @@ class ClockTrigger(BaseTrigger):  # type: ignore[misc]
     ) -> None:
         self.clock = clock
         self.on_gap = on_gap
-        self._rng = rng or random.Random()
+        self._rng = rng or _JITTER
         # jittered run time → nominal fire, for the fires handed out and not yet consumed
         self._nominal: dict[datetime, datetime] = {}
         self._last_gap: tuple[datetime, datetime] | None = None
