@@ -123,6 +123,7 @@ class Executor:
         self._closed = False
         self._log_buffer: list[tuple[int, datetime, str, str]] = []
         self._running = 0
+        self._hook_tasks: set[asyncio.Task[None]] = set()
         # Runs whose process just started, written together at the end of the loop pass.
         self._started: list[tuple[int, datetime]] = []
         self._started_handle: asyncio.Handle | None = None
@@ -164,6 +165,26 @@ class Executor:
         self._idle.clear()
         self._dispatch()
 
+    def fail_before_start(self, record: RunRecord, job: Job, error: str) -> None:
+        """A run recorded `failed` before it could start (its parameters failed at fire time):
+        its `on_failure` hooks still run, in the background; the row is not changed."""
+        if not job.on_failure:
+            return
+        from clocks.parameters import ResolvedParameters
+
+        run = _Run(
+            record=record,
+            job=job,
+            resolved=ResolvedParameters(values=dict(record.parameters), secrets=frozenset()),
+        )
+        run.log = LogLimiter(self.settings.max_log_bytes, self._sink(run))
+        task = asyncio.get_running_loop().create_task(
+            self._hooks(run, _Outcome(RunState.failed, error=error)), name=f"clockd-hooks-{run.id}"
+        )
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_tasks.discard)
+        task.add_done_callback(lambda _: self._flush())
+
     async def cancel(self, run_id: int) -> bool:
         """Cancel a run; waits until its state is recorded. False when there is nothing to do."""
         run = self._active.get(run_id)
@@ -203,8 +224,11 @@ class Executor:
         return self._running
 
     async def wait_idle(self) -> None:
-        """Until no run is pending or running and every log line is stored."""
+        """Until no run is pending or running (nor a hook of an unstarted run) and every log
+        line is stored."""
         await self._idle.wait()
+        if self._hook_tasks:
+            await asyncio.wait(set(self._hook_tasks))
         self._flush()
 
     async def shutdown(self, grace: timedelta) -> None:

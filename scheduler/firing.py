@@ -319,6 +319,9 @@ class Firing:
                 # missing env secret reference...) make a failed run, never a stopped daemon.
                 self.store.update_run(run_id, ended_at=now)
                 result.failed.append(run_id)
+                record = run.to_record(run_id)
+                record.ended_at = now
+                self.executor.fail_before_start(record, job, run.error or "parameters")
                 log.warning(
                     "fire failed job=%s clock=%s run_id=%s error=%s",
                     job.name,

@@ -520,6 +520,39 @@ def test_hooks_get_the_run_and_a_failing_hook_leaves_the_state(tmp_path: Path) -
     scenario(tmp_path, body, environ={"KEY": "hunter2"})
 
 
+def test_a_run_that_failed_before_starting_still_fires_on_failure(tmp_path: Path) -> None:
+    async def body(h: Harness) -> None:
+        hook_out = tmp_path / "hook.json"
+        job = h.job(
+            command=("true",),
+            on_failure=(
+                *py("import json, sys; open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))"),
+                str(hook_out),
+                "{{ run_id }}",
+                "{{ state }}",
+                "{{ error }}",
+            ),
+        )
+        reason = "parameters: dynamic value '{{ nope }}' does not render"
+        run_id = h.store.create_run(
+            NewRun(
+                job=job.name,
+                clock="c",
+                trigger="clock",
+                scheduled_time=datetime(2026, 3, 1, 9, tzinfo=UTC),
+                parameters={},
+                state="failed",
+                error=reason,
+            )
+        )
+        h.executor.fail_before_start(h.run(run_id), job, reason)
+        await h.executor.wait_idle()
+        assert json.loads(hook_out.read_text()) == [str(run_id), "failed", reason]
+        assert (h.state(run_id), h.run(run_id).started_at) == ("failed", None)
+
+    scenario(tmp_path, body)
+
+
 def test_a_hook_that_cannot_start_is_logged(tmp_path: Path) -> None:
     async def body(h: Harness) -> None:
         job = h.job(command=("false",), on_failure=(str(tmp_path / "nope"), "{{ error }}"))

@@ -68,9 +68,13 @@ start = "2026-03-01T00:00:00Z"
 class RecordingExecutor:
     def __init__(self) -> None:
         self.submitted: list[tuple[int, str, dict[str, Any]]] = []
+        self.failed_before_start: list[tuple[int, str, str]] = []
 
     def submit(self, run_id: int, job: Any, resolved: Any, record: Any = None) -> None:
         self.submitted.append((run_id, job.name, resolved.masked()))
+
+    def fail_before_start(self, record: Any, job: Any, error: str) -> None:
+        self.failed_before_start.append((record.id, job.name, error))
 
     def running_count(self) -> int:
         return 0
@@ -141,6 +145,8 @@ def test_parameters_failing_at_fire_time_make_a_failed_run_not_a_stop(world: Any
     assert "n" in failed.error
     assert failed.ended_at is not None
     assert [job for _, job, _ in world.executor.submitted] == ["report"]
+    # its on_failure hooks are the executor's to run, with the reason
+    assert world.executor.failed_before_start == [(failed.id, "broken", failed.error)]
 
 
 def test_paused_clock_fires_nothing_but_moves_on(world: Any) -> None:
