@@ -180,7 +180,7 @@ def cold_starts(runs: int) -> list[list[str]]:
     commands = [
         ("python -c pass", [sys.executable, "-c", "pass"]),
         ("clockd --help", [clockd, "--help"]),
-        ("clockd next demo -n 10", [clockd, "next", "demo", "-n", "10", "-c", demo]),
+        ("clockd next report -n 10 (demo)", [clockd, "next", "report", "-n", "10", "-c", demo]),
         ("clockd check", [clockd, "check", "-c", demo]),
     ]
     table, baseline = [], None
