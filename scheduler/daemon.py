@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import inspect
-import ipaddress
 import logging
 import os
 import secrets
@@ -77,23 +76,12 @@ class ClockdExecutor(BaseExecutor):  # type: ignore[misc]
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
-    """ "127.0.0.1:8787" → ("127.0.0.1", 8787); "[::1]:8787" → ("::1", 8787)."""
-    from scheduler.errors import UserError
+    """(host, port) of a `listen` that `load_config` accepted (it refuses any other)."""
+    from scheduler.config.load import split_listen
 
-    host, _, port = listen.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit():
-        raise UserError(f"listen '{listen}' is not HOST:PORT")
-    return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    parts = split_listen(listen)
+    assert parts is not None, f"load_config let an invalid listen through: {listen!r}"
+    return parts
 
 
 def clock_fingerprint(job: Job, clock: Clock) -> str:
@@ -160,27 +148,8 @@ class Daemon:
         except UserError as error:
             log.error("config problem: %s", error.message)
             return None
-        refusals = self._settings_problems(config)
-        for refusal in refusals:
-            log.error("config problem: %s", refusal)
-        return None if refusals else config
-
-    def _settings_problems(self, config: Config) -> list[str]:
-        from scheduler.errors import UserError
-
-        listen = config.daemon.listen
-        if not listen:
-            return []
-        try:
-            host, _ = parse_listen(listen)
-        except UserError as error:
-            return [f"{config.path.name}: daemon.listen: {error.message}"]
-        if not is_loopback(host) and config.daemon.token_file is None:
-            return [
-                f"{config.path.name}: daemon.listen: refusing to listen on non-loopback address "
-                f"'{host}' without a token; set daemon.token_file or listen on 127.0.0.1"
-            ]
-        return []
+        # load_config refused an invalid or unauthenticated non-loopback `listen` already.
+        return config
 
     # -- the run -----------------------------------------------------------------------------
 
