@@ -4,75 +4,40 @@ House rule 4: signal handlers only set a flag and wake the loop; the loop does t
 The loop never sleeps more than ~1 s: each wake pings the watchdog, re-reads pause flags
 (CLI changes), and compares wall and monotonic elapsed time to notice clock jumps.
 
-APScheduler 3.11.3 traps avoided here (see shared/notes/libraries.md §1):
-- job defaults are set explicitly (grace None, no coalescing, no instance cap) *and* the
-  executor does not count instances, so nothing is dropped silently;
-- the job function is never called: `ClockdExecutor._do_submit_job` hands (clock, run_times)
-  to `firing`, which owns the scheduled time;
-- jobs are never re-added with `replace_existing` (it drops a backlog) — reload modifies them;
-- on stop the scheduler is paused and dropped, never `shutdown()` (its extra pass loses fires).
+Planning clocks into APScheduler (and its traps) lives in `scheduler/planning.py`. On stop
+the scheduler is paused and dropped, never `shutdown()`: APScheduler 3.11.3's extra pass
+after shutdown loses fires (see shared/notes/libraries.md §1).
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
-import inspect
 import logging
 import os
 import secrets
 import signal
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from datetime import datetime
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apscheduler.executors.base import BaseExecutor
-
 from scheduler.firing import JUMP_THRESHOLD, ClockBook, Firing
+from scheduler.planning import Planner, create_scheduler
 from scheduler.systemd import Notifier
-from scheduler.timesource import SYSTEM_TIME, TimeSource, whole_second
+from scheduler.timesource import SYSTEM_TIME, TimeSource
 
 if TYPE_CHECKING:
-    from apscheduler.job import Job as APJob
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from clocks.base import Clock
-    from scheduler.models import Config, Job
+    from scheduler.models import Config
     from scheduler.service import Service
 
 log = logging.getLogger("clockd.daemon")
 
 EX_CONFIG = 78
 MAX_SLEEP = 1.0
-
-
-def _placeholder(job: str, clock: str) -> None:  # pragma: no cover - never called
-    """APScheduler needs a job function; clockd's executor never calls it."""
-
-
-# APScheduler checks the function's signature on every add_job (inspect.signature, ~40 µs);
-# a precomputed one makes loading 10,000 clocks markedly cheaper.
-_placeholder.__signature__ = inspect.signature(_placeholder)  # type: ignore[attr-defined]
-
-
-class ClockdExecutor(BaseExecutor):  # type: ignore[misc]
-    """Hands due fires to `Firing` instead of calling the job function."""
-
-    def __init__(self, firing: Firing) -> None:
-        super().__init__()
-        self.firing = firing
-
-    def submit_job(self, job: APJob, run_times: list[datetime]) -> None:
-        # No max_instances accounting: runs are not APScheduler's business, the executor's
-        # overlap policy decides; counting here would drop fires after the first N.
-        self._do_submit_job(job, run_times)
-
-    def _do_submit_job(self, job: APJob, run_times: list[datetime]) -> None:
-        trigger = job.trigger
-        times = [trigger.consume(t) for t in run_times]
-        self.firing.submit(job.kwargs["job"], job.kwargs["clock"], times)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -82,11 +47,6 @@ def parse_listen(listen: str) -> tuple[str, int]:
     parts = split_listen(listen)
     assert parts is not None, f"load_config let an invalid listen through: {listen!r}"
     return parts
-
-
-def clock_fingerprint(job: Job, clock: Clock) -> str:
-    """Equal fingerprints: the clock fires the same, so a reload keeps its next fire."""
-    return f"{job.enabled}|{clock!r}"
 
 
 class Daemon:
@@ -110,7 +70,7 @@ class Daemon:
         self.service: Service
         self.firing: Firing
         self.book: ClockBook
-        self._fingerprints: dict[tuple[str, str], str] = {}
+        self.planner: Planner
         self._server: Any = None
         self._server_task: asyncio.Task[None] | None = None
         self._lock_file: Any = None
@@ -204,8 +164,6 @@ class Daemon:
 
         Separate from `_start` so that a test can hand in its own executor and time source
         (`paused=True` keeps APScheduler from processing, to inspect the plan)."""
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
         from scheduler.service import Service
 
         self.config, self.store, self.executor = config, store, executor
@@ -228,29 +186,21 @@ class Daemon:
             time_source=self.time_source,
             child_token=child_token,
         )
-        self.service.next_fire = self._next_fire
         self.book.refresh_pauses()
-        self.scheduler = AsyncIOScheduler(
-            timezone="UTC",
-            executors={"default": ClockdExecutor(self.firing)},
-            job_defaults={
-                "misfire_grace_time": None,
-                "coalesce": False,
-                "max_instances": 1_000_000,
-            },
+        self.scheduler = create_scheduler(self.firing)
+        self.planner = Planner(
+            self.scheduler,
+            self.store,
+            self.book,
+            self.firing,
+            lambda: self.config.jobs,
+            started_wall=now,
         )
+        self.service.next_fire = self.planner.next_fire
         # Catch-up and planning before the scheduler runs: catch-up runs are claimed first,
         # then every clock is planned from now.
-        states = self.store.clock_states()  # one query, not one per clock
-        first_seen: dict[tuple[str, str], datetime] = {}
-        self.book.preload(states)
-        for job in self.config.jobs.values():
-            for clock in job.clocks:
-                self._plan(job, clock, now, catch_up=True, states=states, first_seen=first_seen)
-        self.book.save_anchors()
-        self.store.set_last_fires(first_seen)
+        self.planner.plan_all(self.config.jobs, now)
         self.scheduler.start(paused=paused)
-        self._started_wall = now
         self._mark = (now, self.time_source.monotonic())
 
     async def _start(self) -> None:
@@ -307,87 +257,6 @@ class Daemon:
         if status != self._last_status:
             self._last_status = status
             self.notifier.status(status)
-
-    def _job_id(self, job: str, clock: str) -> str:
-        return f"{job}/{clock}"
-
-    def _plan(
-        self,
-        job: Job,
-        clock: Clock,
-        now: datetime,
-        *,
-        catch_up: bool,
-        states: Mapping[Any, Any] | None = None,
-        first_seen: dict[tuple[str, str], datetime] | None = None,
-    ) -> None:
-        """Schedule one clock (after its catch-up) from now.
-
-        `first_seen` collects the "seen until now" marks of first-loaded clocks, for the caller
-        to write in one transaction; without it each is written at once."""
-        from scheduler.triggers import ClockTrigger
-
-        key = (job.name, clock.name)
-        self._fingerprints[key] = clock_fingerprint(job, clock)
-        if not (job.enabled and clock.enabled):
-            return
-        effective = self.book.effective(job.name, clock)
-        state = states.get(key) if states is not None else self.store.clock_state(*key)
-        last_fire = state.last_fire if state is not None else None
-        if catch_up and last_fire is not None:
-            self.firing.catch_up(job, effective, now, since=last_fire)
-        if last_fire is None:
-            # First load: mark "seen until now", so that fires missed while the daemon is
-            # down before the clock's first fire are caught up too.
-            if first_seen is not None:
-                first_seen[key] = whole_second(now)
-            else:
-                self.store.set_last_fire(job.name, clock.name, whole_second(now))
-        trigger = ClockTrigger(effective, on_gap=self._gap_handler(job.name, clock.name))
-        first = trigger.first_after(now)
-        if first is None:
-            log.info("clock has no more fires job=%s clock=%s", job.name, clock.name)
-            return
-        self.scheduler.add_job(
-            _placeholder,
-            trigger=trigger,
-            kwargs={"job": job.name, "clock": clock.name},
-            id=self._job_id(job.name, clock.name),
-            name=self._job_id(job.name, clock.name),
-            next_run_time=first,
-            misfire_grace_time=None,
-            coalesce=False,
-            max_instances=1_000_000,
-        )
-
-    def _gap_handler(self, job_name: str, clock_name: str):  # type: ignore[no-untyped-def]
-        def on_gap(previous: datetime, now: datetime) -> None:
-            # APScheduler was about to list every fire of a long gap (a forward jump seen by
-            # its timer before our watcher): apply the catchup rule instead, bounded.
-            job = self.config.jobs.get(job_name)
-            clock = job.clock(clock_name) if job else None
-            if job is None or clock is None:
-                return
-            effective = self.book.effective(job_name, clock)
-            times = self.firing.missed(job, effective, now, since=previous)
-            log.warning(
-                "gap in fires job=%s clock=%s from=%s to=%s catchup=%d",
-                job_name,
-                clock_name,
-                previous.isoformat(),
-                now.isoformat(),
-                len(times),
-            )
-            if times:
-                self.firing.submit(job_name, clock_name, times, "catchup")
-
-        return on_gap
-
-    def _next_fire(self, job: str, clock: str) -> datetime | None:
-        scheduled = self.scheduler.get_job(self._job_id(job, clock))
-        if scheduled is None or scheduled.next_run_time is None:
-            return None
-        return whole_second(scheduled.trigger.nominal(scheduled.next_run_time))
 
     def _on_event(self, kind: str, record: Any) -> None:
         if self._metrics is not None:
@@ -464,31 +333,13 @@ class Daemon:
             self.replan(wall, forward=drift > 0)
 
     def replan(self, now: datetime, *, forward: bool) -> None:
-        """After a jump: forward → the catchup rule for what was skipped; both → plan from now.
-
-        A backward jump re-plans from the new now; fires that already ran are refused by the
-        (job, clock, scheduled_time) uniqueness, so nothing runs twice."""
-        for scheduled in self.scheduler.get_jobs():
-            job = self.config.jobs.get(scheduled.kwargs["job"])
-            clock = job.clock(scheduled.kwargs["clock"]) if job else None
-            if job is None or clock is None:
-                continue
-            effective = self.book.effective(job.name, clock)
-            if forward:
-                since = self.store.clock_state(job.name, clock.name).last_fire or self._started_wall
-                self.firing.catch_up(job, effective, now, since=since)
-            first = scheduled.trigger.first_after(now)
-            if first is None:
-                self.scheduler.remove_job(scheduled.id)
-            else:
-                self.scheduler.modify_job(scheduled.id, next_run_time=first)
+        """After a wall-clock jump: see `Planner.replan`."""
+        self.planner.replan(now, forward=forward)
 
     # -- reload ------------------------------------------------------------------------------
 
     def reload(self) -> None:
         """SIGHUP: validate the whole new config first; a bad one changes nothing."""
-        from scheduler.triggers import ClockTrigger
-
         self.notifier.reloading()
         log.info("reloading config path=%s", self.config.path)
         new = self._load()
@@ -501,44 +352,9 @@ class Daemon:
         if new.daemon != self.config.daemon:
             log.warning("reload: [daemon] settings changed; they apply after a restart")
         now = self.time_source.now()
-        old_keys = set(self._fingerprints)
-        new_clocks = {
-            (job.name, clock.name): (job, clock)
-            for job in new.jobs.values()
-            for clock in job.clocks
-        }
         self.config = new
         self.service.config = new
-        added = removed = changed = 0
-        for key in old_keys - set(new_clocks):
-            self._fingerprints.pop(key, None)
-            if self.scheduler.get_job(self._job_id(*key)) is not None:
-                self.scheduler.remove_job(self._job_id(*key))
-            removed += 1
-        for key, (job, clock) in new_clocks.items():
-            fingerprint = clock_fingerprint(job, clock)
-            if key not in old_keys:
-                self._plan(job, clock, now, catch_up=True)
-                added += 1
-            elif self._fingerprints[key] != fingerprint:
-                changed += 1
-                self._fingerprints[key] = fingerprint
-                job_id = self._job_id(*key)
-                exists = self.scheduler.get_job(job_id) is not None
-                if not (job.enabled and clock.enabled):
-                    if exists:
-                        self.scheduler.remove_job(job_id)
-                    continue
-                effective = self.book.effective(job.name, clock)
-                trigger = ClockTrigger(effective, on_gap=self._gap_handler(*key))
-                first = trigger.first_after(now)
-                if first is None:
-                    if exists:
-                        self.scheduler.remove_job(job_id)
-                elif exists:
-                    self.scheduler.modify_job(job_id, trigger=trigger, next_run_time=first)
-                else:
-                    self._plan(job, clock, now, catch_up=False)
+        added, removed, changed = self.planner.apply(new.jobs, now)
         self.book.refresh_pauses()
         log.info("reloaded added=%d removed=%d changed=%d", added, removed, changed)
         if self._metrics is not None:

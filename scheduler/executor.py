@@ -10,6 +10,7 @@ Policies, as implemented:
   running; runs the user asked for (manual, api, backfill, child) with a clock wait instead,
   as with `queue`. `queue` starts a run of the clock only when no run of it is running.
 - `timeout` kills the process group (SIGTERM, then SIGKILL after `kill_grace`) → `timed_out`.
+  One process's start, wait and kill is `scheduler/attempts.py`; retries stay here.
 - `retries` re-run the same row after `retry_delay` when an attempt failed or timed out; the
   `attempt` column counts starts and each retry leaves a clockd line in the log.
 - `on_success` runs after `succeeded`; `on_failure` after `failed` or `timed_out` (not after
@@ -28,20 +29,17 @@ import contextlib
 import json
 import logging
 import os
-import shutil
-import signal
 import sys
-import tempfile
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scheduler import hooks
+from scheduler.attempts import Outcome, Run, run_attempt
 from scheduler.models import RunState, Trigger
-from scheduler.process import LogLimiter, RunProcess, describe_exit
+from scheduler.process import LogLimiter
 from scheduler.secrets import SecretError
 from scheduler.store import LogLine, RunRecord
 
@@ -59,36 +57,6 @@ _SKIPPING_TRIGGERS = frozenset({Trigger.clock.value, Trigger.catchup.value})
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(eq=False)
-class _Run:
-    record: RunRecord
-    job: Job
-    resolved: ResolvedParameters
-    log: LogLimiter = field(init=False)
-    running: bool = False
-    task: asyncio.Task[None] | None = None
-    process: RunProcess | None = None
-    cancel_reason: str | None = None
-    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
-    seq: int = 0
-
-    @property
-    def id(self) -> int:
-        return self.record.id
-
-    @property
-    def clock_key(self) -> tuple[str, str] | None:
-        return None if self.record.clock is None else (self.record.job, self.record.clock)
-
-
-@dataclass
-class _Outcome:
-    state: RunState
-    exit_code: int | None = None
-    error: str | None = None
-    result: Any = None
 
 
 class Executor:
@@ -116,8 +84,8 @@ class Executor:
         self.environ = os.environ if environ is None else environ
         self.kill_grace = kill_grace
         self.hook_timeout = hook_timeout
-        self._pending: deque[_Run] = deque()
-        self._active: dict[int, _Run] = {}  # pending and running, by run id
+        self._pending: deque[Run] = deque()
+        self._active: dict[int, Run] = {}  # pending and running, by run id
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
@@ -146,7 +114,7 @@ class Executor:
             record = self.store.get_run(run_id)
         if record is None:
             raise ValueError(f"run {run_id} does not exist")
-        run = _Run(record=record, job=job, resolved=resolved)
+        run = Run(record=record, job=job, resolved=resolved)
         run.log = LogLimiter(self.settings.max_log_bytes, self._sink(run))
         self._name_run(run)
         if self._closed:
@@ -172,14 +140,14 @@ class Executor:
             return
         from clocks.parameters import ResolvedParameters
 
-        run = _Run(
+        run = Run(
             record=record,
             job=job,
             resolved=ResolvedParameters(values=dict(record.parameters), secrets=frozenset()),
         )
         run.log = LogLimiter(self.settings.max_log_bytes, self._sink(run))
         task = asyncio.get_running_loop().create_task(
-            self._hooks(run, _Outcome(RunState.failed, error=error)), name=f"clockd-hooks-{run.id}"
+            self._hooks(run, Outcome(RunState.failed, error=error)), name=f"clockd-hooks-{run.id}"
         )
         self._hook_tasks.add(task)
         task.add_done_callback(self._hook_tasks.discard)
@@ -263,7 +231,7 @@ class Executor:
                 self._execute(run), name=f"clockd-run-{run.id}"
             )
 
-    def _may_start(self, run: _Run) -> bool:
+    def _may_start(self, run: Run) -> bool:
         job = run.job
         key = run.clock_key
         if job.max_active_runs <= 0 and (key is None or job.overlap == "allow"):
@@ -277,7 +245,7 @@ class Executor:
                 return False
         return True
 
-    def _release(self, run: _Run) -> None:
+    def _release(self, run: Run) -> None:
         self._active.pop(run.id, None)
         if run.running:
             run.running = False
@@ -289,7 +257,7 @@ class Executor:
 
     # --- one run ---------------------------------------------------------------------------
 
-    async def _execute(self, run: _Run) -> None:
+    async def _execute(self, run: Run) -> None:
         try:
             await self._run(run)
         except Exception as error:  # a bug here must not leave a run "running" forever
@@ -306,7 +274,7 @@ class Executor:
             self._flush()
             self._release(run)
 
-    async def _run(self, run: _Run) -> None:
+    async def _run(self, run: Run) -> None:
         job, record = run.job, run.record
         # The run becomes `running` when its process exists (`_started_process`), so that
         # started_at is the real start; a run that fails before (a missing secret) goes from
@@ -332,14 +300,14 @@ class Executor:
         )
         self._emit("finished", run)
 
-    async def _attempts(self, run: _Run) -> _Outcome:
+    async def _attempts(self, run: Run) -> Outcome:
         from clocks.templates import TemplateError
 
         job = run.job
         try:
             values = hooks.resolve_secrets(run.resolved, self.environ, base_dir=job.workdir)
         except SecretError as error:
-            return _Outcome(RunState.failed, error=str(error))
+            return Outcome(RunState.failed, error=str(error))
         env = hooks.run_env(
             environ=self.environ,
             base=self._job_env(job),
@@ -352,17 +320,19 @@ class Executor:
         try:
             argv = self._argv(run)
         except TemplateError as error:
-            return _Outcome(RunState.failed, error=str(error))
+            return Outcome(RunState.failed, error=str(error))
         attempts = 1 + max(job.retries, 0)
-        outcome = _Outcome(RunState.failed, error="not started")
+        outcome = Outcome(RunState.failed, error="not started")
         if not Path(job.workdir).is_dir():
-            return _Outcome(RunState.failed, error=f"workdir '{job.workdir}' is not a directory")
+            return Outcome(RunState.failed, error=f"workdir '{job.workdir}' is not a directory")
         for attempt in range(1, attempts + 1):
             if attempt > 1:
                 self._update(run, attempt=attempt)
             if attempts > 1:
                 run.log.clockd(f"[clockd: attempt {attempt} of {attempts}]")
-            outcome = await self._attempt(run, argv, env, values)
+            outcome = await run_attempt(
+                run, argv, env, values, on_started=self._started_process, kill_grace=self.kill_grace
+            )
             if outcome.state not in (RunState.failed, RunState.timed_out) or attempt == attempts:
                 break
             delay = job.retry_delay.total_seconds()
@@ -373,7 +343,7 @@ class Executor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(run.cancelled.wait(), delay)
             if run.cancel_reason is not None:
-                return _Outcome(RunState.cancelled, error=run.cancel_reason)
+                return Outcome(RunState.cancelled, error=run.cancel_reason)
         return outcome
 
     def _job_env(self, job: Job) -> dict[str, str]:
@@ -384,7 +354,7 @@ class Executor:
             self._base_env[job.name] = cached
         return cached[1]
 
-    def _argv(self, run: _Run) -> list[str]:
+    def _argv(self, run: Run) -> list[str]:
         job = run.job
         if job.target is not None:
             return [job.python or sys.executable, "-m", "scheduler.pyrunner"]
@@ -394,89 +364,14 @@ class Executor:
         context = hooks.template_context(run.record, run.resolved.masked(), self._timezone(run))
         return hooks.render_argv("command", job.command, context)
 
-    async def _attempt(
-        self, run: _Run, argv: list[str], env: dict[str, str], values: Mapping[str, Any]
-    ) -> _Outcome:
-        job = run.job
-        scratch: Path | None = None
-        if job.target is not None:
-            scratch = Path(tempfile.mkdtemp(prefix=f"clockd-run-{run.id}-"))
-            env = dict(env)
-            env["CLOCKD_PYRUNNER_SPEC"] = json.dumps(
-                {
-                    "target": job.target,
-                    "parameters": dict(values),
-                    "types": {p.name: p.type for p in job.parameters},
-                    "result_file": str(scratch / "result.json"),
-                }
-            )
-        try:
-            process = RunProcess(argv, env=env, cwd=job.workdir, log=run.log)
-            try:
-                await process.start()
-            except OSError as error:
-                return _Outcome(
-                    RunState.failed,
-                    error=f"cannot start '{argv[0]}': {error.strerror or error}",
-                )
-            run.process = process
-            if run.record.started_at is None:
-                self._started_process(run)
-            code, timed_out = await self._wait(run, process)
-            run.process = None
-            if run.cancel_reason is not None:
-                return _Outcome(RunState.cancelled, exit_code=code, error=run.cancel_reason)
-            if timed_out:
-                return _Outcome(
-                    RunState.timed_out, exit_code=code, error=f"timed out after {job.timeout}"
-                )
-            if code != 0:
-                return _Outcome(RunState.failed, exit_code=code, error=describe_exit(code))
-            result = None
-            if scratch is not None and (scratch / "result.json").exists():
-                result = json.loads((scratch / "result.json").read_text(encoding="utf-8"))
-            return _Outcome(RunState.succeeded, exit_code=0, result=result)
-        finally:
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
-
-    async def _wait(self, run: _Run, process: RunProcess) -> tuple[int, bool]:
-        """The exit code, and whether the timeout killed it."""
-        waiting = asyncio.ensure_future(process.wait())
-        cancelled = asyncio.ensure_future(run.cancelled.wait())
-        timeout = run.job.timeout.total_seconds() if run.job.timeout else None
-        try:
-            done, _ = await asyncio.wait(
-                {waiting, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            cancelled.cancel()
-        if waiting in done:
-            return waiting.result(), False
-        timed_out = run.cancel_reason is None
-        if timed_out:
-            run.log.clockd(f"[clockd: timed out after {run.job.timeout}; killing the run]")
-        code = await self._terminate(process, waiting)
-        return code, timed_out
-
-    async def _terminate(self, process: RunProcess, waiting: asyncio.Future[int]) -> int:
-        """SIGTERM to the group, SIGKILL after `kill_grace`; leftovers always get SIGKILL."""
-        process.kill_group(signal.SIGTERM)
-        done, _ = await asyncio.wait({waiting}, timeout=self.kill_grace.total_seconds())
-        if not done:
-            process.kill_group(signal.SIGKILL)
-        code = await waiting
-        process.kill_group(signal.SIGKILL)
-        return code
-
-    def _request_cancel(self, run: _Run, reason: str) -> None:
+    def _request_cancel(self, run: Run, reason: str) -> None:
         if run.cancel_reason is None:
             run.cancel_reason = reason
         run.cancelled.set()
 
     # --- hooks, names, events, logs ----------------------------------------------------------
 
-    async def _hooks(self, run: _Run, outcome: _Outcome) -> None:
+    async def _hooks(self, run: Run, outcome: Outcome) -> None:
         job = run.job
         if outcome.state == RunState.succeeded:
             kind, templates = "on_success", job.on_success
@@ -525,7 +420,7 @@ class Executor:
         except Exception as error:
             run.log.clockd(f"[clockd: {kind}: hook failed inside clockd: {error!r}]")
 
-    def _name_run(self, run: _Run) -> None:
+    def _name_run(self, run: Run) -> None:
         from clocks.templates import TemplateError
 
         if run.record.name is not None or not run.job.run_name:
@@ -540,11 +435,11 @@ class Executor:
             return
         self._update(run, name=name)
 
-    def _timezone(self, run: _Run) -> str:
+    def _timezone(self, run: Run) -> str:
         clock = run.job.clock(run.record.clock) if run.record.clock else None
         return clock.timezone if clock is not None else self.settings.timezone
 
-    def _finish_unstarted(self, run: _Run, state: RunState, error: str) -> None:
+    def _finish_unstarted(self, run: Run, state: RunState, error: str) -> None:
         self._active.pop(run.id, None)
         self._update(run, state=state, ended_at=_now(), error=error)
         log.info("run %s job=%s run_id=%s: %s", state.value, run.job.name, run.id, error)
@@ -552,7 +447,7 @@ class Executor:
         if not self._active:
             self._idle.set()
 
-    def _started_process(self, run: _Run) -> None:
+    def _started_process(self, run: Run) -> None:
         """The first process of `run` exists: record it (batched with the pass's other starts)."""
         moment = _now()
         run.record.state, run.record.started_at, run.record.attempt = (
@@ -574,7 +469,7 @@ class Executor:
         except Exception:
             log.exception("cannot record started runs count=%d", len(started))
 
-    def _update(self, run: _Run, **fields: Any) -> None:
+    def _update(self, run: Run, **fields: Any) -> None:
         """Write fields of `run` to the store and to its in-memory record (events read that)."""
         if self._started:  # keep the order: a run's start is stored before its end
             if self._started_handle is not None:
@@ -584,7 +479,7 @@ class Executor:
         for name, value in fields.items():
             setattr(run.record, name, value.value if isinstance(value, RunState) else value)
 
-    def _emit(self, event: str, run: _Run) -> None:
+    def _emit(self, event: str, run: Run) -> None:
         self._emit_record(event, run.record)
 
     def _emit_record(self, event: str, record: RunRecord) -> None:
@@ -595,7 +490,7 @@ class Executor:
         except Exception:
             log.exception("on_event callback failed event=%s run_id=%s", event, record.id)
 
-    def _sink(self, run: _Run) -> Callable[[datetime, str, str], None]:
+    def _sink(self, run: Run) -> Callable[[datetime, str, str], None]:
         run_id = run.id
 
         def sink(moment: datetime, stream: str, text: str) -> None:
