@@ -1,13 +1,13 @@
-"""Run history and clock state in one SQLite file: the only module with SQL.
+"""Run history and clock state in one SQLite file: `Store` is the only class with SQL queries.
 
 One writer (the daemon, or `clockd run`) and any number of readers (CLI, API) share the file:
 WAL journal, `busy_timeout` 10 s, `synchronous=NORMAL`. Writes that read first (claims, log
 sequence numbers) run in `BEGIN IMMEDIATE`, so they wait for the write lock instead of
 failing on a lock upgrade.
 
-Times are stored as UTC ISO text ending in `Z`, one fixed precision per column so text order
-is time order: whole seconds for `scheduled_time`, `last_fire` and `anchor`, milliseconds for
-the others. Records expose aware UTC datetimes.
+The records and their text form live in `scheduler.records`, the schema in
+`scheduler.schema`; the records are re-exported here, so callers import everything
+from `scheduler.store`.
 
     store = Store.open(Path("clockd.db"))
     ids = store.claim_fires([NewRun(job="report", clock="nightly", trigger="clock", ...)])
@@ -16,275 +16,34 @@ the others. Records expose aware UTC datetimes.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from scheduler.errors import UserError
-from scheduler.models import FIRE_TRIGGERS, RunState
+from scheduler.records import (
+    RUN_COLUMNS,
+    ClockState,
+    LogLine,
+    NewRun,
+    RunRecord,
+    column_value,
+    json_text,
+    millis_text,
+    parse_time,
+    run_record,
+    seconds_text,
+    utc_now,
+)
+from scheduler.schema import FIRE_TRIGGER_SQL, schema_migrations
 
-_FIRE_TRIGGER_SQL = ", ".join(f"'{trigger.value}'" for trigger in FIRE_TRIGGERS)
+__all__ = ["JOB_WIDE", "ClockState", "LogLine", "NewRun", "RunRecord", "Store"]
+
 JOB_WIDE = "*"  # clock_state.clock for a pause that covers the whole job
-
-
-# --- records -------------------------------------------------------------------------------
-
-
-@dataclass
-class NewRun:
-    job: str
-    clock: str | None
-    trigger: str
-    scheduled_time: datetime
-    parameters: dict[str, Any]  # MASKED values
-    secret_refs: dict[str, str] = field(default_factory=dict)  # name → "env:X"; not secret
-    name: str | None = None
-    parent_id: int | None = None
-    state: str = "pending"
-    created_at: datetime | None = None
-    error: str | None = None
-    lateness: float | None = None
-
-    def to_record(self, run_id: int) -> RunRecord:
-        """The record this run has once inserted as `run_id` (saves reading it back)."""
-        return RunRecord(
-            id=run_id,
-            job=self.job,
-            clock=self.clock,
-            name=self.name,
-            trigger=self.trigger,
-            state=self.state,
-            parameters=self.parameters,
-            scheduled_time=self.scheduled_time,
-            created_at=self.created_at or _now(),
-            started_at=None,
-            ended_at=None,
-            attempt=0,
-            exit_code=None,
-            error=self.error,
-            parent_id=self.parent_id,
-            result=None,
-            lateness=self.lateness,
-            secret_refs=self.secret_refs,
-        )
-
-
-@dataclass
-class RunRecord:
-    id: int
-    job: str
-    clock: str | None
-    name: str | None
-    trigger: str
-    state: str
-    parameters: dict[str, Any]
-    scheduled_time: datetime
-    created_at: datetime
-    started_at: datetime | None
-    ended_at: datetime | None
-    attempt: int
-    exit_code: int | None
-    error: str | None
-    parent_id: int | None
-    result: Any
-    lateness: float | None
-    secret_refs: dict[str, str]
-
-    def to_json(self) -> dict[str, Any]:
-        """The spec 3 record: times ISO 8601 with offset, no secret references."""
-        return {
-            "id": self.id,
-            "job": self.job,
-            "clock": self.clock,
-            "name": self.name,
-            "trigger": self.trigger,
-            "state": self.state,
-            "parameters": self.parameters,
-            "scheduled_time": _iso(self.scheduled_time),
-            "created_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at),
-            "ended_at": _iso(self.ended_at),
-            "attempt": self.attempt,
-            "exit_code": self.exit_code,
-            "error": self.error,
-            "parent_id": self.parent_id,
-            "result": self.result,
-        }
-
-    @property
-    def is_final(self) -> bool:
-        return RunState(self.state).is_final
-
-
-@dataclass
-class LogLine:
-    seq: int
-    time: datetime
-    stream: str  # "stdout" | "stderr" | "clockd"
-    text: str
-
-
-@dataclass
-class ClockState:
-    last_fire: datetime | None = None
-    anchor: datetime | None = None
-    paused: bool = False
-
-
-# --- time text -----------------------------------------------------------------------------
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat()
-
-
-def _seconds_text(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: store needs aware datetimes")
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
-def _millis_text(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: store needs aware datetimes")
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-# --- schema --------------------------------------------------------------------------------
-
-_MIGRATIONS_SET = "clockd"
-
-
-def _migrations() -> Any:
-    from sqlite_utils import Migrations
-
-    migrations = Migrations(_MIGRATIONS_SET)
-
-    @migrations(name="0001_initial")
-    def initial(db: Any) -> None:
-        db.executescript(
-            f"""
-            CREATE TABLE runs (
-                id INTEGER PRIMARY KEY,  -- no AUTOINCREMENT: refused claims burn no ids
-                job TEXT NOT NULL,
-                clock TEXT,
-                name TEXT,
-                trigger TEXT NOT NULL,
-                state TEXT NOT NULL,
-                parameters TEXT NOT NULL DEFAULT '{{}}',
-                secret_refs TEXT NOT NULL DEFAULT '{{}}',
-                scheduled_time TEXT NOT NULL,
-                created_at TEXT NOT NULL,
-                started_at TEXT,
-                ended_at TEXT,
-                attempt INTEGER NOT NULL DEFAULT 0,
-                exit_code INTEGER,
-                error TEXT,
-                parent_id INTEGER,
-                result TEXT,
-                lateness REAL
-            );
-            CREATE UNIQUE INDEX runs_one_per_fire ON runs (job, clock, scheduled_time)
-                WHERE trigger IN ({_FIRE_TRIGGER_SQL});
-            CREATE INDEX runs_by_job ON runs (job, clock, id);
-            CREATE INDEX runs_by_state ON runs (state);
-            CREATE INDEX runs_by_parent ON runs (parent_id) WHERE parent_id IS NOT NULL;
-            CREATE TABLE run_logs (
-                run_id INTEGER NOT NULL,
-                seq INTEGER NOT NULL,
-                time TEXT NOT NULL,
-                stream TEXT NOT NULL,
-                text TEXT NOT NULL,
-                PRIMARY KEY (run_id, seq)
-            ) WITHOUT ROWID;
-            CREATE TABLE clock_state (
-                job TEXT NOT NULL,
-                clock TEXT NOT NULL,
-                last_fire TEXT,
-                anchor TEXT,
-                paused INTEGER NOT NULL DEFAULT 0,
-                PRIMARY KEY (job, clock)
-            );
-            """
-        )
-
-    @migrations(name="0002_paused_index")
-    def paused_index(db: Any) -> None:
-        # The daemon polls for paused clocks; with thousands of clocks, read only those.
-        db.execute("CREATE INDEX clock_state_paused ON clock_state (paused) WHERE paused = 1")
-
-    # Later schema changes go here as new functions ("0003_..."); never edit an applied one.
-    return migrations
-
-
-_RUN_COLUMNS = (
-    "job clock name trigger state parameters secret_refs scheduled_time created_at started_at "
-    "ended_at attempt exit_code error parent_id result lateness"
-).split()
-_JSON_COLUMNS = {"parameters", "secret_refs", "result"}
-_SECONDS_COLUMNS = {"scheduled_time"}
-_MILLIS_COLUMNS = {"created_at", "started_at", "ended_at"}
-
-
-def _column_value(column: str, value: Any) -> Any:
-    if column in _JSON_COLUMNS:
-        if column == "result" and value is None:
-            return None
-        return _dumps(value)
-    if value is None:
-        return None
-    if column in _SECONDS_COLUMNS:
-        return _seconds_text(value)
-    if column in _MILLIS_COLUMNS:
-        return _millis_text(value)
-    if column in ("state", "trigger"):
-        return str(value)
-    return value
-
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def _record(row: sqlite3.Row) -> RunRecord:
-    return RunRecord(
-        id=row["id"],
-        job=row["job"],
-        clock=row["clock"],
-        name=row["name"],
-        trigger=row["trigger"],
-        state=row["state"],
-        parameters=json.loads(row["parameters"]),
-        scheduled_time=_parse_time(row["scheduled_time"]),  # type: ignore[arg-type]
-        created_at=_parse_time(row["created_at"]),  # type: ignore[arg-type]
-        started_at=_parse_time(row["started_at"]),
-        ended_at=_parse_time(row["ended_at"]),
-        attempt=row["attempt"],
-        exit_code=row["exit_code"],
-        error=row["error"],
-        parent_id=row["parent_id"],
-        result=None if row["result"] is None else json.loads(row["result"]),
-        lateness=row["lateness"],
-        secret_refs=json.loads(row["secret_refs"]),
-    )
-
-
-# --- the store -----------------------------------------------------------------------------
 
 
 class Store:
@@ -322,7 +81,7 @@ class Store:
         try:
             if readonly:
                 conn.execute("PRAGMA query_only=1")
-                migrations = _migrations()
+                migrations = schema_migrations()
                 if migrations.pending(Database(conn)):
                     raise UserError(
                         f"{path}: database schema is older than this clockd; "
@@ -332,7 +91,7 @@ class Store:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
-                _migrations().apply(Database(conn))
+                schema_migrations().apply(Database(conn))
         except sqlite3.DatabaseError as error:
             conn.close()
             raise UserError(f"{path}: not a usable clockd database ({error})") from None
@@ -377,10 +136,10 @@ class Store:
             run.name,
             str(run.trigger),
             str(run.state),
-            _dumps(run.parameters),
-            _dumps(run.secret_refs),
-            _seconds_text(run.scheduled_time),
-            now_text if run.created_at is None else _millis_text(run.created_at),
+            json_text(run.parameters),
+            json_text(run.secret_refs),
+            seconds_text(run.scheduled_time),
+            now_text if run.created_at is None else millis_text(run.created_at),
             run.error,
             run.lateness,
             run.parent_id,
@@ -394,7 +153,7 @@ class Store:
 
     def claim_fires(self, runs: Sequence[NewRun]) -> list[int | None]:
         """Insert many runs in ONE transaction; None where the fire already has a run."""
-        now_text = _millis_text(_now())
+        now_text = millis_text(utc_now())
         ids: list[int | None] = []
         sql = self._INSERT + " ON CONFLICT DO NOTHING RETURNING id"
         with self._write() as conn:
@@ -407,14 +166,14 @@ class Store:
         """Insert one run; a fire that already has a run raises sqlite3.IntegrityError."""
         with self._write() as conn:
             row = conn.execute(
-                self._INSERT + " RETURNING id", self._insert_values(run, _millis_text(_now()))
+                self._INSERT + " RETURNING id", self._insert_values(run, millis_text(utc_now()))
             )
             run_id: int = row.fetchone()[0]
         return run_id
 
     def get_run(self, run_id: int) -> RunRecord | None:
         rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
-        return _record(rows[0]) if rows else None
+        return run_record(rows[0]) if rows else None
 
     def list_runs(
         self,
@@ -448,7 +207,7 @@ class Store:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [_record(row) for row in self._query(sql, params)]
+        return [run_record(row) for row in self._query(sql, params)]
 
     def mark_running(self, started: Sequence[tuple[int, datetime]]) -> None:
         """Runs whose process started: state running, started_at, attempt 1 — one transaction."""
@@ -457,18 +216,18 @@ class Store:
         with self._write() as conn:
             conn.executemany(
                 "UPDATE runs SET state = 'running', started_at = ?, attempt = 1 WHERE id = ?",
-                [(_column_value("started_at", moment), run_id) for run_id, moment in started],
+                [(column_value("started_at", moment), run_id) for run_id, moment in started],
             )
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set columns of one run: `update_run(7, state="running", started_at=now, attempt=1)`."""
-        unknown = set(fields) - set(_RUN_COLUMNS)
+        unknown = set(fields) - set(RUN_COLUMNS)
         if unknown:
             raise TypeError(f"update_run: unknown run fields: {', '.join(sorted(unknown))}")
         if not fields:
             return
         assignments = ", ".join(f"{column} = ?" for column in fields)
-        values = [_column_value(column, value) for column, value in fields.items()]
+        values = [column_value(column, value) for column, value in fields.items()]
         with self._lock:
             self._conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values, run_id])
 
@@ -479,7 +238,7 @@ class Store:
             f"SELECT * FROM runs WHERE state IN ({', '.join('?' * len(states))}) ORDER BY id",
             states,
         )
-        return [_record(row) for row in rows]
+        return [run_record(row) for row in rows]
 
     def mark_crashed(self, now: datetime) -> list[int]:
         """Runs left `running` by a daemon that died become `crashed`; returns their ids."""
@@ -488,15 +247,15 @@ class Store:
                 "UPDATE runs SET state = 'crashed', ended_at = ?, "
                 "error = COALESCE(error, 'the daemon stopped while this run was running') "
                 "WHERE state = 'running' RETURNING id",
-                (_millis_text(now),),
+                (millis_text(now),),
             ).fetchall()
         return sorted(row[0] for row in rows)
 
     def has_fire(self, job: str, clock: str, scheduled_time: datetime) -> bool:
         rows = self._query(
             "SELECT 1 FROM runs WHERE job = ? AND clock = ? AND scheduled_time = ? "
-            f"AND trigger IN ({_FIRE_TRIGGER_SQL}) LIMIT 1",
-            (job, clock, _seconds_text(scheduled_time)),
+            f"AND trigger IN ({FIRE_TRIGGER_SQL}) LIMIT 1",
+            (job, clock, seconds_text(scheduled_time)),
         )
         return bool(rows)
 
@@ -513,7 +272,7 @@ class Store:
             conn.executemany(
                 "INSERT INTO run_logs (run_id, seq, time, stream, text) VALUES (?, ?, ?, ?, ?)",
                 [
-                    (run_id, last + offset, _millis_text(moment), stream, text)
+                    (run_id, last + offset, millis_text(moment), stream, text)
                     for offset, (moment, stream, text) in enumerate(lines, start=1)
                 ],
             )
@@ -529,7 +288,7 @@ class Store:
             sql += " LIMIT ?"
             params.append(limit)
         return [
-            LogLine(seq=row[0], time=_parse_time(row[1]), stream=row[2], text=row[3])  # type: ignore[arg-type]
+            LogLine(seq=row[0], time=parse_time(row[1]), stream=row[2], text=row[3])  # type: ignore[arg-type]
             for row in self._query(sql, params)
         ]
 
@@ -543,13 +302,13 @@ class Store:
         )
         if not rows:
             return ClockState()
-        return ClockState(_parse_time(rows[0][0]), _parse_time(rows[0][1]), bool(rows[0][2]))
+        return ClockState(parse_time(rows[0][0]), parse_time(rows[0][1]), bool(rows[0][2]))
 
     def clock_states(self) -> dict[tuple[str, str], ClockState]:
         """Every row, keyed by (job, clock); clock "*" rows hold whole-job pauses."""
         rows = self._query("SELECT job, clock, last_fire, anchor, paused FROM clock_state")
         return {
-            (row[0], row[1]): ClockState(_parse_time(row[2]), _parse_time(row[3]), bool(row[4]))
+            (row[0], row[1]): ClockState(parse_time(row[2]), parse_time(row[3]), bool(row[4]))
             for row in rows
         }
 
@@ -568,7 +327,7 @@ class Store:
             )
 
     def set_last_fire(self, job: str, clock: str, time: datetime) -> None:
-        self._set(job, clock, "last_fire", _seconds_text(time))
+        self._set(job, clock, "last_fire", seconds_text(time))
 
     def set_last_fires(self, last_fires: Mapping[tuple[str, str], datetime]) -> None:
         """Many clocks' last fire in one transaction (1,000 clocks due at once: one commit)."""
@@ -585,11 +344,11 @@ class Store:
             conn.executemany(
                 f"INSERT INTO clock_state (job, clock, {column}) VALUES (?, ?, ?) "
                 f"ON CONFLICT (job, clock) DO UPDATE SET {column} = excluded.{column}",
-                [(job, clock, _seconds_text(time)) for (job, clock), time in times.items()],
+                [(job, clock, seconds_text(time)) for (job, clock), time in times.items()],
             )
 
     def set_anchor(self, job: str, clock: str, time: datetime) -> None:
-        self._set(job, clock, "anchor", _seconds_text(time))
+        self._set(job, clock, "anchor", seconds_text(time))
 
     def set_paused(self, job: str, clock: str | None, paused: bool) -> None:
         """Pause or resume one clock, or the whole job when `clock` is None."""
