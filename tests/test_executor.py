@@ -76,7 +76,11 @@ class Harness:
             child_token="child-token",
             on_event=lambda event, record: self.events.append((event, record.id, record.state)),
             echo=self.echoed.append,
-            environ={**os.environ, **(environ or {})},
+            # The runner's own CLOCKD_* (CLOCKD_REQUIRE_BROWSER in CI) are not the run's.
+            environ={
+                **{k: v for k, v in os.environ.items() if not k.startswith("CLOCKD_")},
+                **(environ or {}),
+            },
             kill_grace=timedelta(seconds=1),
         )
         self._fire_time = T0
