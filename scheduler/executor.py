@@ -525,3 +525,7 @@ class Executor:
                 self.store.append_log(run_id, run_lines)
             except Exception:
                 log.exception("cannot store log lines run_id=%s lines=%d", run_id, len(run_lines))
+                continue
+            run = self._active.get(run_id)
+            if run is not None:  # wakes log followers (SSE) now instead of at their next poll
+                self._emit("log", run)

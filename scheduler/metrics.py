@@ -4,7 +4,7 @@ The daemon and the executor report events with the module-level functions; gauge
 describe the present (active runs, queue, clocks) are read from the `Service` at scrape time.
 
     from scheduler import metrics
-    executor = Executor(..., on_event=metrics.observe_event)   # "started" / "finished"
+    executor = Executor(..., on_event=metrics.observe_event)   # "started" / "finished" / "log"
     metrics.observe_reload(ok=True)
 """
 
@@ -150,7 +150,7 @@ def observe_run_finished(record: RunRecord) -> None:
 
 
 def observe_event(event: str, record: RunRecord) -> None:
-    """Fits `Executor(on_event=...)`: "started" or "finished"."""
+    """Fits `Executor(on_event=...)`: counts "started" and "finished"; "log" is not counted."""
     METRICS.observe_event(event, record)
 
 
