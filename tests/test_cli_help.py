@@ -46,3 +46,24 @@ def test_help_imports_no_heavy_library() -> None:
     modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
     heavy = {"apscheduler", "croniter", "starlette", "uvicorn", "jinja2", "pendulum", "rich", "httpx", "sqlite_utils"}
     assert not heavy & modules
+
+
+def test_readme_schedule_fires_both_clocks_at_the_same_instant_with_their_own_values(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## A schedule") :]
+    block = section[section.index("```toml") + len("```toml") : section.index("```", section.index("```toml") + 7)]
+    (tmp_path / "clockd.toml").write_text(block)
+    result = subprocess.run(
+        [sys.executable, "-m", "scheduler.cli", "next", "report", "-n", "2", "--json",
+         "--after", "2026-03-01T09:00:00", "-c", str(tmp_path / "clockd.toml")],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    fires = json.loads(result.stdout)
+    assert [(f["time"], f["clock"], f["parameters"]["x"]) for f in fires] == [
+        ("2026-03-01T09:01:00+01:00", "small", 9),
+        ("2026-03-01T09:01:00+01:00", "large", 99),
+    ]
+    assert {f["parameters"]["day"] for f in fires} == {"2026-02-28"}
