@@ -6,6 +6,7 @@ with DaemonProcess(tmp_path, CONFIG) as daemon:   # READY=1 seen on a real notif
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -218,3 +219,41 @@ def run_clockd(
         text=True,
         timeout=timeout,
     )
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def wait_until_async(predicate: Callable[[], bool], timeout: float, describe: str) -> None:
+    """`wait_until` for code running on an event loop: polls without blocking the loop."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {describe}")
+        await asyncio.sleep(0.02)
+
+
+def wait_for_api(daemon: DaemonProcess) -> DaemonProcess:
+    """Until /healthz answers (a daemon started with wait_ready=False, or one being restarted)."""
+    import httpx
+
+    def answers() -> bool:
+        try:
+            return (
+                httpx.get(f"http://127.0.0.1:{daemon.port}/healthz", timeout=2).status_code == 200
+            )
+        except httpx.TransportError:
+            return False
+
+    wait_until(answers, 15, "the HTTP API to answer")
+    return daemon

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import DaemonProcess, wait_until
+from tests.helpers import DaemonProcess, wait_for_api, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -88,21 +88,6 @@ print("list-jobs", call("GET", "/api/v1/jobs")[0])
 print("cancel", call("POST", f"/api/v1/runs/{child['id']}/cancel")[0])
 print("get-other", call("GET", "/api/v1/runs/1")[0])
 """
-
-
-def wait_for_api(daemon: DaemonProcess) -> DaemonProcess:
-    """READY=1 can come before uvicorn listens: wait for /healthz too."""
-
-    def answers() -> bool:
-        try:
-            return (
-                httpx.get(f"http://127.0.0.1:{daemon.port}/healthz", timeout=2).status_code == 200
-            )
-        except httpx.TransportError:
-            return False
-
-    wait_until(answers, 15, "the HTTP API to answer")
-    return daemon
 
 
 def start_daemon(tmp: Path, extra: str = "") -> DaemonProcess:
@@ -652,3 +637,17 @@ def test_metrics_observe_fire_lateness_of_clock_runs(tmp_path: Path) -> None:
         == seen["clockd_fire_lateness_seconds_count"]
     )
     assert seen["clockd_clocks_loaded"] == 1
+
+
+def test_the_api_answers_as_soon_as_ready_is_sent(tmp_path: Path) -> None:
+    # systemd starts dependent units on READY=1: the API must already be listening then.
+    config = """
+    [daemon]
+    database = "{database}"
+    listen = "127.0.0.1:{port}"
+
+    [jobs.hello]
+    command = ["echo", "hello"]
+    """
+    with DaemonProcess(tmp_path, config) as daemon:
+        assert httpx.get(f"http://127.0.0.1:{daemon.port}/healthz", timeout=2).status_code == 200

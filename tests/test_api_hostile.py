@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.helpers import DaemonProcess, wait_until
-from tests.test_api import wait_for_api
+from tests.helpers import DaemonProcess, wait_for_api, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DaemonProcess, free_port, read_runs, run_clockd, wait_until
-from tests.test_api import wait_for_api
+from tests.helpers import DaemonProcess, free_port, read_runs, run_clockd, wait_for_api, wait_until
 
 pytestmark = pytest.mark.e2e
 

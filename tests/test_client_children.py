@@ -15,8 +15,7 @@ import pytest
 
 from scheduler.client import Client, ClientError
 from scheduler.errors import DaemonUnreachable, UserError
-from tests.helpers import ROOT, DaemonProcess, free_port
-from tests.test_api import wait_for_api
+from tests.helpers import ROOT, DaemonProcess, free_port, wait_for_api
 
 pytestmark = pytest.mark.e2e
 

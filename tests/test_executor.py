@@ -20,6 +20,8 @@ from scheduler.executor import Executor
 from scheduler.models import DaemonSettings, Job
 from scheduler.store import LogLine, NewRun, RunRecord, Store
 from tests.conftest import ROOT
+from tests.helpers import pid_alive
+from tests.helpers import wait_until_async as wait_until
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 PY = sys.executable
@@ -27,26 +29,6 @@ PY = sys.executable
 
 def py(code: str) -> tuple[str, ...]:
     return (PY, "-c", code)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float, describe: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {describe}")
-        await asyncio.sleep(0.02)
 
 
 class Harness:
@@ -426,7 +408,9 @@ def test_overlap_queue_waits_for_the_previous_run_of_that_clock(tmp_path: Path) 
         other = h.submit(job, clock="slow", trigger="clock")
         expected = ["running", "pending", "running"]
         await wait_until(
-            lambda: [h.state(i) for i in (first, second, other)] == expected, 5, "first, other running"
+            lambda: [h.state(i) for i in (first, second, other)] == expected,
+            5,
+            "first, other running",
         )
         await h.executor.wait_idle()
         assert h.state(second) == "succeeded"

@@ -8,7 +8,6 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import pytest
 
 from scheduler.process import LogLimiter, RunProcess, describe_exit
 from scheduler.secrets import SecretError, resolve_secret
+from tests.helpers import pid_alive
+from tests.helpers import wait_until_async as wait_until
 
 
 class Captured:
@@ -27,27 +28,6 @@ class Captured:
 
     def texts(self, stream: str | None = None) -> list[str]:
         return [text for _, s, text in self.lines if stream is None or s == stream]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); it is dead for our purpose.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float, describe: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {describe}")
-        await asyncio.sleep(0.02)
 
 
 def run(
