@@ -71,6 +71,20 @@ def resolve_parameters(
     return job.parameters.resolve(*layers, context=context)
 
 
+def resolve_fire(
+    job: Job, clock: Clock, scheduled_time: datetime, *, run_id: int | None
+) -> ResolvedParameters:
+    """The parameters of one fire of `clock`: its defaults over the job's, at `scheduled_time`."""
+    return resolve_parameters(
+        job,
+        [clock.parameter_defaults],
+        scheduled_time=scheduled_time,
+        timezone=clock.timezone,
+        clock=clock.name,
+        run_id=run_id,
+    )
+
+
 def secret_refs(resolved: ResolvedParameters) -> dict[str, Any]:
     return {name: resolved.values[name] for name in resolved.secrets if name in resolved.values}
 
@@ -276,14 +290,7 @@ class Firing:
                 resolved: ResolvedParameters | None = None
                 error: str | None = None
                 try:
-                    resolved = resolve_parameters(
-                        job,
-                        [clock.parameter_defaults],
-                        scheduled_time=scheduled_time,
-                        timezone=clock.timezone,
-                        clock=clock.name,
-                        run_id=None,
-                    )
+                    resolved = resolve_fire(job, clock, scheduled_time, run_id=None)
                 except ParameterError as problem:
                     error = f"parameters: {problem}"
                 new_runs.append(
@@ -332,14 +339,7 @@ class Firing:
                 continue
             try:
                 if uses_run_id(job, [clock.parameter_defaults]):
-                    resolved = resolve_parameters(
-                        job,
-                        [clock.parameter_defaults],
-                        scheduled_time=scheduled_time,
-                        timezone=clock.timezone,
-                        clock=clock.name,
-                        run_id=run_id,
-                    )
+                    resolved = resolve_fire(job, clock, scheduled_time, run_id=run_id)
                     run.parameters, run.secret_refs = resolved.masked(), secret_refs(resolved)
                     self.store.update_run(
                         run_id, parameters=run.parameters, secret_refs=run.secret_refs
