@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,12 @@ def clocks_cron(expression: str, events: int) -> Callable[[], list[datetime]]:
 
     clock = CronClock(name="bench", expression=expression, timezone=ZONE_NAME)
 
+    return _walk(clock, events)
+
+
+def _walk(clock: Any, events: int) -> Callable[[], list[datetime]]:
+    """`events` consecutive fires of a clocks/ clock from START, each after the previous one."""
+
     def run() -> list[datetime]:
         fires, after = [], START
         for _ in range(events):
@@ -63,14 +70,7 @@ def clocks_interval(events: int) -> Callable[[], list[datetime]]:
         name="bench", interval=parse_duration("1d"), start=anchor, timezone=ZONE_NAME
     )
 
-    def run() -> list[datetime]:
-        fires, after = [], START
-        for _ in range(events):
-            after = clock.next_fire(after)
-            fires.append(after)
-        return fires
-
-    return run
+    return _walk(clock, events)
 
 
 def croniter_run(expression: str, events: int) -> Callable[[], list[datetime]]:

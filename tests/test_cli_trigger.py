@@ -206,6 +206,7 @@ def test_pause_and_resume_through_the_daemon(daemon: DaemonProcess) -> None:
 
 
 def test_backfill_dry_run_then_real(daemon: DaemonProcess) -> None:
+    before = len(daemon.runs())
     dry = clockd(
         daemon,
         "backfill",
@@ -222,8 +223,7 @@ def test_backfill_dry_run_then_real(daemon: DaemonProcess) -> None:
     for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
         assert f"{day}T06:00:00+00:00" in dry.stdout
         assert f'{{"day": "{day}"}}' in dry.stdout
-    before = len(daemon.runs())
-    assert len(daemon.runs()) == before
+    assert len(daemon.runs()) == before, "a dry run creates no run"
     real = clockd(
         daemon,
         "backfill",
