@@ -37,7 +37,7 @@ class Clock(ABC):
     @property
     @abstractmethod
     def kind(self) -> str:
-        """"interval", "cron" or "dates"."""
+        """ "interval", "cron" or "dates"."""
 
     @abstractmethod
     def describe(self) -> str:

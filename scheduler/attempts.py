@@ -39,7 +39,10 @@ class Run:
     task: asyncio.Task[None] | None = None
     process: RunProcess | None = None
     cancel_reason: str | None = None
-    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    # Resolved when a cancel or kill is asked for (a future, so waits need no extra task).
+    cancelled: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
     seq: int = 0
 
     @property
@@ -87,8 +90,10 @@ async def run_attempt(
     try:
         process = RunProcess(argv, env=env, cwd=job.workdir, log=run.log)
         try:
-            await process.start()
+            process.spawn()
         except OSError as error:
+            if str(error.filename) == str(job.workdir) != argv[0]:
+                return Outcome(RunState.failed, error=f"workdir '{job.workdir}' is not a directory")
             return Outcome(
                 RunState.failed,
                 error=f"cannot start '{argv[0]}': {error.strerror or error}",
@@ -116,33 +121,22 @@ async def run_attempt(
 
 
 async def _wait(run: Run, process: RunProcess, kill_grace: timedelta) -> tuple[int, bool]:
-    """The exit code, and whether the timeout killed it."""
-    waiting = asyncio.ensure_future(process.wait())
-    cancelled = asyncio.ensure_future(run.cancelled.wait())
+    """The exit code, and whether the timeout killed it. Futures only: no task per run."""
     timeout = run.job.timeout.total_seconds() if run.job.timeout else None
-    try:
-        done, _ = await asyncio.wait(
-            {waiting, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        cancelled.cancel()
-    if waiting in done:
-        return waiting.result(), False
+    exited = process.exited
+    await asyncio.wait(
+        {exited, run.cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+    )
+    if exited.done():
+        return await process.wait(), False
     timed_out = run.cancel_reason is None
     if timed_out:
         run.log.clockd(f"[clockd: timed out after {run.job.timeout}; killing the run]")
-    code = await _terminate(process, waiting, kill_grace)
-    return code, timed_out
-
-
-async def _terminate(
-    process: RunProcess, waiting: asyncio.Future[int], kill_grace: timedelta
-) -> int:
-    """SIGTERM to the group, SIGKILL after `kill_grace`; leftovers always get SIGKILL."""
+    # SIGTERM to the group, SIGKILL after `kill_grace`; leftovers always get SIGKILL.
     process.kill_group(signal.SIGTERM)
-    done, _ = await asyncio.wait({waiting}, timeout=kill_grace.total_seconds())
-    if not done:
+    await asyncio.wait({exited}, timeout=kill_grace.total_seconds())
+    if not exited.done():
         process.kill_group(signal.SIGKILL)
-    code = await waiting
+    code = await process.wait()
     process.kill_group(signal.SIGKILL)
-    return code
+    return code, timed_out

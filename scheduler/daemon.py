@@ -384,7 +384,4 @@ class Daemon:
 
 def serve(config_path: str | Path | None = None) -> int:
     """Run the daemon until SIGTERM; the process exit code."""
-    from scheduler.process import use_pidfd_child_watcher
-
-    use_pidfd_child_watcher()
     return asyncio.run(Daemon(config_path).run())

@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
+import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 MAX_LINE_BYTES = 64 * 1024
 # After the main process exits, how long descendants may keep the pipes open before the
@@ -83,72 +85,105 @@ def _split_point(buffer: bytes | bytearray, limit: int) -> int:
     return cut if cut > 0 else limit
 
 
-class _Capture(asyncio.SubprocessProtocol):
-    """The child's pipes, as callbacks: lines go to the log as they arrive, and two futures
-    tell when the process exited and when both pipes closed. No reader tasks, no polling."""
+class _Pipe:
+    """One output pipe of a child, read on the loop's readiness callbacks (no transport, no
+    task): lines go to `emit` as they arrive, `on_close` once at end of file."""
 
-    def __init__(self, emit: Callable[[str, bytes], None]) -> None:
-        loop = asyncio.get_running_loop()
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        file: IO[bytes],
+        stream: str,
+        emit: Callable[[str, bytes], None],
+        on_close: Callable[[], None],
+    ) -> None:
+        self.loop = loop
+        self.file = file
+        self.fd = file.fileno()
+        self.stream = stream
         self.emit = emit
-        self.transport: asyncio.SubprocessTransport | None = None
-        self.buffers = {1: bytearray(), 2: bytearray()}
-        self.failed: set[int] = set()
-        self.open_pipes = {1, 2}
-        self.exited: asyncio.Future[int] = loop.create_future()
-        self.drained: asyncio.Future[None] = loop.create_future()
+        self.on_close = on_close
+        self.buffer = bytearray()
+        self.failed = False
+        self.closed = False
+        os.set_blocking(self.fd, False)
+        loop.add_reader(self.fd, self._readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        if fd in self.failed:
-            return  # keep draining so the child never blocks on a full pipe
-        buffer = self.buffers[fd]
-        buffer += data
+    def _readable(self) -> None:
         try:
-            while True:
-                newline = buffer.find(b"\n")
-                if newline == -1:
-                    if len(buffer) < MAX_LINE_BYTES:
-                        return
-                    cut = _split_point(buffer, MAX_LINE_BYTES)
-                    self.emit(_STREAMS[fd], bytes(buffer[:cut]))
-                    del buffer[:cut]
-                    continue
-                self.emit(_STREAMS[fd], bytes(buffer[:newline]))
-                del buffer[: newline + 1]
+            data = os.read(self.fd, 65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            return
+        if self.failed:
+            return  # keep draining so the child never blocks on a full pipe
+        self.buffer += data
+        try:
+            self._split()
         except Exception as error:  # never stop draining: a blocked pipe would hang the child
-            self.failed.add(fd)
-            buffer.clear()
+            self.failed = True
+            self.buffer.clear()
             self.emit(
                 "clockd",
-                f"[clockd: capture of {_STREAMS[fd]} failed: {error!r}; discarding the rest]".encode(),
+                f"[clockd: capture of {self.stream} failed: {error!r}; discarding the rest]".encode(),
             )
 
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        if fd not in self.open_pipes:
+    def _split(self) -> None:
+        buffer = self.buffer
+        while True:
+            newline = buffer.find(b"\n")
+            if newline == -1:
+                if len(buffer) < MAX_LINE_BYTES:
+                    return
+                cut = _split_point(buffer, MAX_LINE_BYTES)
+                self.emit(self.stream, bytes(buffer[:cut]))
+                del buffer[:cut]
+                continue
+            self.emit(self.stream, bytes(buffer[:newline]))
+            del buffer[: newline + 1]
+
+    def close(self) -> None:
+        if self.closed:
             return
-        buffer = self.buffers[fd]
-        if buffer and fd not in self.failed:
+        self.closed = True
+        self.loop.remove_reader(self.fd)
+        self.file.close()
+        if self.buffer and not self.failed:
             with contextlib.suppress(Exception):
-                self.emit(_STREAMS[fd], bytes(buffer))
-        buffer.clear()
-        self.open_pipes.discard(fd)
-        if not self.open_pipes and not self.drained.done():
-            self.drained.set_result(None)
-
-    def process_exited(self) -> None:
-        assert self.transport is not None
-        code = self.transport.get_returncode()
-        if not self.exited.done() and code is not None:
-            self.exited.set_result(code)
+                self.emit(self.stream, bytes(self.buffer))
+        self.buffer.clear()
+        self.on_close()
 
 
-_STREAMS = {1: "stdout", 2: "stderr"}
+_pidfd_works: bool | None = None
+
+
+def _pidfd_open(pid: int) -> int | None:
+    """A pidfd for `pid`, or None where the kernel has none (then a thread waits instead)."""
+    global _pidfd_works
+    if _pidfd_works is False or not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        _pidfd_works = False
+        return None
+    _pidfd_works = True
+    return fd
 
 
 class RunProcess:
-    """A child process in its own process group with line-by-line capture of its output."""
+    """A child process in its own process group with line-by-line capture of its output.
+
+    Built on `subprocess.Popen` and the loop's readiness callbacks rather than asyncio's
+    subprocess transports: starting 1,000 runs at once then costs the spawns and little
+    else (benchmarks/daemon.py). The exit is seen through a pidfd (Linux 5.3+), else by a
+    thread blocked in waitpid for this child only.
+    """
 
     def __init__(
         self,
@@ -157,41 +192,90 @@ class RunProcess:
         env: Mapping[str, str],
         cwd: Path | str | None,
         log: LogLimiter,
-        stdin: bytes | None = None,
     ) -> None:
         if not argv:
             raise ValueError("empty argv")
         self.argv = [str(item) for item in argv]
-        self.env = dict(env)
+        self.env = env
         self.cwd = cwd
         self.log = log
-        self.stdin = stdin
         self.pid: int | None = None
         self.exit_code: int | None = None
-        self._capture: _Capture | None = None
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._exited: asyncio.Future[int] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._pipes: list[_Pipe] = []
 
-    async def start(self) -> None:
-        """Spawn the child. Raises OSError (FileNotFoundError, PermissionError) on failure."""
+    def spawn(self) -> None:
+        """Start the child now, on the loop's thread. OSError (FileNotFoundError,
+        PermissionError, NotADirectoryError for a bad `cwd`) when it cannot start."""
         loop = asyncio.get_running_loop()
-        transport, capture = await loop.subprocess_exec(
-            lambda: _Capture(self._emit),
-            *self.argv,
-            stdin=asyncio.subprocess.PIPE if self.stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        popen = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=self.env,
             cwd=self.cwd,
             start_new_session=True,
             close_fds=True,
+            bufsize=0,
         )
-        self._capture = capture
-        self.pid = transport.get_pid()
-        if self.stdin is not None:
-            pipe = transport.get_pipe_transport(0)
-            assert isinstance(pipe, asyncio.WriteTransport)
-            with contextlib.suppress(ConnectionError):
-                pipe.write(self.stdin)
-            pipe.close()
+        self._popen = popen
+        self.pid = popen.pid
+        self._exited = loop.create_future()
+        self._drained = loop.create_future()
+        assert popen.stdout is not None
+        assert popen.stderr is not None
+        self._pipes = [
+            _Pipe(loop, popen.stdout, "stdout", self._emit, self._pipe_closed),
+            _Pipe(loop, popen.stderr, "stderr", self._emit, self._pipe_closed),
+        ]
+        pidfd = _pidfd_open(popen.pid)
+        if pidfd is not None:
+            loop.add_reader(pidfd, self._pidfd_readable, loop, pidfd)
+        else:
+            threading.Thread(
+                target=self._wait_in_thread,
+                args=(loop,),
+                name=f"clockd-wait-{popen.pid}",
+                daemon=True,
+            ).start()
+
+    async def start(self) -> None:
+        """`spawn`, for callers that are coroutines anyway."""
+        self.spawn()
+
+    @property
+    def exited(self) -> asyncio.Future[int]:
+        """Resolves to the exit code when the main process has exited (output may still come)."""
+        assert self._exited is not None, "spawn() first"
+        return self._exited
+
+    def _pidfd_readable(self, loop: asyncio.AbstractEventLoop, pidfd: int) -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        self._reap()
+
+    def _wait_in_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self._popen is not None
+        self._popen.wait()
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(self._reap)
+
+    def _reap(self) -> None:
+        assert self._popen is not None
+        assert self._exited is not None
+        code = self._popen.poll()
+        if code is None:  # cannot happen after a pidfd said so; wait rather than guess
+            code = self._popen.wait()
+        if not self._exited.done():
+            self._exited.set_result(code)
+
+    def _pipe_closed(self) -> None:
+        assert self._drained is not None
+        if all(pipe.closed for pipe in self._pipes) and not self._drained.done():
+            self._drained.set_result(None)
 
     def _emit(self, stream: str, raw: bytes) -> None:
         if stream == "clockd":
@@ -207,22 +291,20 @@ class RunProcess:
         When descendants still hold the pipes `PIPE_DRAIN_GRACE` seconds after the main
         process exited, the group is killed so the capture can end.
         """
-        capture = self._capture
-        assert capture is not None, "start() first"
-        assert capture.transport is not None
-        code = await capture.exited
-        drained = asyncio.shield(capture.drained)
-        try:
-            await asyncio.wait_for(drained, PIPE_DRAIN_GRACE)
-        except TimeoutError:
-            self.log.clockd(
-                "[clockd: processes of the run kept its output open after it exited; "
-                "killed its process group]"
-            )
-            self.kill_group(signal.SIGKILL)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(capture.drained), PIPE_DRAIN_GRACE)
-        capture.transport.close()
+        assert self._exited is not None, "spawn() first"
+        assert self._drained is not None
+        code = await self._exited
+        if not self._drained.done():
+            done, _ = await asyncio.wait({self._drained}, timeout=PIPE_DRAIN_GRACE)
+            if not done:
+                self.log.clockd(
+                    "[clockd: processes of the run kept its output open after it exited; "
+                    "killed its process group]"
+                )
+                self.kill_group(signal.SIGKILL)
+                await asyncio.wait({self._drained}, timeout=PIPE_DRAIN_GRACE)
+        for pipe in self._pipes:
+            pipe.close()
         self.exit_code = code
         return code
 
@@ -238,7 +320,7 @@ class RunProcess:
 
     @property
     def running(self) -> bool:
-        return self._capture is not None and not self._capture.exited.done()
+        return self._exited is not None and not self._exited.done()
 
 
 def describe_exit(code: int) -> str:
@@ -250,19 +332,3 @@ def describe_exit(code: int) -> str:
             name = f"signal {-code}"
         return f"killed by {name}"
     return f"exit code {code}"
-
-
-def use_pidfd_child_watcher() -> bool:
-    """Wait for children through pidfds instead of a thread per child (Python 3.11's default).
-
-    Python 3.12 does this by default; on 3.11 it makes starting 1,000 runs at once markedly
-    cheaper. Call before the event loop starts. False where the kernel has no pidfd_open.
-    """
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return False
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except OSError:
-        return False
-    asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
-    return True

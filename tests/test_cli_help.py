@@ -44,7 +44,17 @@ def test_help_imports_no_heavy_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
-    heavy = {"apscheduler", "croniter", "starlette", "uvicorn", "jinja2", "pendulum", "rich", "httpx", "sqlite_utils"}
+    heavy = {
+        "apscheduler",
+        "croniter",
+        "starlette",
+        "uvicorn",
+        "jinja2",
+        "pendulum",
+        "rich",
+        "httpx",
+        "sqlite_utils",
+    }
     assert not heavy & modules
 
 
@@ -53,7 +63,11 @@ def test_readme_schedule_fires_both_clocks_at_the_same_instant_with_their_own_va
 ) -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## A schedule") :]
-    block = section[section.index("```toml") + len("```toml") : section.index("```", section.index("```toml") + 7)]
+    block = section[
+        section.index("```toml") + len("```toml") : section.index(
+            "```", section.index("```toml") + 7
+        )
+    ]
     (tmp_path / "clockd.toml").write_text(block)
     result = subprocess.run(
         [sys.executable, "-m", "scheduler.cli", "next", "report", "-n", "2", "--json",

@@ -210,3 +210,29 @@ def test_file_secret_strips_one_trailing_newline(tmp_path: Path) -> None:
 def test_unresolvable_secrets_are_phrased(reference: str, message: str) -> None:
     with pytest.raises(SecretError, match=re.escape(message)):
         resolve_secret(reference, {})
+
+
+def test_without_pidfd_a_thread_sees_the_exit_and_kills_still_reach_the_group(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Kernels without pidfd_open (before 5.3): a thread waits for the child instead."""
+    import threading
+
+    import scheduler.process
+
+    monkeypatch.setattr(scheduler.process, "_pidfd_works", False)
+    code, captured = run([sys.executable, "-c", "print('out'); raise SystemExit(4)"])
+    assert (code, captured.texts("stdout")) == (4, ["out"])
+
+    async def killed() -> tuple[int, bool]:
+        process = RunProcess(
+            ["sleep", "60"], env=dict(os.environ), cwd=tmp_path, log=LogLimiter(100, Captured())
+        )
+        process.spawn()
+        waiting = f"clockd-wait-{process.pid}" in {t.name for t in threading.enumerate()}
+        assert process.kill_group(signal.SIGTERM)
+        return await asyncio.wait_for(process.wait(), 10), waiting
+
+    code, waited_in_thread = asyncio.run(killed())
+    assert code == -signal.SIGTERM
+    assert waited_in_thread

@@ -13,7 +13,10 @@ import click
 # imports none of them.
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("scheduler.cli.check:check", "Validate the config and report every problem."),
-    "next": ("scheduler.cli.next:next_", "Show upcoming fires of a job with their resolved parameters."),
+    "next": (
+        "scheduler.cli.next:next_",
+        "Show upcoming fires of a job with their resolved parameters.",
+    ),
     "serve": ("scheduler.cli.serve:serve", "Run the daemon in the foreground."),
     "run": ("scheduler.cli.run:run", "Run a job now in this terminal, without the daemon."),
     "trigger": ("scheduler.cli.trigger:trigger", "Ask the running daemon to start a run."),
@@ -23,7 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("scheduler.cli.control:cancel", "Cancel a run."),
     "pause": ("scheduler.cli.control:pause", "Stop firing a job or one of its clocks."),
     "resume": ("scheduler.cli.control:resume", "Resume firing a job or one of its clocks."),
-    "backfill": ("scheduler.cli.backfill:backfill", "Create one run per fire of a clock in a date range."),
+    "backfill": (
+        "scheduler.cli.backfill:backfill",
+        "Create one run per fire of a clock in a date range.",
+    ),
     "import-crontab": ("scheduler.cli.crontab:import_crontab", "Convert a crontab to clockd TOML."),
 }
 

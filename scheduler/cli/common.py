@@ -30,7 +30,9 @@ parameter_options = [
         metavar="NAME=VALUE",
         help="A parameter value, converted by its declared type (repeatable).",
     ),
-    click.option("--params-json", default=None, metavar="JSON", help="Parameter values as a JSON object."),
+    click.option(
+        "--params-json", default=None, metavar="JSON", help="Parameter values as a JSON object."
+    ),
 ]
 
 

@@ -117,7 +117,4 @@ def run(
     if clock is not None and job_obj.clock(clock) is None:
         raise NotFound(f"job '{job}' has no clock '{clock}'")
     values = parse_parameter_values(job_obj, params, params_json)
-    from scheduler.process import use_pidfd_child_watcher
-
-    use_pidfd_child_watcher()
     sys.exit(asyncio.run(run_local(config, job, values, clock)))
