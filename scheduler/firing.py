@@ -1,9 +1,10 @@
 """Fire → run: claim each fire once (job, clock, scheduled_time), resolve its parameters, hand it
 to the executor; catch-up of fires missed while the daemon was down.
 
-All fires of one loop pass are claimed in ONE store transaction: `Firing.submit` collects and
-`flush` (scheduled with `loop.call_soon`) claims them together, so that 1,000 clocks due at
-the same second cost one commit, not 1,000.
+Fires are claimed in transactions of up to `FIRE_CHUNK`, one per loop pass: `Firing.submit`
+queues what APScheduler hands over, and `_flush_soon` (scheduled with `loop.call_soon`) claims
+the next chunk, so 1,000 clocks due at the same second cost 32 commits, not 1,000, and the
+first runs start while the rest are still being claimed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,6 +33,8 @@ log = logging.getLogger("clockd.firing")
 # A wait that ends more than this far from where the monotonic clock says it should have
 # ended is a wall-clock jump (NTP step, suspend), not a busy loop.
 JUMP_THRESHOLD = timedelta(seconds=60)
+# Fires claimed per transaction and loop pass (see `Firing`).
+FIRE_CHUNK = 32
 
 
 # -- parameters ----------------------------------------------------------------------------
@@ -207,7 +211,12 @@ class FireResult:
 
 
 class Firing:
-    """Turns due fires into runs. `jobs()` gives the current config's jobs (it changes on reload)."""
+    """Turns due fires into runs. `jobs()` gives the current config's jobs (it changes on reload).
+
+    Fires handed in by APScheduler wait in a queue and are claimed `FIRE_CHUNK` at a time, one
+    chunk per loop pass: the first runs of a large instant start while later fires are still
+    being claimed, instead of after all of them.
+    """
 
     def __init__(
         self,
@@ -225,14 +234,15 @@ class Firing:
         self.jobs = jobs
         self.catchup_limit = catchup_limit
         self.time_source = time_source
-        self._batch: list[_Due] = []
+        self._waiting: deque[_Due] = deque()
         self._flush_scheduled = False
         self.closed = False
 
     def close(self) -> None:
-        """Stop accepting fires (daemon stopping); unclaimed ones are caught up on restart."""
+        """Stop accepting fires (daemon stopping); unclaimed ones are caught up on restart
+        (their clocks' last fire did not move)."""
         self.closed = True
-        self._batch.clear()
+        self._waiting.clear()
 
     # Called from the APScheduler executor, inside a scheduler pass.
     def submit(
@@ -240,7 +250,7 @@ class Firing:
     ) -> None:
         if self.closed:
             return
-        self._batch.append(_Due(job, clock, list(times), trigger))
+        self._waiting.append(_Due(job, clock, list(times), trigger))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             try:
@@ -249,19 +259,42 @@ class Firing:
                 self._flush_soon()
 
     def _flush_soon(self) -> None:
+        self._flush_scheduled = False
         try:
-            self.flush()
+            self.fire(self._next_chunk())
         except Exception:  # never stop the loop for one bad pass; the fires stay unclaimed
             log.exception("fire batch failed")
+        if self._waiting and not self.closed and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_soon)
 
     def flush(self) -> FireResult:
-        batch, self._batch, self._flush_scheduled = self._batch, [], False
-        if self.closed:
-            return FireResult()
-        return self.fire(batch)
+        """Claim every waiting fire now (tests, and callers that need the result)."""
+        result = FireResult()
+        while self._waiting and not self.closed:
+            chunk = self.fire(self._next_chunk())
+            for name in ("created", "duplicates", "failed", "paused"):
+                getattr(result, name).extend(getattr(chunk, name))
+        return result
+
+    def _next_chunk(self) -> list[_Due]:
+        """Up to FIRE_CHUNK fires from the front of the queue (a long catch-up is split)."""
+        chunk: list[_Due] = []
+        room = FIRE_CHUNK
+        while self._waiting and room > 0:
+            due = self._waiting[0]
+            if len(due.times) <= room:
+                chunk.append(self._waiting.popleft())
+                room -= len(due.times)
+            else:
+                chunk.append(_Due(due.job, due.clock, due.times[:room], due.trigger))
+                del due.times[:room]
+                room = 0
+        return chunk
 
     def fire(self, batch: Sequence[_Due]) -> FireResult:
-        """Claim `batch` in one transaction, then start each claimed run."""
+        """Claim `batch` in one transaction (with the clocks' last fires), then start each
+        claimed run."""
         from clocks.parameters import ParameterError
         from scheduler.store import NewRun
 
@@ -308,7 +341,11 @@ class Firing:
                     )
                 )
                 prepared.append((job, clock, scheduled_time, resolved))
-        ids = self.store.claim_fires(new_runs) if new_runs else []
+        if new_runs:
+            ids = self.store.claim_fires(new_runs, last_fires)
+        else:
+            ids = []
+            self.store.set_last_fires(last_fires)
         for (job, clock, scheduled_time, resolved), run, run_id in zip(
             prepared, new_runs, ids, strict=True
         ):
@@ -351,7 +388,8 @@ class Firing:
                 result.failed.append(run_id)
                 continue
             result.created.append(run_id)
-            log.info(
+            # The "run started" line repeats this; at INFO a burst would log every run twice.
+            log.debug(
                 "fire job=%s clock=%s trigger=%s scheduled_time=%s run_id=%s lateness=%.3f",
                 job.name,
                 clock.name,
@@ -361,7 +399,6 @@ class Firing:
                 run.lateness or 0.0,
             )
             self.executor.submit(run_id, job, resolved, run.to_record(run_id))
-        self.store.set_last_fires(last_fires)
         return result
 
     # -- catch-up ----------------------------------------------------------------------------

@@ -151,8 +151,15 @@ class Store:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
 
-    def claim_fires(self, runs: Sequence[NewRun]) -> list[int | None]:
-        """Insert many runs in ONE transaction; None where the fire already has a run."""
+    def claim_fires(
+        self,
+        runs: Sequence[NewRun],
+        last_fires: Mapping[tuple[str, str], datetime] | None = None,
+    ) -> list[int | None]:
+        """Insert many runs in ONE transaction; None where the fire already has a run.
+
+        `last_fires` ({(job, clock): time}) go in the same transaction, so a clock's last fire
+        never moves past a fire that was not claimed."""
         now_text = millis_text(utc_now())
         ids: list[int | None] = []
         sql = self._INSERT + " ON CONFLICT DO NOTHING RETURNING id"
@@ -160,6 +167,8 @@ class Store:
             for run in runs:
                 row = conn.execute(sql, self._insert_values(run, now_text)).fetchone()
                 ids.append(None if row is None else row[0])
+            if last_fires:
+                self._upsert_times(conn, "last_fire", last_fires)
         return ids
 
     def create_run(self, run: NewRun) -> int:
@@ -209,27 +218,28 @@ class Store:
             params.append(limit)
         return [run_record(row) for row in self._query(sql, params)]
 
-    def mark_running(self, started: Sequence[tuple[int, datetime]]) -> None:
-        """Runs whose process started: state running, started_at, attempt 1 — one transaction."""
-        if not started:
-            return
-        with self._write() as conn:
-            conn.executemany(
-                "UPDATE runs SET state = 'running', started_at = ?, attempt = 1 WHERE id = ?",
-                [(column_value("started_at", moment), run_id) for run_id, moment in started],
-            )
-
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set columns of one run: `update_run(7, state="running", started_at=now, attempt=1)`."""
-        unknown = set(fields) - set(RUN_COLUMNS)
-        if unknown:
-            raise TypeError(f"update_run: unknown run fields: {', '.join(sorted(unknown))}")
-        if not fields:
-            return
-        assignments = ", ".join(f"{column} = ?" for column in fields)
-        values = [column_value(column, value) for column, value in fields.items()]
-        with self._lock:
-            self._conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values, run_id])
+        self.update_runs([(run_id, fields)])
+
+    def update_runs(self, updates: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        """Set columns of many runs in one transaction, in order: `[(7, {"state": "failed"})]`."""
+        statements = []
+        for run_id, fields in updates:
+            unknown = set(fields) - set(RUN_COLUMNS)
+            if unknown:
+                raise TypeError(f"update_run: unknown run fields: {', '.join(sorted(unknown))}")
+            if fields:
+                assignments = ", ".join(f"{column} = ?" for column in fields)
+                values = [column_value(column, value) for column, value in fields.items()]
+                statements.append((f"UPDATE runs SET {assignments} WHERE id = ?", [*values, run_id]))
+        if len(statements) == 1:
+            with self._lock:  # autocommit: one statement needs no BEGIN / COMMIT
+                self._conn.execute(*statements[0])
+        elif statements:
+            with self._write() as conn:
+                for sql, values in statements:
+                    conn.execute(sql, values)
 
     def runs_in_states(self, states: Iterable[str]) -> list[RunRecord]:
         """Runs in any of `states`, oldest first."""
@@ -241,12 +251,16 @@ class Store:
         return [run_record(row) for row in rows]
 
     def mark_crashed(self, now: datetime) -> list[int]:
-        """Runs left `running` by a daemon that died become `crashed`; returns their ids."""
+        """Runs left `running` or `pending` by a daemon that died become `crashed`; their ids.
+
+        A pending row may have started: the executor writes starts with other state changes,
+        a moment later. Either way it is never started again (its fire stays claimed)."""
         with self._write() as conn:
             rows = conn.execute(
-                "UPDATE runs SET state = 'crashed', ended_at = ?, "
-                "error = COALESCE(error, 'the daemon stopped while this run was running') "
-                "WHERE state = 'running' RETURNING id",
+                "UPDATE runs SET state = 'crashed', ended_at = ?, error = COALESCE(error, "
+                "CASE state WHEN 'running' THEN 'the daemon stopped while this run was running' "
+                "ELSE 'the daemon stopped before this run was recorded as started' END) "
+                "WHERE state IN ('running', 'pending') RETURNING id",
                 (millis_text(now),),
             ).fetchall()
         return sorted(row[0] for row in rows)
@@ -341,11 +355,17 @@ class Store:
         if not times:
             return
         with self._write() as conn:
-            conn.executemany(
-                f"INSERT INTO clock_state (job, clock, {column}) VALUES (?, ?, ?) "
-                f"ON CONFLICT (job, clock) DO UPDATE SET {column} = excluded.{column}",
-                [(job, clock, seconds_text(time)) for (job, clock), time in times.items()],
-            )
+            self._upsert_times(conn, column, times)
+
+    @staticmethod
+    def _upsert_times(
+        conn: sqlite3.Connection, column: str, times: Mapping[tuple[str, str], datetime]
+    ) -> None:
+        conn.executemany(
+            f"INSERT INTO clock_state (job, clock, {column}) VALUES (?, ?, ?) "
+            f"ON CONFLICT (job, clock) DO UPDATE SET {column} = excluded.{column}",
+            [(job, clock, seconds_text(time)) for (job, clock), time in times.items()],
+        )
 
     def set_anchor(self, job: str, clock: str, time: datetime) -> None:
         self._set(job, clock, "anchor", seconds_text(time))

@@ -6,6 +6,7 @@ are claimed, with which values and scheduled times — not about executing them.
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from scheduler.config import load_config
-from scheduler.firing import ClockBook, Firing, _Due
+from scheduler.firing import FIRE_CHUNK, ClockBook, Firing, _Due
 from scheduler.service import Service
 from scheduler.store import Store
 from scheduler.timesource import FixedTime
@@ -76,6 +77,9 @@ class RecordingExecutor:
     def fail_before_start(self, record: Any, job: Any, error: str) -> None:
         self.failed_before_start.append((record.id, job.name, error))
 
+    def write_pending(self) -> None:
+        pass  # nothing is queued: submit only records
+
     def running_count(self) -> int:
         return 0
 
@@ -125,6 +129,44 @@ def test_simultaneous_fires_become_one_run_per_clock_with_own_values(world: Any)
     assert runs["small"].lateness == pytest.approx(0.25)
     assert sorted(values["x"] for _, _, values in world.executor.submitted) == [9, 99]
     assert world.store.clock_state("report", "small").last_fire == T0
+
+
+def test_a_large_instant_is_claimed_a_chunk_per_loop_pass_first_come_first_started(
+    world: Any,
+) -> None:
+    times = [T0 - timedelta(seconds=k) for k in range(2 * FIRE_CHUNK + 5, 0, -1)]
+
+    async def body() -> list[int]:
+        world.firing.submit("report", "small", times)
+        world.firing.submit("report", "large", [T0])
+        claimed = []
+        while len(claimed) < 4:
+            await asyncio.sleep(0)  # one loop pass
+            claimed.append(len(world.executor.submitted))
+        return claimed
+
+    claimed = asyncio.run(body())
+    # the first runs reach the executor after one chunk, not after every fire of the instant
+    assert claimed == [FIRE_CHUNK, 2 * FIRE_CHUNK, len(times) + 1, len(times) + 1]
+    runs = sorted(world.store.list_runs(job="report", limit=None), key=lambda r: r.id)
+    assert [r.scheduled_time for r in runs] == [*times, T0]
+    assert [r.clock for r in runs] == ["small"] * len(times) + ["large"]
+    assert world.store.clock_state("report", "small").last_fire == times[-1]
+
+
+def test_fires_left_unclaimed_at_stop_leave_their_clock_last_fire_behind(world: Any) -> None:
+    times = [T0 - timedelta(seconds=k) for k in range(FIRE_CHUNK + 3, 0, -1)]
+
+    async def body() -> None:
+        world.firing.submit("report", "small", times)
+        await asyncio.sleep(0)  # the first chunk is claimed, then the daemon stops
+        world.firing.close()
+        await asyncio.sleep(0)
+
+    asyncio.run(body())
+    assert len(world.store.list_runs(job="report", limit=None)) == FIRE_CHUNK
+    # so a restart catches up the three fires that never became runs
+    assert world.store.clock_state("report", "small").last_fire == times[FIRE_CHUNK - 1]
 
 
 def test_a_fire_is_claimed_once_ever(world: Any) -> None:

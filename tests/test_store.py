@@ -136,18 +136,56 @@ def test_list_runs_filters_and_orders_newest_first(store: Store) -> None:
     assert [r.id for r in store.runs_in_states(["pending"])] == [a, c]
 
 
-def test_mark_crashed_turns_only_running_runs_into_crashed(store: Store) -> None:
+def test_mark_crashed_turns_running_and_pending_runs_into_crashed(store: Store) -> None:
     running, pending, done = (store.create_run(fire(c, trigger="manual")) for c in "abc")
     store.update_run(running, state="running")
     store.update_run(done, state="succeeded")
-    assert store.mark_crashed(T0) == [running]
-    crashed = store.get_run(running)
-    assert crashed is not None
+    assert store.mark_crashed(T0) == [running, pending]
+    crashed, unstarted = store.get_run(running), store.get_run(pending)
+    assert crashed is not None and unstarted is not None
     assert (crashed.state, crashed.ended_at) == ("crashed", T0)
-    assert "daemon stopped" in (crashed.error or "")
-    assert store.get_run(pending).state == "pending"  # type: ignore[union-attr]
+    assert crashed.error == "the daemon stopped while this run was running"
+    assert (unstarted.state, unstarted.ended_at) == ("crashed", T0)
+    assert unstarted.error == "the daemon stopped before this run was recorded as started"
     assert store.get_run(done).state == "succeeded"  # type: ignore[union-attr]
     assert store.mark_crashed(T0) == []
+
+
+def test_update_runs_writes_many_runs_in_one_transaction_in_order(store: Store) -> None:
+    a, b = store.claim_fires([fire("a"), fire("b")])
+    assert a is not None and b is not None
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    store.update_runs(
+        [
+            (a, {"state": "running", "started_at": T0, "attempt": 1}),
+            (b, {"state": "running", "started_at": T0}),
+            (a, {"state": "succeeded", "ended_at": T0 + timedelta(seconds=2), "exit_code": 0}),
+        ]
+    )
+    store._conn.set_trace_callback(None)
+    assert [s.split()[0] for s in statements] == ["BEGIN", "UPDATE", "UPDATE", "UPDATE", "COMMIT"]
+    first, second = store.get_run(a), store.get_run(b)
+    assert first is not None and second is not None
+    assert (first.state, first.attempt, first.exit_code) == ("succeeded", 1, 0)
+    assert first.ended_at == T0 + timedelta(seconds=2)
+    assert (second.state, second.started_at) == ("running", T0)
+    with pytest.raises(TypeError, match="unknown run fields: stat"):
+        store.update_runs([(a, {"state": "failed"}), (b, {"stat": "failed"})])
+    assert store.get_run(a).state == "succeeded"  # type: ignore[union-attr]  # nothing written
+
+
+def test_claim_fires_writes_the_clocks_last_fire_in_the_same_transaction(store: Store) -> None:
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    ids = store.claim_fires(
+        [fire("a"), fire("b")], {("report", "a"): T0, ("report", "b"): T0}
+    )
+    store._conn.set_trace_callback(None)
+    assert ids == [1, 2]
+    assert statements.count("COMMIT") == 1
+    assert store.clock_state("report", "a").last_fire == T0
+    assert store.clock_state("report", "b").last_fire == T0
 
 
 def test_log_lines_are_numbered_per_run_and_read_after_a_sequence(store: Store) -> None:
