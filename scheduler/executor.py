@@ -50,6 +50,10 @@ log = logging.getLogger("clockd.executor")
 
 FLUSH_INTERVAL = 0.1  # seconds between log writes to the store
 FLUSH_LINES = 100  # or sooner, when this many lines wait
+# While runs wait to start, state changes (running, final states) are written together at
+# most this late, so that starting runs is not slowed by one commit per run; otherwise they
+# are written at the end of the loop pass that made them.
+STATE_WRITE_DELAY = 0.05
 _SKIPPING_TRIGGERS = frozenset({Trigger.clock.value, Trigger.catchup.value})
 
 
@@ -90,9 +94,11 @@ class Executor:
         self._log_buffer: list[tuple[int, datetime, str, str]] = []
         self._running = 0
         self._hook_tasks: set[asyncio.Task[None]] = set()
-        # Runs whose process just started, written together at the end of the loop pass.
-        self._started: list[tuple[int, datetime]] = []
-        self._started_handle: asyncio.Handle | None = None
+        # State changes not yet written (in order), and the runs whose "finished" event waits
+        # for that write: a reader woken by the event must find the final state stored.
+        self._writes: list[tuple[int, dict[str, Any]]] = []
+        self._finished: list[Run] = []
+        self._write_handle: asyncio.Handle | None = None
         self._start_handle: asyncio.Handle | None = None
         self._base_env: dict[str, tuple[Job, dict[str, str]]] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -170,10 +176,11 @@ class Executor:
             self._pending.remove(run)
             self._finish_unstarted(run, RunState.cancelled, "cancelled")
             self._dispatch()
-            return True
-        self._request_cancel(run, "cancelled")
-        if run.task is not None:
-            await asyncio.wait({run.task}, timeout=self.kill_grace.total_seconds() + 10)
+        else:
+            self._request_cancel(run, "cancelled")
+            if run.task is not None:
+                await asyncio.wait({run.task}, timeout=self.kill_grace.total_seconds() + 10)
+        self.write_pending()
         return True
 
     def active_runs(self, job: str, clock: str | None = None) -> int:
@@ -196,7 +203,7 @@ class Executor:
         await self._idle.wait()
         if self._hook_tasks:
             await asyncio.wait(set(self._hook_tasks))
-        self._flush()
+        self.write_pending()
 
     async def shutdown(self, grace: timedelta) -> None:
         """Stop: pending runs are cancelled; running runs get `grace`, then are killed."""
@@ -212,7 +219,7 @@ class Executor:
                 for run in list(self._active.values()):
                     self._request_cancel(run, reason)
                 await asyncio.wait(left, timeout=self.kill_grace.total_seconds() + 10)
-        self._flush()
+        self.write_pending()
 
     # --- scheduling ------------------------------------------------------------------------
 
@@ -273,16 +280,13 @@ class Executor:
             await self._run(run)
         except Exception as error:  # a bug here must not leave a run "running" forever
             log.exception("run failed inside clockd run_id=%s", run.id)
-            self._flush()
-            self._update(
+            self._finish(
                 run,
                 state=RunState.failed,
                 ended_at=_now(),
                 error=f"internal clockd error: {error!r}",
             )
-            self._emit("finished", run)
         finally:
-            self._flush()
             self._release(run)
 
     async def _run(self, run: Run) -> None:
@@ -293,8 +297,7 @@ class Executor:
         outcome = await self._attempts(run)
         ended_at = _now()
         await self._hooks(run, outcome)
-        self._flush()
-        self._update(
+        self._finish(
             run,
             state=outcome.state,
             ended_at=ended_at,
@@ -309,7 +312,6 @@ class Executor:
             run.id,
             outcome.state.value,
         )
-        self._emit("finished", run)
 
     async def _attempts(self, run: Run) -> Outcome:
         from clocks.templates import TemplateError
@@ -392,7 +394,7 @@ class Executor:
             return
         if not templates:
             return
-        record = self.store.get_run(run.id) or run.record
+        record = run.record
         masked = run.resolved.masked()
         try:
             context = hooks.template_context(
@@ -452,43 +454,63 @@ class Executor:
 
     def _finish_unstarted(self, run: Run, state: RunState, error: str) -> None:
         self._active.pop(run.id, None)
-        self._update(run, state=state, ended_at=_now(), error=error)
+        self._finish(run, state=state, ended_at=_now(), error=error)
         log.info("run %s job=%s run_id=%s: %s", state.value, run.job.name, run.id, error)
-        self._emit("finished", run)
         if not self._active:
             self._idle.set()
 
     def _started_process(self, run: Run) -> None:
-        """The first process of `run` exists: record it (batched with the pass's other starts)."""
-        moment = _now()
-        run.record.state, run.record.started_at, run.record.attempt = (
-            RunState.running.value,
-            moment,
-            max(run.record.attempt, 1),
+        """The first process of `run` exists: record it (written with other state changes)."""
+        self._update(
+            run, state=RunState.running, started_at=_now(), attempt=max(run.record.attempt, 1)
         )
-        self._started.append((run.id, moment))
-        if self._started_handle is None:
-            self._started_handle = asyncio.get_running_loop().call_soon(self._write_started)
         self._emit("started", run)
-        log.info("run started job=%s clock=%s run_id=%s", run.job.name, run.record.clock, run.id)
-
-    def _write_started(self) -> None:
-        self._started_handle = None
-        started, self._started = self._started, []
-        try:
-            self.store.mark_running(started)
-        except Exception:
-            log.exception("cannot record started runs count=%d", len(started))
+        record = run.record
+        log.info(
+            "run started job=%s clock=%s trigger=%s scheduled_time=%s run_id=%s",
+            run.job.name,
+            record.clock,
+            record.trigger,
+            record.scheduled_time.isoformat(),
+            run.id,
+        )
 
     def _update(self, run: Run, **fields: Any) -> None:
-        """Write fields of `run` to the store and to its in-memory record (events read that)."""
-        if self._started:  # keep the order: a run's start is stored before its end
-            if self._started_handle is not None:
-                self._started_handle.cancel()
-            self._write_started()
-        self.store.update_run(run.id, **fields)
+        """Set fields of `run` in its in-memory record (events read that) at once, and in the
+        store with the next `write_pending`."""
         for name, value in fields.items():
             setattr(run.record, name, value.value if isinstance(value, RunState) else value)
+        self._writes.append((run.id, fields))
+        if self._closed:  # stopping: there may be no later loop pass to write it
+            self.write_pending()
+        elif self._write_handle is None:
+            loop = asyncio.get_running_loop()
+            if self._pending:
+                self._write_handle = loop.call_later(STATE_WRITE_DELAY, self.write_pending)
+            else:
+                self._write_handle = loop.call_soon(self.write_pending)
+
+    def _finish(self, run: Run, **fields: Any) -> None:
+        """The run's final state: written like any change, "finished" sent once it is stored."""
+        self._update(run, **fields)
+        self._finished.append(run)
+
+    def write_pending(self) -> None:
+        """Store queued log lines, then queued state changes in one transaction, then send the
+        "finished" events they complete. In-process readers call this before reading a run."""
+        if self._write_handle is not None:
+            self._write_handle.cancel()
+            self._write_handle = None
+        self._flush()  # a run's last lines are stored before its final state
+        writes, self._writes = self._writes, []
+        finished, self._finished = self._finished, []
+        if writes:
+            try:
+                self.store.update_runs(writes)
+            except Exception:
+                log.exception("cannot record run states count=%d", len(writes))
+        for run in finished:
+            self._emit("finished", run)
 
     def _emit(self, event: str, run: Run) -> None:
         self._emit_record(event, run.record)

@@ -160,6 +160,15 @@ class _Pipe:
 
 
 _pidfd_works: bool | None = None
+_devnull: int | None = None
+
+
+def _stdin() -> int:
+    """One read-only /dev/null for every child's stdin (Popen's DEVNULL opens one per spawn)."""
+    global _devnull
+    if _devnull is None:
+        _devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    return _devnull
 
 
 def _pidfd_open(pid: int) -> int | None:
@@ -212,7 +221,7 @@ class RunProcess:
         loop = asyncio.get_running_loop()
         popen = subprocess.Popen(
             self.argv,
-            stdin=subprocess.DEVNULL,
+            stdin=_stdin(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.env,

@@ -176,6 +176,7 @@ class Service:
             )
         log.info("run created job=%s clock=%s trigger=%s run_id=%s", job, clock, trigger, run_id)
         self.executor.submit(run_id, job_obj, resolved)
+        self.executor.write_pending()
         record = self.store.get_run(run_id)
         assert record is not None
         return record

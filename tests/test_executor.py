@@ -102,6 +102,7 @@ class Harness:
             )
         )
         self.executor.submit(run_id, job, resolved)
+        self.executor.write_pending()  # as Service.create_run does, before anyone reads the row
         return run_id
 
     def run(self, run_id: int) -> RunRecord:
@@ -203,6 +204,59 @@ def test_a_command_gets_rendered_argv_and_the_run_environment(tmp_path: Path) ->
         body,
         environ={"NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "1", "CLOCKD_RUN_ID": "stale"},
     )
+
+
+def test_a_finished_event_comes_once_the_final_state_is_stored(tmp_path: Path) -> None:
+    stored_at_event: list[tuple[int, str, bool]] = []
+    ids: list[int] = []
+
+    async def body(h: Harness) -> None:
+        def on_event(event: str, record: RunRecord) -> None:
+            if event == "finished":  # what a log follower woken by the event reads
+                stored = h.run(record.id)
+                stored_at_event.append((record.id, stored.state, stored.ended_at is not None))
+
+        h.executor.on_event = on_event
+        job = h.job(command=("true",))
+        ids.extend(h.submit(job) for _ in range(12))
+        await h.executor.wait_idle()
+
+    scenario(tmp_path, body, max_concurrent_runs=3)
+    assert sorted(stored_at_event) == [(run_id, "succeeded", True) for run_id in ids]
+
+
+def test_state_changes_of_runs_starting_together_share_transactions(tmp_path: Path) -> None:
+    count = 150
+    writes: list[str] = []
+
+    async def body(h: Harness) -> None:
+        job = h.job(command=("true",))
+        records = []
+        for _ in range(count):
+            run_id = h.store.create_run(
+                NewRun(job="job", clock=None, trigger="api", scheduled_time=T0, parameters={})
+            )
+            records.append(run_id)
+        h.store._conn.set_trace_callback(writes.append)
+        for run_id in records:  # as Firing hands over an instant's runs: no read in between
+            h.executor.submit(run_id, job, ResolvedParameters(values={}))
+        await h.executor.wait_idle()
+        h.store._conn.set_trace_callback(None)
+        assert {h.state(run_id) for run_id in records} == {"succeeded"}
+
+    scenario(tmp_path, body, max_concurrent_runs=count)
+    updates = sum(1 for sql in writes if sql.startswith("UPDATE runs"))
+    commits, inside = 0, False
+    for sql in writes:
+        if sql == "BEGIN IMMEDIATE":
+            inside = True
+        elif sql == "COMMIT":
+            inside, commits = False, commits + 1
+        elif sql.startswith("UPDATE runs") and not inside:
+            commits += 1  # autocommit
+    assert updates == 2 * count  # running, then the final state, for every run
+    # one commit per change would be 300; batched while runs wait to start, a few dozen
+    assert commits < count // 3, commits
 
 
 def test_a_failing_command_records_its_exit_code_and_stderr(tmp_path: Path) -> None:

@@ -142,7 +142,8 @@ def test_mark_crashed_turns_running_and_pending_runs_into_crashed(store: Store) 
     store.update_run(done, state="succeeded")
     assert store.mark_crashed(T0) == [running, pending]
     crashed, unstarted = store.get_run(running), store.get_run(pending)
-    assert crashed is not None and unstarted is not None
+    assert crashed is not None
+    assert unstarted is not None
     assert (crashed.state, crashed.ended_at) == ("crashed", T0)
     assert crashed.error == "the daemon stopped while this run was running"
     assert (unstarted.state, unstarted.ended_at) == ("crashed", T0)
@@ -153,7 +154,8 @@ def test_mark_crashed_turns_running_and_pending_runs_into_crashed(store: Store) 
 
 def test_update_runs_writes_many_runs_in_one_transaction_in_order(store: Store) -> None:
     a, b = store.claim_fires([fire("a"), fire("b")])
-    assert a is not None and b is not None
+    assert a is not None
+    assert b is not None
     statements: list[str] = []
     store._conn.set_trace_callback(statements.append)
     store.update_runs(
@@ -166,7 +168,8 @@ def test_update_runs_writes_many_runs_in_one_transaction_in_order(store: Store) 
     store._conn.set_trace_callback(None)
     assert [s.split()[0] for s in statements] == ["BEGIN", "UPDATE", "UPDATE", "UPDATE", "COMMIT"]
     first, second = store.get_run(a), store.get_run(b)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert (first.state, first.attempt, first.exit_code) == ("succeeded", 1, 0)
     assert first.ended_at == T0 + timedelta(seconds=2)
     assert (second.state, second.started_at) == ("running", T0)
