@@ -34,6 +34,12 @@ class TextFormatter(logging.Formatter):
 def setup_logging(
     log_format: str = "text", *, level: int = logging.INFO, stream: TextIO | None = None
 ) -> None:
+    # Nothing clockd logs shows the caller's file and line, thread or process: skip finding
+    # them for every record (the logging HOWTO's "Optimization"; a third of a record's cost).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()

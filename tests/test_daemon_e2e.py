@@ -417,5 +417,5 @@ def test_json_log_format_writes_one_object_per_line(tmp_path: Path) -> None:
     entries = [json.loads(line) for line in daemon.log().splitlines() if line.strip()]
     messages = [e["message"] for e in entries]
     assert any(m.startswith("started jobs=1 clocks=2") for m in messages)
-    assert any(m.startswith("fire job=tick clock=a trigger=clock") for m in messages)
+    assert any(m.startswith("run started job=tick clock=a trigger=clock") for m in messages)
     assert {e["level"] for e in entries} <= {"debug", "info", "warning", "error"}
