@@ -1,19 +1,24 @@
 """Daemon benchmarks: fire-to-process-start lateness, idle cost, start-up with many clocks.
 
-    .venv/bin/python benchmarks/daemon.py                  # everything, < 5 minutes
+    .venv/bin/python benchmarks/daemon.py                  # everything, about 10 minutes
     .venv/bin/python benchmarks/daemon.py --quick          # smaller: 1/100 clocks, 5 s idle, 1,000 loaded clocks
 
 Lateness = process start − scheduled instant, for N clocks due at the same second, each
-starting `/bin/true`. All three measure the same point, when the process exists (the spawn
-returned), and spawn the same way a scheduler that keeps logs must: stdout and stderr on
-pipes that are read, in a session of its own (so a timeout can kill the group), with the
-same child watcher (pidfd on Linux, as clockd and Python 3.12+ use):
+starting the same child: `/bin/true`, and `python -S -c pass` (a child that takes real CPU
+while later ones are still being started). All three engines measure the same point, when
+the process exists (the spawn returned), and spawn the way a scheduler that keeps logs must:
+stdout and stderr on pipes that are read, in a session of its own (so a timeout can kill the
+group), with the same child watcher (pidfd on Linux, as clockd and Python 3.12+ use), and
+with the environment a clockd run gets (the runner's own plus the `CLOCKD_*` variables):
 - clockd: a real `clockd serve`; start = the run's `started_at`, which the executor records
   right after the spawn returned;
 - raw APScheduler 3.11: AsyncIOScheduler, N DateTrigger jobs whose coroutine starts the
   process;
 - bare asyncio: one `loop.call_at`, then N spawns in a row (the floor).
-The machine is shared: repeat a row before reading much into a difference under ~2x.
+The machine is shared and a burst of 1,000 spawns is CPU-bound on 2 cores, so one trial of
+an engine can be 1.5x another trial of the same engine. Each row therefore runs the three
+engines in turn `--repeat` times and prints the median of the trials' p50 and p99, and the
+spread (min–max) of the p99s; the ratios compare those medians.
 """
 
 from __future__ import annotations
@@ -34,12 +39,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CLOCKD = Path(sys.executable).parent / "clockd"
 TRUE = "/bin/true"
+CHILDREN = {"true": [TRUE], "python": [sys.executable, "-S", "-c", "pass"]}
 
 
-async def spawn_captured(argv: str) -> asyncio.subprocess.Process:
+def run_env(index: int, at: datetime) -> dict[str, str]:
+    """The environment a clockd run gets (spec 3), built per run as clockd builds it: the
+    baselines start the same process, environment included, not a cheaper one that inherits."""
+    return {
+        **os.environ,
+        "CLOCKD_PARAMETERS": "{}",
+        "CLOCKD_RUN_ID": str(index + 1),
+        "CLOCKD_JOB": f"j{index // 100}",
+        "CLOCKD_CLOCK": f"c{index}",
+        "CLOCKD_SCHEDULED_TIME": at.isoformat(),
+        "CLOCKD_TOKEN": "x" * 43,
+    }
+
+
+async def spawn_captured(argv: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
     """Start a process as clockd does: output on pipes, its own session."""
     return await asyncio.create_subprocess_exec(
-        argv,
+        *argv,
+        env=env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -120,8 +141,14 @@ class Daemon:
 
 
 def clockd_config(
-    clocks: int, at: datetime | None, *, per_job: int = 100, cron: str | None = None
+    clocks: int,
+    at: datetime | None,
+    *,
+    per_job: int = 100,
+    cron: str | None = None,
+    child: list[str] | None = None,
 ) -> str:
+    command = ", ".join(f'"{item}"' for item in (child or [TRUE]))
     lines = [
         "[daemon]",
         'database = "clockd.db"',
@@ -131,7 +158,7 @@ def clockd_config(
     ]
     for start in range(0, clocks, per_job):
         job = f"j{start // per_job}"
-        lines += [f"[jobs.{job}]", f'command = ["{TRUE}"]', ""]
+        lines += [f"[jobs.{job}]", f"command = [{command}]", ""]
         for index in range(start, min(clocks, start + per_job)):
             lines.append(f"[[jobs.{job}.clocks]]")
             lines.append(f'name = "c{index}"')
@@ -144,12 +171,12 @@ def clockd_config(
     return "\n".join(lines)
 
 
-def clockd_lateness(clocks: int, lead: float) -> list[float]:
+def clockd_lateness(clocks: int, lead: float, child: list[str] | None = None) -> list[float]:
     with tempfile.TemporaryDirectory() as folder:
         at = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0) + timedelta(
             seconds=1
         )
-        daemon = Daemon(Path(folder), clockd_config(clocks, at))
+        daemon = Daemon(Path(folder), clockd_config(clocks, at, child=child))
         try:
             daemon.start()
             if datetime.now(UTC) >= at:
@@ -175,7 +202,7 @@ def clockd_lateness(clocks: int, lead: float) -> list[float]:
 # -- raw APScheduler and the asyncio floor -------------------------------------------------------
 
 
-async def _apscheduler(clocks: int, lead: float) -> list[float]:
+async def _apscheduler(clocks: int, lead: float, child: list[str]) -> list[float]:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     at = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0) + timedelta(seconds=1)
@@ -183,8 +210,8 @@ async def _apscheduler(clocks: int, lead: float) -> list[float]:
     processes = []
     done = asyncio.Event()
 
-    async def job() -> None:
-        process = await spawn_captured(TRUE)
+    async def job(index: int) -> None:
+        process = await spawn_captured(child, run_env(index, at))
         results.append(time.time() - at.timestamp())
         processes.append(process)
         if len(results) == clocks:
@@ -195,7 +222,7 @@ async def _apscheduler(clocks: int, lead: float) -> list[float]:
         job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": 10**6},
     )
     for index in range(clocks):
-        scheduler.add_job(job, "date", run_date=at, id=f"c{index}")
+        scheduler.add_job(job, "date", run_date=at, id=f"c{index}", args=[index])
     scheduler.start()
     await asyncio.wait_for(done.wait(), lead + 120)
     await asyncio.gather(*(p.communicate() for p in processes))
@@ -203,15 +230,15 @@ async def _apscheduler(clocks: int, lead: float) -> list[float]:
     return results
 
 
-async def _floor(clocks: int, lead: float) -> list[float]:
+async def _floor(clocks: int, lead: float, child: list[str]) -> list[float]:
     loop = asyncio.get_running_loop()
     at = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0) + timedelta(seconds=1)
     fired = asyncio.Event()
     loop.call_at(loop.time() + (at.timestamp() - time.time()), fired.set)
     await fired.wait()
     results, processes = [], []
-    for _ in range(clocks):
-        processes.append(await spawn_captured(TRUE))
+    for index in range(clocks):
+        processes.append(await spawn_captured(child, run_env(index, at)))
         results.append(time.time() - at.timestamp())
     await asyncio.gather(*(p.communicate() for p in processes))
     return results
@@ -220,60 +247,76 @@ async def _floor(clocks: int, lead: float) -> list[float]:
 # -- the table -----------------------------------------------------------------------------------
 
 
-def main() -> None:
-    use_pidfd_child_watcher()  # the baselines wait for children through pidfds, as clockd does
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="shrink everything (about a minute)")
-    parser.add_argument(
-        "--clocks",
-        type=int,
-        nargs="*",
-        default=None,
-        help="simultaneous clocks (default 1 100 1000)",
-    )
-    parser.add_argument(
-        "--idle", type=float, default=None, help="idle seconds before a single fire (default 30)"
-    )
-    parser.add_argument(
-        "--cpu-window", type=float, default=None, help="idle CPU window in seconds (default 60)"
-    )
-    parser.add_argument(
-        "--loaded",
-        type=int,
-        default=None,
-        help="loaded clocks for RSS/CPU/start-up (default 10000)",
-    )
-    parser.add_argument(
-        "--lead", type=float, default=6.0, help="seconds between start and the fire"
-    )
-    args = parser.parse_args()
-    clocks = args.clocks or ([1, 100] if args.quick else [1, 100, 1000])
-    idle = args.idle if args.idle is not None else (5 if args.quick else 30)
-    window = args.cpu_window if args.cpu_window is not None else (10 if args.quick else 60)
-    loaded = args.loaded if args.loaded is not None else (1000 if args.quick else 10_000)
+def trial(engine: str, count: int, child: list[str], lead: float) -> list[float]:
+    if engine == "clockd":
+        return clockd_lateness(count, lead, child)
+    if engine == "apscheduler":
+        return asyncio.run(_apscheduler(count, 2.0, child))
+    return asyncio.run(_floor(count, 2.0, child))
 
+
+ENGINES = ("clockd", "apscheduler", "asyncio")
+
+
+def lateness_rows(counts: list[int], children: list[str], repeat: int, lead: float) -> None:
     print(
-        f"# fire → process start (/bin/true), ms; {os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
+        f"# fire → process start, ms: median over {repeat} trials of each trial's p50 and p99 "
+        f"(min–max of the p99s); {os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     )
-    print(f"{'clocks':>7} {'engine':<12} {'p50':>8} {'p99':>8} {'max':>8} {'runs':>6}")
-    for count in clocks:
-        for engine, measure in (
-            ("clockd", lambda c=count: clockd_lateness(c, args.lead)),
-            ("apscheduler", lambda c=count: asyncio.run(_apscheduler(c, 2.0))),
-            ("asyncio", lambda c=count: asyncio.run(_floor(c, 2.0))),
-        ):
-            values = measure()
-            print(
-                f"{count:>7} {engine:<12} {ms(statistics.median(values))} {ms(percentile(values, 99))} "
-                f"{ms(max(values))} {len(values):>6}",
-                flush=True,
-            )
+    print(
+        f"{'child':<7} {'clocks':>6} {'engine':<12} {'p50':>8} {'p99':>8} {'p99 min–max':>17}"
+        f" {'p99 / apscheduler':>18} {'p99 / asyncio':>14}"
+    )
+    for kind in children:
+        for count in counts:
+            trials: dict[str, list[tuple[float, float]]] = {engine: [] for engine in ENGINES}
+            for _ in range(repeat):  # engines in turn, so drifts of the machine hit them alike
+                for engine in ENGINES:
+                    values = trial(engine, count, CHILDREN[kind], lead)
+                    if len(values) != count:
+                        raise SystemExit(f"{engine}: {len(values)} of {count} runs started")
+                    trials[engine].append((statistics.median(values), percentile(values, 99)))
+            p99 = {e: statistics.median(t[1] for t in trials[e]) for e in ENGINES}
+            for engine in ENGINES:
+                p50 = statistics.median(t[0] for t in trials[engine])
+                spread = [t[1] for t in trials[engine]]
+                ratios = (
+                    f" {p99['clockd'] / p99['apscheduler']:>18.2f} {p99['clockd'] / p99['asyncio']:>14.2f}"
+                    if engine == "clockd"
+                    else ""
+                )
+                print(
+                    f"{kind:<7} {count:>6} {engine:<12} {ms(p50)} {ms(p99[engine])} "
+                    f"{ms(min(spread)).strip():>8}–{ms(max(spread)).strip():<8}{ratios}",
+                    flush=True,
+                )
 
-    single = clockd_lateness(1, idle)
-    print(f"\n# single fire after {idle:.0f} s idle (clockd): {ms(single[0]).strip()} ms")
 
+def idle_fires(fires: int, idle: float) -> list[float]:
+    """One clock whose fires are `idle` seconds apart: the lateness of each, after idling."""
+    with tempfile.TemporaryDirectory() as folder:
+        first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=idle + 1)
+        times = [first + timedelta(seconds=idle * k) for k in range(fires)]
+        config = clockd_config(1, first).replace(
+            f'at = ["{first.strftime("%Y-%m-%dT%H:%M:%SZ")}"]',
+            "at = [" + ", ".join(f'"{t.strftime("%Y-%m-%dT%H:%M:%SZ")}"' for t in times) + "]",
+        )
+        daemon = Daemon(Path(folder), config)
+        try:
+            daemon.start()
+            time.sleep(max(0.0, (times[-1] - datetime.now(UTC)).total_seconds()) + 1.0)
+            conn = sqlite3.connect(daemon.database)
+            rows = conn.execute(
+                "SELECT started_at, scheduled_time FROM runs WHERE started_at IS NOT NULL"
+            ).fetchall()
+            conn.close()
+        finally:
+            daemon.stop()
+    parse = lambda text: datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
+    return [(parse(started) - parse(scheduled)).total_seconds() for started, scheduled in rows]
+
+
+def loaded_daemon(loaded: int, window: float) -> None:
     with tempfile.TemporaryDirectory() as folder:
         daemon = Daemon(Path(folder), clockd_config(loaded, None, cron="0 0 1 1 *"))
         try:
@@ -291,6 +334,68 @@ def main() -> None:
             print(f"restart to READY=1 (state exists): {again:.2f} s")
         finally:
             daemon.stop()
+
+
+def main() -> None:
+    use_pidfd_child_watcher()  # the baselines wait for children through pidfds, as clockd does
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="shrink everything (about a minute)")
+    parser.add_argument(
+        "--clocks",
+        type=int,
+        nargs="*",
+        default=None,
+        help="simultaneous clocks (default 1 100 1000)",
+    )
+    parser.add_argument(
+        "--child",
+        choices=[*CHILDREN, "both"],
+        default="both",
+        help="what each run starts: /bin/true, python -S -c pass, or both (default)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="trials per row and engine (default 3)"
+    )
+    parser.add_argument(
+        "--idle", type=float, default=None, help="idle seconds before each single fire (default 30)"
+    )
+    parser.add_argument(
+        "--idle-fires", type=int, default=None, help="single fires after idling (default 5)"
+    )
+    parser.add_argument(
+        "--cpu-window", type=float, default=None, help="idle CPU window in seconds (default 60)"
+    )
+    parser.add_argument(
+        "--loaded",
+        type=int,
+        default=None,
+        help="loaded clocks for RSS/CPU/start-up (default 10000; 0 skips)",
+    )
+    parser.add_argument(
+        "--lead", type=float, default=4.0, help="seconds between clockd's start and the fire"
+    )
+    args = parser.parse_args()
+    clocks = args.clocks if args.clocks is not None else ([1, 100] if args.quick else [1, 100, 1000])
+    children = list(CHILDREN) if args.child == "both" else [args.child]
+    repeat = args.repeat or (1 if args.quick else 3)
+    idle = args.idle if args.idle is not None else (5 if args.quick else 30)
+    idle_count = args.idle_fires if args.idle_fires is not None else (2 if args.quick else 5)
+    window = args.cpu_window if args.cpu_window is not None else (10 if args.quick else 60)
+    loaded = args.loaded if args.loaded is not None else (1000 if args.quick else 10_000)
+
+    if clocks:
+        lateness_rows(clocks, children, repeat, args.lead)
+    if idle_count:
+        single = idle_fires(idle_count, idle)
+        print(
+            f"\n# {len(single)} single fires, each after {idle:.0f} s idle (clockd, /bin/true): "
+            f"p50 {ms(statistics.median(single)).strip()} ms, "
+            f"p99 {ms(percentile(single, 99)).strip()} ms, max {ms(max(single)).strip()} ms"
+        )
+    if loaded:
+        loaded_daemon(loaded, window)
 
 
 if __name__ == "__main__":
