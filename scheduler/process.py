@@ -6,16 +6,19 @@
     exit_code = await process.wait()   # negative: killed by that signal
     process.kill_group(signal.SIGTERM) # from elsewhere: the child and all its descendants
 
-Never a shell: argv items arrive verbatim. The child starts a new session
-(`start_new_session=True`), so its pid is its process group id and `killpg` reaches
-grandchildren too. Output is split on b"\\n" and decoded as UTF-8 with replacement, so binary
-garbage cannot break the capture; a line longer than `MAX_LINE_BYTES` is cut into pieces.
+Never a shell: argv items arrive verbatim. The child starts a new session, so its pid is its
+process group id and `killpg` reaches grandchildren too. A child that starts in the daemon's
+own working directory is started by `os.posix_spawn`, any other by `subprocess.Popen` (which
+can change directory); both give it the same stdin, pipes, signals and descriptors. Output
+is split on b"\\n" and decoded as UTF-8 with replacement, so binary garbage cannot break the
+capture; a line longer than `MAX_LINE_BYTES` is cut into pieces.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import subprocess
@@ -171,6 +174,94 @@ def _stdin() -> int:
     return _devnull
 
 
+# What Popen's restore_signals resets in the child; Python ignores SIGPIPE, a child must not.
+_DEFAULT_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name)
+)
+
+
+def _may_posix_spawn(cwd: Path | str | None) -> bool:
+    """`os.posix_spawn` has no working-directory action: it serves runs that start in ours."""
+    if not hasattr(os, "posix_spawn"):
+        return False
+    try:
+        return cwd is None or os.path.abspath(cwd) == os.getcwd()
+    except OSError:  # our own folder was removed: Popen changes into the run's
+        return False
+
+
+def _executable(name: str, env: Mapping[str, str]) -> str:
+    """`name` looked up as Popen looks it up: in the child's PATH, unless it has a slash.
+    FileNotFoundError, or PermissionError when only files that are not executable match."""
+    if os.sep in name:
+        return name
+    denied = False
+    for folder in os.get_exec_path(env):  # type: ignore[arg-type]
+        candidate = os.path.join(folder, name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+        denied = denied or os.path.exists(candidate)
+    if denied:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+
+
+def _posix_spawn(argv: list[str], env: Mapping[str, str]) -> tuple[int, IO[bytes], IO[bytes]]:
+    """(pid, stdout, stderr) of a child in a session of its own, started by `os.posix_spawn`.
+
+    About a third less of the daemon's time per start than `subprocess.Popen` (whose argv,
+    environment and descriptor handling are Python code): what a burst of 1,000 runs costs is
+    mostly starts. The child gets what Popen gives it here: /dev/null on stdin, pipes on
+    stdout and stderr, no other descriptor (every descriptor of the daemon is close-on-exec,
+    `_close_inherited_descriptors`), default SIGPIPE."""
+    global _inherited_closed
+    if not _inherited_closed:
+        _close_inherited_descriptors()
+        _inherited_closed = True
+    executable = _executable(argv[0], env)
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    try:
+        pid = os.posix_spawn(
+            executable,
+            argv,
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, _stdin(), 0),
+                (os.POSIX_SPAWN_DUP2, out_write, 1),
+                (os.POSIX_SPAWN_DUP2, err_write, 2),
+            ],
+            setsid=True,
+            setsigdef=_DEFAULT_SIGNALS,
+        )
+    except BaseException:
+        os.close(out_read)
+        os.close(err_read)
+        raise
+    finally:
+        os.close(out_write)
+        os.close(err_write)
+    return pid, open(out_read, "rb", buffering=0), open(err_read, "rb", buffering=0)
+
+
+_inherited_closed = False
+
+
+def _close_inherited_descriptors() -> None:
+    """Make every open descriptor above stderr close-on-exec (before the first posix_spawn).
+
+    Python opens its own so; this catches what the daemon inherited from whoever started it,
+    which a run must not get."""
+    try:
+        descriptors = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for fd in descriptors:
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
+
+
 def _pidfd_open(pid: int) -> int | None:
     """A pidfd for `pid`, or None where the kernel has none (then a thread waits instead)."""
     global _pidfd_works
@@ -210,7 +301,7 @@ class RunProcess:
         self.log = log
         self.pid: int | None = None
         self.exit_code: int | None = None
-        self._popen: subprocess.Popen[bytes] | None = None
+        self._popen: subprocess.Popen[bytes] | None = None  # None when posix_spawn started it
         self._exited: asyncio.Future[int] | None = None
         self._drained: asyncio.Future[None] | None = None
         self._pipes: list[_Pipe] = []
@@ -219,35 +310,38 @@ class RunProcess:
         """Start the child now, on the loop's thread. OSError (FileNotFoundError,
         PermissionError, NotADirectoryError for a bad `cwd`) when it cannot start."""
         loop = asyncio.get_running_loop()
-        popen = subprocess.Popen(
-            self.argv,
-            stdin=_stdin(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=self.env,
-            cwd=self.cwd,
-            start_new_session=True,
-            close_fds=True,
-            bufsize=0,
-        )
-        self._popen = popen
-        self.pid = popen.pid
+        if _may_posix_spawn(self.cwd):
+            pid, stdout, stderr = _posix_spawn(self.argv, self.env)
+        else:
+            popen = subprocess.Popen(
+                self.argv,
+                stdin=_stdin(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+                close_fds=True,
+                bufsize=0,
+            )
+            assert popen.stdout is not None
+            assert popen.stderr is not None
+            self._popen, pid, stdout, stderr = popen, popen.pid, popen.stdout, popen.stderr
+        self.pid = pid
         self._exited = loop.create_future()
         self._drained = loop.create_future()
-        assert popen.stdout is not None
-        assert popen.stderr is not None
         self._pipes = [
-            _Pipe(loop, popen.stdout, "stdout", self._emit, self._pipe_closed),
-            _Pipe(loop, popen.stderr, "stderr", self._emit, self._pipe_closed),
+            _Pipe(loop, stdout, "stdout", self._emit, self._pipe_closed),
+            _Pipe(loop, stderr, "stderr", self._emit, self._pipe_closed),
         ]
-        pidfd = _pidfd_open(popen.pid)
+        pidfd = _pidfd_open(pid)
         if pidfd is not None:
             loop.add_reader(pidfd, self._pidfd_readable, loop, pidfd)
         else:
             threading.Thread(
                 target=self._wait_in_thread,
                 args=(loop,),
-                name=f"clockd-wait-{popen.pid}",
+                name=f"clockd-wait-{pid}",
                 daemon=True,
             ).start()
 
@@ -267,19 +361,27 @@ class RunProcess:
         self._reap()
 
     def _wait_in_thread(self, loop: asyncio.AbstractEventLoop) -> None:
-        assert self._popen is not None
-        self._popen.wait()
+        code = self._exit_code(block=True)
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            loop.call_soon_threadsafe(self._reap)
+            loop.call_soon_threadsafe(self._reap, code)
 
-    def _reap(self) -> None:
-        assert self._popen is not None
+    def _reap(self, code: int | None = None) -> None:
         assert self._exited is not None
-        code = self._popen.poll()
+        if code is None:
+            code = self._exit_code(block=False)
         if code is None:  # cannot happen after a pidfd said so; wait rather than guess
-            code = self._popen.wait()
+            code = self._exit_code(block=True)
+        assert code is not None
         if not self._exited.done():
             self._exited.set_result(code)
+
+    def _exit_code(self, *, block: bool) -> int | None:
+        """Reap the child: its exit code (negative: killed by that signal), None if running."""
+        if self._popen is not None:
+            return self._popen.wait() if block else self._popen.poll()
+        assert self.pid is not None
+        pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+        return os.waitstatus_to_exitcode(status) if pid else None
 
     def _pipe_closed(self) -> None:
         assert self._drained is not None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
+import subprocess
 import sys
+import textwrap
 import time
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +18,7 @@ import pytest
 
 from scheduler.process import LogLimiter, RunProcess, describe_exit
 from scheduler.secrets import SecretError, resolve_secret
+from tests.conftest import ROOT
 from tests.helpers import pid_alive
 from tests.helpers import wait_until_async as wait_until
 
@@ -236,3 +240,110 @@ def test_without_pidfd_a_thread_sees_the_exit_and_kills_still_reach_the_group(
     code, waited_in_thread = asyncio.run(killed())
     assert code == -signal.SIGTERM
     assert waited_in_thread
+
+
+# A child that starts in the daemon's own folder is started by os.posix_spawn, any other by
+# subprocess.Popen (which can change directory): both must give it the same world.
+STARTS = pytest.mark.parametrize(
+    "elsewhere", [False, True], ids=["posix_spawn (daemon's folder)", "Popen (other folder)"]
+)
+
+
+def start_in(elsewhere: bool, tmp_path: Path) -> Path | None:
+    return tmp_path if elsewhere else None
+
+
+@STARTS
+def test_both_starts_give_the_same_session_stdin_signals_and_environment(
+    elsewhere: bool, tmp_path: Path
+) -> None:
+    script = (
+        'echo "pgid=$(ps -o pgid= -p $$ | tr -d " ") sid=$(ps -o sid= -p $$ | tr -d " ") pid=$$"; '
+        "cat; echo stdin-done; grep -E '^SigIgn:' /proc/self/status; "
+        'echo "x=$CLOCKD_X path=$PATH"'
+    )
+    code, captured = run(
+        ["sh", "-c", script],
+        cwd=start_in(elsewhere, tmp_path),
+        env={"CLOCKD_X": "ä 1", "PATH": os.environ["PATH"]},
+    )
+    assert code == 0
+    lines = captured.texts("stdout")
+    ids = dict(item.split("=") for item in lines[0].split())
+    assert ids["pgid"] == ids["sid"] == ids["pid"]  # a session and group of its own
+    assert lines[1] == "stdin-done"  # stdin is /dev/null: cat ends at once
+    ignored = int(lines[2].split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))  # SIGPIPE back to default
+    assert lines[3] == f"x=ä 1 path={os.environ['PATH']}"
+
+
+@STARTS
+def test_both_starts_look_the_program_up_in_the_childs_path(
+    elsewhere: bool, tmp_path: Path
+) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    program = tools / "hello-clockd"
+    program.write_text("#!/bin/sh\necho hello from $0\n")
+    program.chmod(0o755)
+    (tools / "not-executable").write_text("#!/bin/sh\n")
+    env = {"PATH": f"{tmp_path / 'empty'}:{tools}:/usr/bin:/bin"}
+    code, captured = run(["hello-clockd"], cwd=start_in(elsewhere, tmp_path), env=env)
+    assert (code, captured.texts("stdout")) == (0, [f"hello from {program}"])
+
+    async def start(name: str) -> None:
+        process = RunProcess(
+            [name], env=env, cwd=start_in(elsewhere, tmp_path), log=LogLimiter(100, Captured())
+        )
+        await process.start()
+
+    with pytest.raises(FileNotFoundError):
+        asyncio.run(start("no-such-program-clockd"))
+    with pytest.raises(PermissionError):
+        asyncio.run(start("not-executable"))
+
+
+@STARTS
+def test_both_starts_report_a_signal_death(elsewhere: bool, tmp_path: Path) -> None:
+    code, _ = run(["sh", "-c", "kill -TERM $$"], cwd=start_in(elsewhere, tmp_path))
+    assert code == -signal.SIGTERM
+
+
+def test_a_run_gets_no_descriptor_the_daemon_inherited(tmp_path: Path) -> None:
+    """The daemon is started with an inheritable descriptor open (a careless parent): neither
+    way of starting a run passes it on."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        textwrap.dedent(
+            f"""
+            import asyncio, os, sys
+            sys.path.insert(0, {str(ROOT)!r})
+            from scheduler.process import LogLimiter, RunProcess
+            leaked = os.dup2(os.open(os.devnull, os.O_RDONLY), 100)  # inheritable
+            lines = []
+
+            async def main(cwd):
+                process = RunProcess(
+                    ["sh", "-c", "ls /proc/self/fd"], env=dict(os.environ), cwd=cwd,
+                    log=LogLimiter(10_000, lambda moment, stream, text: lines.append(text)),
+                )
+                await process.start()
+                await process.wait()
+
+            for cwd in (None, {str(tmp_path)!r}):
+                lines.clear()
+                asyncio.run(main(cwd))
+                print(leaked, sorted(int(n) for n in lines))
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(probe)], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    for line in result.stdout.splitlines():
+        leaked, listed = line.split(" ", 1)
+        # 0-2, and the descriptor ls itself opened to read the folder
+        descriptors = json.loads(listed)
+        assert int(leaked) not in descriptors
+        assert len(descriptors) == 4, line
