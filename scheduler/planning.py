@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.base import BaseExecutor
@@ -55,8 +55,15 @@ class ClockdExecutor(BaseExecutor):  # type: ignore[misc]
 
     def _do_submit_job(self, job: APJob, run_times: list[datetime]) -> None:
         trigger = job.trigger
-        times = [trigger.consume(t) for t in run_times]
-        self.firing.submit(job.kwargs["job"], job.kwargs["clock"], times)
+        times = []
+        for run_time in run_times:
+            nominal = trigger.consume(run_time)
+            # A due fire that starts a gap (a forward jump seen by APScheduler's timer before
+            # the daemon's tick) was skipped by the jump: the gap's catchup rule decided it.
+            if not trigger.in_gap(run_time):
+                times.append(nominal)
+        if times:
+            self.firing.submit(job.kwargs["job"], job.kwargs["clock"], times)
 
 
 def clock_fingerprint(job: Job, clock: Clock) -> str:
@@ -168,20 +175,22 @@ class Planner:
         )
 
     def gap_handler(self, job_name: str, clock_name: str):  # type: ignore[no-untyped-def]
-        def on_gap(previous: datetime, now: datetime) -> None:
+        def on_gap(first: datetime, now: datetime) -> None:
             # APScheduler was about to list every fire of a long gap (a forward jump seen by
-            # its timer before our watcher): apply the catchup rule instead, bounded.
+            # its timer before our watcher): apply the catchup rule instead, bounded. The gap
+            # includes `first`, the fire APScheduler found due (the executor drops it), so
+            # `missed` looks after the second before it (fires are whole seconds).
             job = self.jobs().get(job_name)
             clock = job.clock(clock_name) if job else None
             if job is None or clock is None:
                 return
             effective = self.book.effective(job_name, clock)
-            times = self.firing.missed(job, effective, now, since=previous)
+            times = self.firing.missed(job, effective, now, since=first - timedelta(seconds=1))
             log.warning(
                 "gap in fires job=%s clock=%s from=%s to=%s catchup=%d",
                 job_name,
                 clock_name,
-                previous.isoformat(),
+                first.isoformat(),
                 now.isoformat(),
                 len(times),
             )

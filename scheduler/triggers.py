@@ -6,7 +6,9 @@ Two things APScheduler 3.11 does not do are handled here:
 - a wall-clock jump far forward makes `Job._get_run_times` enumerate every missed fire in
   memory (#526, #1066). When asked for the fire after one that lies more than a minute in
   the past, the trigger skips to the first fire after now and reports the skipped range to
-  `on_gap`, which applies the clock's catchup rule (bounded by catchup_limit).
+  `on_gap`, which applies the clock's catchup rule (bounded by catchup_limit). The range
+  starts at that stale fire itself: APScheduler has listed it as due, but the jump skipped it
+  like the rest, so `in_gap` tells the executor not to fire it as well.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class ClockTrigger(BaseTrigger):  # type: ignore[misc]
         # jittered run time → nominal fire, for the fires handed out and not yet consumed
         self._nominal: dict[datetime, datetime] = {}
         self._last_gap: tuple[datetime, datetime] | None = None
+        # run times listed by APScheduler that start a reported gap (see `in_gap`)
+        self._gap_starts: set[datetime] = set()
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
@@ -52,9 +56,13 @@ class ClockTrigger(BaseTrigger):  # type: ignore[misc]
             previous = self.nominal(previous_fire_time)
             after = previous
             if self.on_gap is not None and now - previous > GAP_THRESHOLD:
-                # APScheduler asks twice per pass with the same arguments: report once
+                # APScheduler asks twice per pass with the same arguments: report once.
+                # `previous` is in the gap too: on_gap(first, now) covers [first, now].
                 if self._last_gap != (previous, now):
                     self._last_gap = (previous, now)
+                    if len(self._gap_starts) > 64:  # bounded: entries are taken by in_gap
+                        self._gap_starts.clear()
+                    self._gap_starts.add(previous_fire_time.astimezone(UTC))
                     self.on_gap(previous, now)
                 after = now
             nominal = self.clock.next_fire(after)
@@ -71,6 +79,15 @@ class ClockTrigger(BaseTrigger):  # type: ignore[misc]
         """The fire a (possibly jittered) run time stands for."""
         run_time = run_time.astimezone(UTC)
         return self._nominal.get(run_time, run_time)
+
+    def in_gap(self, run_time: datetime) -> bool:
+        """Whether APScheduler's due `run_time` starts a gap reported to `on_gap` (once): the
+        catchup rule decided its fire there, so it must not be fired as due as well."""
+        run_time = run_time.astimezone(UTC)
+        if run_time in self._gap_starts:
+            self._gap_starts.discard(run_time)
+            return True
+        return False
 
     def consume(self, run_time: datetime) -> datetime:
         run_time = run_time.astimezone(UTC)
