@@ -19,7 +19,7 @@ import os
 import secrets
 import signal
 from collections.abc import MutableMapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -328,15 +328,18 @@ class Daemon:
         if self.notifier.enabled:
             self._update_status()
         wall, monotonic = self.time_source.now(), self.time_source.monotonic()
-        drift = (wall - self._mark[0]).total_seconds() - (monotonic - self._mark[1])
+        elapsed = monotonic - self._mark[1]
+        drift = (wall - self._mark[0]).total_seconds() - elapsed
         self._mark = (wall, monotonic)
         if abs(drift) > JUMP_THRESHOLD.total_seconds():
             log.warning("wall clock jumped seconds=%.0f; re-planning every clock", drift)
-            self.replan(wall, forward=drift > 0)
+            # The jump came somewhere in the last `elapsed` seconds: on the new wall time,
+            # the earliest it can have been is `wall - elapsed`.
+            self.replan(wall, forward=drift > 0, jumped_at=wall - timedelta(seconds=elapsed))
 
-    def replan(self, now: datetime, *, forward: bool) -> None:
+    def replan(self, now: datetime, *, forward: bool, jumped_at: datetime | None = None) -> None:
         """After a wall-clock jump: see `Planner.replan`."""
-        self.planner.replan(now, forward=forward)
+        self.planner.replan(now, forward=forward, jumped_at=jumped_at)
 
     # -- reload ------------------------------------------------------------------------------
 

@@ -205,11 +205,14 @@ class Planner:
             return None
         return whole_second(scheduled.trigger.nominal(scheduled.next_run_time))
 
-    def replan(self, now: datetime, *, forward: bool) -> None:
-        """After a jump: forward → the catchup rule for what was skipped; both → plan from now.
+    def replan(self, now: datetime, *, forward: bool, jumped_at: datetime | None = None) -> None:
+        """After a jump: forward → the catchup rule for what was skipped, then plan from now.
 
-        A backward jump re-plans from the new now; fires that already ran are refused by the
+        A backward jump re-plans from `jumped_at` (the earliest the new wall time can have
+        started, before the daemon noticed; default now): fires since then, on the new time,
+        are due at once instead of lost. Fires that already ran are refused by the
         (job, clock, scheduled_time) uniqueness, so nothing runs twice."""
+        plan_from = now if forward or jumped_at is None else min(jumped_at, now)
         jobs = self.jobs()
         for scheduled in self.scheduler.get_jobs():
             job = jobs.get(scheduled.kwargs["job"])
@@ -220,7 +223,7 @@ class Planner:
             if forward:
                 since = self.store.clock_state(job.name, clock.name).last_fire or self.started_wall
                 self.firing.catch_up(job, effective, now, since=since)
-            first = scheduled.trigger.first_after(now)
+            first = scheduled.trigger.first_after(plan_from)
             if first is None:
                 self.scheduler.remove_job(scheduled.id)
             else:

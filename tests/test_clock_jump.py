@@ -106,3 +106,33 @@ def test_the_fire_due_when_the_scheduler_timer_sees_a_forward_jump_follows_the_c
     finally:
         store.close()
 
+
+def test_a_backward_jump_replans_from_when_it_may_have_happened_so_no_rewound_fire_is_lost(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "clockd.toml"
+    path.write_text(textwrap.dedent(CONFIG).replace("CATCHUP", "latest"))
+    config = load_config(path, now=T0)
+    store = Store.open(config.daemon.database)
+    time_source = FixedTime(T0)
+
+    async def scenario() -> None:
+        daemon = Daemon(path, environ={}, time_source=time_source)
+        daemon.assemble(config, store, RecordingExecutor(), paused=True)
+        planned = daemon.scheduler.get_job("tick/every")
+        # The loop slept 1.2 s (a busy wake); the wall clock stepped ten minutes back 0.6 s in.
+        time_source.advance(seconds=0.6)
+        time_source.jump(minutes=-10)
+        time_source.advance(seconds=0.6)
+        daemon.tick()
+        # On the new time the wall clock read T0 - 10 min + 0.6 s at the step, at the latest,
+        # and T0 - 10 min at the earliest: T0 - 9 min 59 s came after the step and is due now,
+        # not skipped because the jump was noticed later. Nothing was caught up.
+        assert planned.next_run_time == T0 - timedelta(minutes=10) + SECOND
+        assert store.list_runs(job="tick") == []
+        daemon.scheduler.shutdown(wait=False)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
