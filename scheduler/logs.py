@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -23,8 +24,23 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """`2026-03-01 09:00:00,123 INFO clockd.executor: run started job=...`, one line an event.
+
+    The date and time are formatted once a second, not once a line: a burst of 1,000 runs
+    logs 2,000 lines."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime(
+                "%Y-%m-%d %H:%M:%S", self.converter(record.created)
+            )
+        return f"{self._stamp},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
         # one event, one line: a traceback is folded onto it

@@ -96,15 +96,25 @@ class Metrics:
             registry=self.registry,
         )
         self.reload_success.set(1)
+        self._children: dict[tuple[int, str, str], Any] = {}
 
     def observe_run_started(self, record: RunRecord) -> None:
-        self.runs_started.labels(job=record.job, trigger=str(record.trigger)).inc()
+        self._child(self.runs_started, record.job, str(record.trigger)).inc()
         lateness = getattr(record, "lateness", None)
         if lateness is not None and record.trigger in ("clock", "catchup"):
             self.fire_lateness.observe(max(float(lateness), 0.0))
 
     def observe_run_finished(self, record: RunRecord) -> None:
-        self.runs_finished.labels(job=record.job, state=str(record.state)).inc()
+        self._child(self.runs_finished, record.job, str(record.state)).inc()
+
+    def _child(self, counter: Counter, job: str, value: str) -> Any:
+        """`counter.labels(job, value)`, looked up once: `labels()` validates and locks on
+        every call, twice per run."""
+        key = (id(counter), job, value)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(job, value)
+        return child
 
     def observe_event(self, event: str, record: RunRecord) -> None:
         if event == "started":
