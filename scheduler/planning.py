@@ -148,8 +148,13 @@ class Planner:
         effective = self.book.effective(job.name, clock)
         state = states.get(key) if states is not None else self.store.clock_state(*key)
         last_fire = state.last_fire if state is not None else None
+        known: tuple[datetime | None] | None = None  # the first fire after now, when found here
         if catch_up and last_fire is not None:
-            self.firing.catch_up(job, effective, now, since=last_fire)
+            following = effective.next_fire(last_fire)
+            if following is not None and following <= now:
+                self.firing.catch_up(job, effective, now, since=last_fire)
+            else:  # nothing missed (the common restart): that fire is also the first after now
+                known = (following,)
         if last_fire is None:
             # First load: mark "seen until now", so that fires missed while the daemon is
             # down before the clock's first fire are caught up too.
@@ -158,7 +163,7 @@ class Planner:
             else:
                 self.store.set_last_fire(job.name, clock.name, whole_second(now))
         trigger = ClockTrigger(effective, on_gap=self.gap_handler(job.name, clock.name))
-        first = trigger.first_after(now)
+        first = trigger.first_after(now) if known is None else trigger.jittered(known[0])
         if first is None:
             log.info("clock has no more fires job=%s clock=%s", job.name, clock.name)
             return

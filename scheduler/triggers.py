@@ -72,7 +72,10 @@ class ClockTrigger(BaseTrigger):  # type: ignore[misc]
 
     def first_after(self, moment: datetime) -> datetime | None:
         """The first fire strictly after `moment`, jittered, for (re)planning."""
-        nominal = self.clock.next_fire(moment.astimezone(UTC))
+        return self.jittered(self.clock.next_fire(moment.astimezone(UTC)))
+
+    def jittered(self, nominal: datetime | None) -> datetime | None:
+        """The run time of the fire `nominal` (computed by the caller), jittered."""
         return None if nominal is None else self._jittered(nominal)
 
     def nominal(self, run_time: datetime) -> datetime:
