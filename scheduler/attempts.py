@@ -124,9 +124,8 @@ async def _wait(run: Run, process: RunProcess, kill_grace: timedelta) -> tuple[i
     """The exit code, and whether the timeout killed it. Futures only: no task per run."""
     timeout = run.job.timeout.total_seconds() if run.job.timeout else None
     exited = process.exited
-    await asyncio.wait(
-        {exited, run.cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-    )
+    waits: set[asyncio.Future[Any]] = {exited, run.cancelled}
+    await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     if exited.done():
         return await process.wait(), False
     timed_out = run.cancel_reason is None

@@ -52,7 +52,7 @@ def setup_logging(
 ) -> None:
     # Nothing clockd logs shows the caller's file and line, thread or process: skip finding
     # them for every record (the logging HOWTO's "Optimization"; a third of a record's cost).
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

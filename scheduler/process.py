@@ -196,7 +196,7 @@ def _executable(name: str, env: Mapping[str, str]) -> str:
     if os.sep in name:
         return name
     denied = False
-    for folder in os.get_exec_path(env):  # type: ignore[arg-type]
+    for folder in os.get_exec_path(env):
         candidate = os.path.join(folder, name)
         if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
             return candidate
