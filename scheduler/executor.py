@@ -114,7 +114,9 @@ class Executor:
     ) -> None:
         """Queue a run whose row exists in state `pending`. Call on the event loop thread.
 
-        `record` is that row when the caller has it (firing does), to save reading it back."""
+        `record` is that row when the caller has it (firing does), to save reading it back.
+        What this changes in the row (a run name, `skipped`) is written with the next
+        `write_pending`; a caller that reads the row back calls that first."""
         if record is None:
             record = self.store.get_run(run_id)
         if record is None:
