@@ -98,6 +98,12 @@ async def run_attempt(
                 RunState.failed,
                 error=f"cannot start '{argv[0]}': {error.strerror or error}",
             )
+        except ValueError:  # the only one a spawn raises: a NUL byte, which no exec can take
+            return Outcome(
+                RunState.failed,
+                error=f"cannot start '{argv[0]}': an argument or environment value "
+                "contains a NUL character",
+            )
         run.process = process
         if run.record.started_at is None:
             on_started(run)

@@ -286,6 +286,28 @@ def test_a_missing_program_fails_the_run_with_a_phrased_error(tmp_path: Path) ->
     scenario(tmp_path, body)
 
 
+def test_a_nul_character_in_a_value_fails_the_run_with_a_phrased_error(tmp_path: Path) -> None:
+    """JSON strings may hold U+0000 and pass the schema; no exec can take one."""
+
+    async def body(h: Harness) -> None:
+        job = h.job(
+            command=("echo", "{{ text }}"),
+            parameters={"text": {"type": "string"}},
+        )
+        in_argv = h.submit(job, {"text": "a\x00b"})
+        only_env = h.submit(h.job("quiet", command=("true",)), {"text": "a\x00b"})
+        await h.executor.wait_idle()
+        for run_id, program in ((in_argv, "echo"), (only_env, "true")):
+            record = h.run(run_id)
+            assert record.state == "failed"
+            assert record.error == (
+                f"cannot start '{program}': an argument or environment value contains a NUL "
+                "character"
+            )
+
+    scenario(tmp_path, body)
+
+
 def test_the_log_cap_truncates_with_a_mark(tmp_path: Path) -> None:
     async def body(h: Harness) -> None:
         run_id = h.submit(h.job(command=py("for i in range(5000): print('y' * 49)")))
