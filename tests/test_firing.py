@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from scheduler.config import load_config
-from scheduler.firing import FIRE_CHUNK, ClockBook, Firing, _Due
+from scheduler.firing import FIRE_CHUNK, FIRST_FIRE_CHUNK, ClockBook, Firing, _Due
 from scheduler.service import Service
 from scheduler.store import Store
 from scheduler.timesource import FixedTime
@@ -140,15 +140,23 @@ def test_a_large_instant_is_claimed_a_chunk_per_loop_pass_first_come_first_start
         world.firing.submit("report", "small", times)
         world.firing.submit("report", "large", [T0])
         claimed = []
-        while len(claimed) < 4:
+        while len(claimed) < 6:
             await asyncio.sleep(0)  # one loop pass
             claimed.append(len(world.executor.submitted))
+        # the next instant starts small again
+        world.firing.submit("report", "large", [T0 + timedelta(seconds=k) for k in (1, 2, 3, 4, 5)])
+        await asyncio.sleep(0)
+        claimed.append(len(world.executor.submitted))
         return claimed
 
     claimed = asyncio.run(body())
-    # the first runs reach the executor after one chunk, not after every fire of the instant
-    assert claimed == [FIRE_CHUNK, 2 * FIRE_CHUNK, len(times) + 1, len(times) + 1]
+    # the first runs reach the executor after a small first chunk, not after every fire of the
+    # instant; chunks double up to FIRE_CHUNK
+    assert FIRST_FIRE_CHUNK == 4
+    assert FIRE_CHUNK == 32
+    assert claimed == [4, 4 + 8, 12 + 16, 28 + 32, len(times) + 1, len(times) + 1, len(times) + 5]
     runs = sorted(world.store.list_runs(job="report", limit=None), key=lambda r: r.id)
+    runs = runs[: len(times) + 1]  # the first instant
     assert [r.scheduled_time for r in runs] == [*times, T0]
     assert [r.clock for r in runs] == ["small"] * len(times) + ["large"]
     assert world.store.clock_state("report", "small").last_fire == times[-1]
@@ -164,9 +172,9 @@ def test_fires_left_unclaimed_at_stop_leave_their_clock_last_fire_behind(world: 
         await asyncio.sleep(0)
 
     asyncio.run(body())
-    assert len(world.store.list_runs(job="report", limit=None)) == FIRE_CHUNK
-    # so a restart catches up the three fires that never became runs
-    assert world.store.clock_state("report", "small").last_fire == times[FIRE_CHUNK - 1]
+    assert len(world.store.list_runs(job="report", limit=None)) == FIRST_FIRE_CHUNK
+    # so a restart catches up the fires that never became runs
+    assert world.store.clock_state("report", "small").last_fire == times[FIRST_FIRE_CHUNK - 1]
 
 
 def test_a_fire_is_claimed_once_ever(world: Any) -> None:
