@@ -62,6 +62,23 @@ class RecordingExecutor:
         return 0
 
 
+def world(tmp_path: Path, catchup: str) -> tuple[Store, FixedTime, Any]:
+    """A store on a temp file, the daemon's time source, and a function that assembles the
+    daemon on them with APScheduler paused (call it inside the test's event loop)."""
+    path = tmp_path / "clockd.toml"
+    path.write_text(textwrap.dedent(CONFIG).replace("CATCHUP", catchup))
+    config = load_config(path, now=T0)
+    store = Store.open(config.daemon.database)
+    time_source = FixedTime(T0)
+
+    def start_daemon() -> Daemon:
+        daemon = Daemon(path, environ={}, time_source=time_source)
+        daemon.assemble(config, store, RecordingExecutor(), paused=True)
+        return daemon
+
+    return store, time_source, start_daemon
+
+
 @pytest.mark.parametrize(
     ("catchup", "expected"),
     [
@@ -73,15 +90,10 @@ class RecordingExecutor:
 def test_the_fire_due_when_the_scheduler_timer_sees_a_forward_jump_follows_the_catchup_rule(
     tmp_path: Path, catchup: str, expected: list[datetime]
 ) -> None:
-    path = tmp_path / "clockd.toml"
-    path.write_text(textwrap.dedent(CONFIG).replace("CATCHUP", catchup))
-    config = load_config(path, now=T0)
-    store = Store.open(config.daemon.database)
-    time_source = FixedTime(T0)
+    store, time_source, start_daemon = world(tmp_path, catchup)
 
     async def scenario() -> None:
-        daemon = Daemon(path, environ={}, time_source=time_source)
-        daemon.assemble(config, store, RecordingExecutor(), paused=True)
+        daemon = start_daemon()
         planned = daemon.scheduler.get_job("tick/every")
         assert planned.next_run_time == T0 + SECOND
         # The wall clock steps two hours forward just before T0 + 1 s; APScheduler's timer
@@ -110,15 +122,10 @@ def test_the_fire_due_when_the_scheduler_timer_sees_a_forward_jump_follows_the_c
 def test_a_backward_jump_replans_from_when_it_may_have_happened_so_no_rewound_fire_is_lost(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "clockd.toml"
-    path.write_text(textwrap.dedent(CONFIG).replace("CATCHUP", "latest"))
-    config = load_config(path, now=T0)
-    store = Store.open(config.daemon.database)
-    time_source = FixedTime(T0)
+    store, time_source, start_daemon = world(tmp_path, "latest")
 
     async def scenario() -> None:
-        daemon = Daemon(path, environ={}, time_source=time_source)
-        daemon.assemble(config, store, RecordingExecutor(), paused=True)
+        daemon = start_daemon()
         planned = daemon.scheduler.get_job("tick/every")
         # The loop slept 1.2 s (a busy wake); the wall clock stepped ten minutes back 0.6 s in.
         time_source.advance(seconds=0.6)
