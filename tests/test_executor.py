@@ -255,8 +255,9 @@ def test_state_changes_of_runs_starting_together_share_transactions(tmp_path: Pa
         elif sql.startswith("UPDATE runs") and not inside:
             commits += 1  # autocommit
     assert updates == 2 * count  # running, then the final state, for every run
-    # one commit per change would be 300; batched while runs wait to start, a few dozen
-    assert commits < count // 3, commits
+    # one commit per change would be 300; batched while runs wait to start it is about a dozen
+    # here (a commit per 50 ms of starting), and stays under one per run on a machine 10x slower
+    assert commits < count, commits
 
 
 def test_a_failing_command_records_its_exit_code_and_stderr(tmp_path: Path) -> None:
