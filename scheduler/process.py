@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from scheduler.readiness import readiness
+
 MAX_LINE_BYTES = 64 * 1024
 # After the main process exits, how long descendants may keep the pipes open before the
 # group is killed: the run is over when its main process is, and nothing may outlive it.
@@ -89,8 +91,8 @@ def _split_point(buffer: bytes | bytearray, limit: int) -> int:
 
 
 class _Pipe:
-    """One output pipe of a child, read on the loop's readiness callbacks (no transport, no
-    task): lines go to `emit` as they arrive, `on_close` once at end of file."""
+    """One output pipe of a child, read on readiness callbacks (`scheduler.readiness`; no
+    transport, no task): lines go to `emit` as they arrive, `on_close` once at end of file."""
 
     def __init__(
         self,
@@ -110,7 +112,7 @@ class _Pipe:
         self.failed = False
         self.closed = False
         os.set_blocking(self.fd, False)
-        loop.add_reader(self.fd, self._readable)
+        readiness(loop).add(self.fd, self._readable)
 
     def _readable(self) -> None:
         try:
@@ -153,7 +155,7 @@ class _Pipe:
         if self.closed:
             return
         self.closed = True
-        self.loop.remove_reader(self.fd)
+        readiness(self.loop).remove(self.fd)
         self.file.close()
         if self.buffer and not self.failed:
             with contextlib.suppress(Exception):
@@ -279,9 +281,9 @@ def _pidfd_open(pid: int) -> int | None:
 class RunProcess:
     """A child process in its own process group with line-by-line capture of its output.
 
-    Built on `subprocess.Popen` and the loop's readiness callbacks rather than asyncio's
-    subprocess transports: starting 1,000 runs at once then costs the spawns and little
-    else (benchmarks/daemon.py). The exit is seen through a pidfd (Linux 5.3+), else by a
+    Built on `os.posix_spawn` or `subprocess.Popen` and readiness callbacks
+    (`scheduler.readiness`) rather than asyncio's subprocess transports: starting 1,000 runs
+    at once then costs the spawns and little else (benchmarks/daemon.py). The exit is seen through a pidfd (Linux 5.3+), else by a
     thread blocked in waitpid for this child only.
     """
 
@@ -305,6 +307,7 @@ class RunProcess:
         self._exited: asyncio.Future[int] | None = None
         self._drained: asyncio.Future[None] | None = None
         self._pipes: list[_Pipe] = []
+        self._pidfd: int | None = None
 
     def spawn(self) -> None:
         """Start the child now, on the loop's thread. OSError (FileNotFoundError,
@@ -336,7 +339,8 @@ class RunProcess:
         ]
         pidfd = _pidfd_open(pid)
         if pidfd is not None:
-            loop.add_reader(pidfd, self._pidfd_readable, loop, pidfd)
+            self._pidfd = pidfd
+            readiness(loop).add(pidfd, self._pidfd_readable)
         else:
             threading.Thread(
                 target=self._wait_in_thread,
@@ -355,8 +359,11 @@ class RunProcess:
         assert self._exited is not None, "spawn() first"
         return self._exited
 
-    def _pidfd_readable(self, loop: asyncio.AbstractEventLoop, pidfd: int) -> None:
-        loop.remove_reader(pidfd)
+    def _pidfd_readable(self) -> None:
+        pidfd, self._pidfd = self._pidfd, None
+        if pidfd is None:
+            return
+        readiness().remove(pidfd)
         os.close(pidfd)
         self._reap()
 
