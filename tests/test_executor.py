@@ -254,7 +254,9 @@ def test_state_changes_of_runs_starting_together_share_transactions(tmp_path: Pa
             inside, commits = False, commits + 1
         elif sql.startswith("UPDATE runs") and not inside:
             commits += 1  # autocommit
-    assert updates == 2 * count  # running, then the final state, for every run
+    # running, then the final state, for every run: one statement when both wait for the
+    # same write (a short run), two otherwise
+    assert count <= updates <= 2 * count, updates
     # one commit per change would be 300; batched while runs wait to start it is about a dozen
     # here (a commit per 50 ms of starting), and stays under one per run on a machine 10x slower
     assert commits < count, commits

@@ -53,6 +53,25 @@ def test_claim_fires_gives_each_fire_one_run_and_none_on_a_second_claim(store: S
     assert not store.has_fire("report", "a", T0 + timedelta(minutes=2))
 
 
+def test_claim_fires_maps_ids_across_multi_row_statements_and_repeated_fires(
+    store: Store,
+) -> None:
+    # 150 fires span three INSERT statements; ids follow the order asked, whatever order
+    # SQLite returns them in, and a fire claimed before comes back None.
+    store.claim_fires([fire("c77")])
+    fires = [fire(f"c{i}") for i in range(150)]
+    ids = store.claim_fires(fires)
+    assert ids[77] is None
+    assert all(ids[i] is not None for i in range(150) if i != 77)
+    for i in (0, 63, 64, 149):
+        run = store.get_run(ids[i])  # type: ignore[arg-type]
+        assert run is not None
+        assert run.clock == f"c{i}"
+    # the same fire twice in one call: one run, the second is None
+    last = max(i for i in ids if i is not None)
+    assert store.claim_fires([fire("d"), fire("e"), fire("d")]) == [last + 1, last + 2, None]
+
+
 def test_the_same_fire_from_catchup_or_backfill_is_still_one_run(store: Store) -> None:
     assert store.claim_fires([fire(trigger="clock")]) == [1]
     assert store.claim_fires([fire(trigger="catchup"), fire(trigger="backfill")]) == [None, None]
@@ -152,7 +171,9 @@ def test_mark_crashed_turns_running_and_pending_runs_into_crashed(store: Store) 
     assert store.mark_crashed(T0) == []
 
 
-def test_update_runs_writes_many_runs_in_one_transaction_in_order(store: Store) -> None:
+def test_update_runs_writes_many_runs_in_one_transaction_later_fields_winning(
+    store: Store,
+) -> None:
     a, b = store.claim_fires([fire("a"), fire("b")])
     assert a is not None
     assert b is not None
@@ -166,12 +187,13 @@ def test_update_runs_writes_many_runs_in_one_transaction_in_order(store: Store) 
         ]
     )
     store._conn.set_trace_callback(None)
-    assert [s.split()[0] for s in statements] == ["BEGIN", "UPDATE", "UPDATE", "UPDATE", "COMMIT"]
+    # a's two changes are one statement: a run that started and ended between two writes
+    assert [s.split()[0] for s in statements] == ["BEGIN", "UPDATE", "UPDATE", "COMMIT"]
     first, second = store.get_run(a), store.get_run(b)
     assert first is not None
     assert second is not None
     assert (first.state, first.attempt, first.exit_code) == ("succeeded", 1, 0)
-    assert first.ended_at == T0 + timedelta(seconds=2)
+    assert (first.started_at, first.ended_at) == (T0, T0 + timedelta(seconds=2))
     assert (second.state, second.started_at) == ("running", T0)
     with pytest.raises(TypeError, match="unknown run fields: stat"):
         store.update_runs([(a, {"state": "failed"}), (b, {"stat": "failed"})])
@@ -181,9 +203,7 @@ def test_update_runs_writes_many_runs_in_one_transaction_in_order(store: Store) 
 def test_claim_fires_writes_the_clocks_last_fire_in_the_same_transaction(store: Store) -> None:
     statements: list[str] = []
     store._conn.set_trace_callback(statements.append)
-    ids = store.claim_fires(
-        [fire("a"), fire("b")], {("report", "a"): T0, ("report", "b"): T0}
-    )
+    ids = store.claim_fires([fire("a"), fire("b")], {("report", "a"): T0, ("report", "b"): T0})
     store._conn.set_trace_callback(None)
     assert ids == [1, 2]
     assert statements.count("COMMIT") == 1
@@ -351,3 +371,26 @@ def test_open_creates_missing_folders_and_phrases_an_unusable_path(tmp_path: Pat
     (tmp_path / "garbage.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(UserError, match="not a usable clockd database"):
         Store.open(tmp_path / "garbage.db")
+
+
+def test_update_runs_sets_the_same_columns_of_many_runs_with_one_statement_each(
+    store: Store,
+) -> None:
+    ids = store.claim_fires([fire(name) for name in "abc"])
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    store.update_runs(
+        [
+            (run_id, {"state": "running", "started_at": T0 + timedelta(seconds=i)})
+            for i, run_id in enumerate(ids)
+        ]  # type: ignore[misc]
+        + [(ids[1], {"name": "second"})]  # type: ignore[list-item]
+    )
+    store._conn.set_trace_callback(None)
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert statements[-1] == "COMMIT"
+    runs = [store.get_run(run_id) for run_id in ids]  # type: ignore[arg-type]
+    assert [(r.state, r.started_at) for r in runs] == [  # type: ignore[union-attr]
+        ("running", T0 + timedelta(seconds=i)) for i in range(3)
+    ]
+    assert [r.name for r in runs] == [None, "second", None]  # type: ignore[union-attr]
