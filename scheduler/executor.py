@@ -436,14 +436,12 @@ class Executor:
             run.log.clockd(f"[clockd: {kind}: hook failed inside clockd: {error!r}]")
 
     def _name_run(self, run: Run) -> None:
-        from clocks.templates import TemplateError
-
         if run.record.name is not None or not run.job.run_name:
             return
+        from clocks.templates import TemplateError, render
+
         try:
             context = hooks.template_context(run.record, run.resolved.masked(), self._timezone(run))
-            from clocks.templates import render
-
             name = render(run.job.run_name, context)
         except TemplateError as error:
             run.log.clockd(f"[clockd: run_name: {error}]")

@@ -239,6 +239,7 @@ class Firing:
         self._waiting: deque[_Due] = deque()
         self._chunk = FIRST_FIRE_CHUNK
         self._flush_scheduled = False
+        self._dynamic: dict[tuple[str, str], tuple[Job, Clock, bool, bool]] = {}
         self.closed = False
 
     def close(self) -> None:
@@ -330,7 +331,10 @@ class Firing:
                 resolved: ResolvedParameters | None = None
                 error: str | None = None
                 try:
-                    resolved = resolve_fire(job, clock, scheduled_time, run_id=None)
+                    if self._renders(job, clock)[0]:
+                        resolved = resolve_fire(job, clock, scheduled_time, run_id=None)
+                    else:  # nothing to render: no time context to build, 1,000 fires add up
+                        resolved = job.parameters.resolve(clock.parameter_defaults, context={})
                 except ParameterError as problem:
                     error = f"parameters: {problem}"
                 new_runs.append(
@@ -382,7 +386,7 @@ class Firing:
                 )
                 continue
             try:
-                if uses_run_id(job, [clock.parameter_defaults]):
+                if self._renders(job, clock)[1]:
                     resolved = resolve_fire(job, clock, scheduled_time, run_id=run_id)
                     run.parameters, run.secret_refs = resolved.masked(), secret_refs(resolved)
                     self.store.update_run(
@@ -407,6 +411,17 @@ class Firing:
             )
             self.executor.submit(run_id, job, resolved, run.to_record(run_id))
         return result
+
+    def _renders(self, job: Job, clock: Clock) -> tuple[bool, bool]:
+        """Whether fires of `clock` have dynamic values to render, and whether one mentions
+        `run_id`: worked out once per clock (and again after a reload), not once per fire."""
+        key = (job.name, clock.name)
+        cached = self._dynamic.get(key)
+        if cached is None or cached[0] is not job or cached[1] is not clock:
+            values = _dynamic_values(job, [clock.parameter_defaults])
+            cached = (job, clock, bool(values), any("run_id" in value for value in values))
+            self._dynamic[key] = cached
+        return cached[2], cached[3]
 
     # -- catch-up ----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -85,7 +86,12 @@ class Job:
     source: Path | None = None
 
     def clock(self, name: str) -> Clock | None:
-        return next((c for c in self.clocks if c.name == name), None)
+        return self._clocks_by_name.get(name)
+
+    @cached_property
+    def _clocks_by_name(self) -> dict[str, Clock]:
+        # A job may hold thousands of clocks, and each fire looks its clock up.
+        return {clock.name: clock for clock in self.clocks}
 
 
 @dataclass(frozen=True, kw_only=True)
