@@ -50,10 +50,11 @@ log = logging.getLogger("clockd.executor")
 
 FLUSH_INTERVAL = 0.1  # seconds between log writes to the store
 FLUSH_LINES = 100  # or sooner, when this many lines wait
-# While runs wait to start, state changes (running, final states) are written together at
-# most this late, so that starting runs is not slowed by one commit per run; otherwise they
+# While runs are being started (one per loop pass, slots free), state changes (running,
+# final states) wait until starting stops, at most this long: starting runs comes first, and
+# a burst's changes go in a few transactions instead of one commit per run. Otherwise they
 # are written at the end of the loop pass that made them.
-STATE_WRITE_DELAY = 0.05
+STATE_WRITE_DELAY = 0.5
 _SKIPPING_TRIGGERS = frozenset({Trigger.clock.value, Trigger.catchup.value})
 
 
@@ -236,6 +237,13 @@ class Executor:
 
     def _start_next(self) -> None:
         self._start_handle = None
+        self._start_one()
+        if self._start_handle is None and self._write_handle is not None:
+            # Starting is over for now (nothing left, or no free slot): write what waited.
+            self._write_handle.cancel()
+            self._write_handle = asyncio.get_running_loop().call_soon(self.write_pending)
+
+    def _start_one(self) -> None:
         limit = self.settings.max_concurrent_runs
         if self._closed or (limit > 0 and self.running_count() >= limit):
             return
@@ -485,7 +493,7 @@ class Executor:
             self.write_pending()
         elif self._write_handle is None:
             loop = asyncio.get_running_loop()
-            if self._pending:
+            if self._start_handle is not None:  # runs are being started, one per loop pass
                 self._write_handle = loop.call_later(STATE_WRITE_DELAY, self.write_pending)
             else:
                 self._write_handle = loop.call_soon(self.write_pending)
