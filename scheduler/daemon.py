@@ -214,6 +214,7 @@ class Daemon:
         crashed = self.store.mark_crashed(now)
         if crashed:
             log.warning("runs left running by a dead daemon marked crashed run_ids=%s", crashed)
+        self._make_room_for_runs(settings.max_concurrent_runs)
         api_url = None
         if settings.listen:
             host, port = parse_listen(settings.listen)
@@ -245,6 +246,27 @@ class Daemon:
         if self._exit_code == 0:
             freeze_heap()
             self.notifier.ready(self._status())
+
+    @staticmethod
+    def _make_room_for_runs(runs: int) -> None:
+        from scheduler.process import make_room_for_runs
+
+        wanted, before, after = make_room_for_runs(runs)
+        if after < wanted:
+            log.warning(
+                "open files limit %d is below the %d that max_concurrent_runs=%d may need; "
+                "raise LimitNOFILE= (the hard limit) or lower max_concurrent_runs",
+                after,
+                wanted,
+                runs,
+            )
+        elif after != before:
+            log.info(
+                "raised the open files limit from %d to %d for max_concurrent_runs=%d",
+                before,
+                after,
+                runs,
+            )
 
     def _status(self) -> str:
         return f"scheduling {len(self.scheduler.get_jobs())} clocks of {len(self.config.jobs)} jobs"

@@ -164,6 +164,29 @@ class _Pipe:
         self.on_close()
 
 
+# Descriptors the daemon holds for one running run: its stdout, its stderr and its pidfd.
+DESCRIPTORS_PER_RUN = 3
+# Beside the runs: the database, the API's sockets, the loop's own, hooks, log followers.
+_DESCRIPTORS_BESIDE_RUNS = 256
+
+
+def make_room_for_runs(runs: int) -> tuple[int, int, int]:
+    """Raise the soft limit of open descriptors (towards the hard one) so that `runs`
+    concurrent runs fit. systemd starts services with a soft limit of 1024, which 340 running
+    runs exhaust: later ones would fail with "Too many open files". Only raised when needed,
+    since runs inherit it. Returns (wanted, soft before, soft after); unlimited is -1."""
+    import resource
+
+    wanted = runs * DESCRIPTORS_PER_RUN + _DESCRIPTORS_BESIDE_RUNS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if runs <= 0 or soft == resource.RLIM_INFINITY or soft >= wanted:
+        return wanted, soft, soft
+    new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if new > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return wanted, soft, max(new, soft)
+
+
 _pidfd_works: bool | None = None
 _devnull: int | None = None
 

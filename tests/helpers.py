@@ -96,8 +96,10 @@ class DaemonProcess:
         env: dict[str, str] | None = None,
         wait_ready: bool = True,
         name: str = "clockd.toml",
+        open_files: int | None = None,
     ) -> None:
         self.tmp = tmp
+        self.open_files = open_files  # a soft RLIMIT_NOFILE for the daemon, as systemd's 1024
         self.config_path = tmp / name
         self.database = tmp / "clockd.db"
         self.extra_env = env or {}
@@ -129,6 +131,7 @@ class DaemonProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: killed as a whole in stop()
+            preexec_fn=self._limit_open_files if self.open_files else None,
         )
         if self.wait_ready:
             wait_until(lambda: self.notify.having("READY", "1") or self.exited(), 20, "READY=1")  # type: ignore[union-attr]
@@ -137,6 +140,12 @@ class DaemonProcess:
                     f"clockd serve exited {self.process.returncode}:\n{self.log()}"
                 )
         return self
+
+    def _limit_open_files(self) -> None:
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, hard))
 
     def exited(self) -> bool:
         return self.process is not None and self.process.poll() is not None

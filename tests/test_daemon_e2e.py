@@ -419,3 +419,38 @@ def test_json_log_format_writes_one_object_per_line(tmp_path: Path) -> None:
     assert any(m.startswith("started jobs=1 clocks=2") for m in messages)
     assert any(m.startswith("run started job=tick clock=a trigger=clock") for m in messages)
     assert {e["level"] for e in entries} <= {"debug", "info", "warning", "error"}
+
+
+def test_many_concurrent_runs_fit_under_a_low_open_files_limit(tmp_path: Path) -> None:
+    # systemd starts services with a soft limit of 1024 descriptors; here 200, for 100 runs
+    # that each hold three while they run. The daemon raises its soft limit as far as needed.
+    at = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
+    clocks = "\n".join(
+        f'[[jobs.wait.clocks]]\nname = "c{i}"\nat = ["{at:%Y-%m-%dT%H:%M:%SZ}"]\n'
+        for i in range(100)
+    )
+    config = f"""
+[daemon]
+database = "{{database}}"
+listen = ""
+max_concurrent_runs = 100
+
+[jobs.wait]
+command = ["sleep", "1.5"]
+
+{clocks}
+"""
+    with DaemonProcess(tmp_path, config, open_files=200) as daemon:
+        wait_until(
+            lambda: len(daemon.runs("state NOT IN ('pending', 'running')")) == 100,
+            30,
+            "100 runs ended",
+        )
+        ended = daemon.runs()
+        assert {r["state"] for r in ended} == {"succeeded"}, {r["error"] for r in ended}
+        starts = sorted(parse(r["started_at"]) for r in ended)
+        ends = sorted(parse(r["ended_at"]) for r in ended)
+        assert starts[-1] < ends[0]  # all 100 were running at once
+        assert "raised the open files limit from 200 to 556 for max_concurrent_runs=100" in (
+            daemon.log()
+        )

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -347,3 +348,33 @@ def test_a_run_gets_no_descriptor_the_daemon_inherited(tmp_path: Path) -> None:
         descriptors = json.loads(listed)
         assert int(leaked) not in descriptors
         assert len(descriptors) == 4, line
+
+
+def test_the_open_files_limit_is_raised_only_as_needed_and_never_past_the_hard_one() -> None:
+    import resource
+
+    code = textwrap.dedent(
+        """
+        import resource
+        from scheduler.process import make_room_for_runs
+        print(make_room_for_runs(0), make_room_for_runs(10), make_room_for_runs(100))
+        print(make_room_for_runs(50))  # needs less than it has: never lowered
+        print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        print(make_room_for_runs(1000))
+        """
+    )
+
+    def limited(soft: int, hard: int) -> Callable[[], None]:
+        return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], preexec_fn=limited(200, 2000), capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    # 0 runs: nothing; each run needs 3, and 256 beside: 10 runs 286, 100 runs 556
+    assert lines[0] == "(256, 200, 200) (286, 200, 286) (556, 286, 556)"
+    assert lines[1] == "(406, 556, 556)"
+    assert lines[2] == "556"
+    # 1,000 runs want 3,256; the hard limit of 2,000 stops it there (the daemon warns)
+    assert lines[3] == "(3256, 556, 2000)"
