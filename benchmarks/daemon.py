@@ -264,6 +264,10 @@ def lateness_rows(counts: list[int], children: list[str], repeat: int, lead: flo
         f"(min–max of the p99s); {os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     )
     print(
+        "# ratios: of the medians, and [in brackets] the median of each round's own ratio (the"
+        " engines of one round run back to back, so a drift of the machine cancels out)"
+    )
+    print(
         f"{'child':<7} {'clocks':>6} {'engine':<12} {'p50':>8} {'p99':>8} {'p99 min–max':>17}"
         f" {'p99 / apscheduler':>18} {'p99 / asyncio':>14}"
     )
@@ -281,7 +285,7 @@ def lateness_rows(counts: list[int], children: list[str], repeat: int, lead: flo
                 p50 = statistics.median(t[0] for t in trials[engine])
                 spread = [t[1] for t in trials[engine]]
                 ratios = (
-                    f" {p99['clockd'] / p99['apscheduler']:>18.2f} {p99['clockd'] / p99['asyncio']:>14.2f}"
+                    f" {_ratios(trials, p99, 'apscheduler'):>18} {_ratios(trials, p99, 'asyncio'):>14}"
                     if engine == "clockd"
                     else ""
                 )
@@ -290,6 +294,16 @@ def lateness_rows(counts: list[int], children: list[str], repeat: int, lead: flo
                     f"{ms(min(spread)).strip():>8}–{ms(max(spread)).strip():<8}{ratios}",
                     flush=True,
                 )
+
+
+def _ratios(
+    trials: dict[str, list[tuple[float, float]]], p99: dict[str, float], baseline: str
+) -> str:
+    """clockd's p99 over `baseline`'s: of the medians, and [the median of the rounds' ratios]."""
+    paired = statistics.median(
+        ours[1] / theirs[1] for ours, theirs in zip(trials["clockd"], trials[baseline], strict=True)
+    )
+    return f"{p99['clockd'] / p99[baseline]:.2f} [{paired:.2f}]"
 
 
 def idle_fires(fires: int, idle: float) -> list[float]:
