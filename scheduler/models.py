@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
     from clocks.base import Clock
     from clocks.parameters import ParameterSet
 
@@ -84,6 +87,12 @@ class Job:
     on_failure: tuple[str, ...] = ()
     enabled: bool = True
     source: Path | None = None
+    # The first fire of each clock after the moment the config was checked, found by that
+    # check: (checked at, first fire). The planner starts from it instead of computing it
+    # again (10,000 clocks load markedly faster). Not part of what the job is.
+    first_fires: Mapping[str, tuple[datetime, datetime | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def clock(self, name: str) -> Clock | None:
         return self._clocks_by_name.get(name)

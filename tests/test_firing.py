@@ -419,3 +419,46 @@ def test_reload_changes_clocks_in_place_and_keeps_unchanged_ones(world: Any) -> 
         daemon.scheduler.shutdown(wait=False)
 
     asyncio.run(scenario())
+
+
+def test_planning_starts_from_the_first_fire_the_config_check_found_while_it_still_holds(
+    tmp_path: Path,
+) -> None:
+    import dataclasses
+
+    from scheduler.daemon import Daemon
+
+    path = tmp_path / "clockd.toml"
+    report_only = CONFIG.split("[jobs.broken]")[0]  # that one is refused for a fire in March
+    path.write_text(textwrap.dedent(report_only).replace("CATCHUP", "latest"))
+    config = load_config(path, now=T0)
+    # the check found each clock's first fire after T0; loading 10,000 clocks reuses it
+    assert config.jobs["report"].first_fires["small"] == (T0, T0 + timedelta(seconds=1))
+
+    def planned(job: Any, at: datetime) -> datetime:
+        store = Store.open(tmp_path / f"{at.timestamp()}.db")  # no clock state: a first load
+
+        async def scenario() -> datetime:
+            jobs = {**config.jobs, "report": job}
+            daemon = Daemon(path, environ={}, time_source=FixedTime(at))
+            daemon.assemble(
+                dataclasses.replace(config, jobs=jobs), store, RecordingExecutor(), paused=True
+            )
+            moment = daemon.scheduler.get_job("report/large").next_run_time
+            daemon.scheduler.shutdown(wait=False)
+            return moment
+
+        try:
+            return asyncio.run(scenario())
+        finally:
+            store.close()
+
+    # A planner that took the check's answer gives it back (here a made-up one, to tell it
+    # apart from what it would compute); when a fire lies between the check and the planning,
+    # or the check is later than the planning, the planner computes it.
+    told = dataclasses.replace(
+        config.jobs["report"], first_fires={"large": (T0, T0 + timedelta(seconds=5))}
+    )
+    assert planned(told, T0 + timedelta(milliseconds=500)) == T0 + timedelta(seconds=5)
+    assert planned(told, T0 + timedelta(seconds=6)) == T0 + timedelta(seconds=7)
+    assert planned(told, T0 - timedelta(seconds=10)) == T0 - timedelta(seconds=9)

@@ -82,7 +82,8 @@ def build_job(
     parameters, broken = _build_parameters(section, daemon)
     if parameters is not None:
         _check_templates(section, {*parameters.names, *broken})
-    clocks = _build_clocks(section, name, daemon, parameters, broken, now)
+    first_fires: dict[str, tuple[datetime, datetime | None]] = {}
+    clocks = _build_clocks(section, name, daemon, parameters, broken, now, first_fires)
     if parameters is not None and not broken and clocks == ():
         _check_defaults(section, name, daemon, parameters, now)
     if section.seen_problem or broken or parameters is None or clocks is None:
@@ -98,6 +99,7 @@ def build_job(
         timeout=timeout,
         retry_delay=retry_delay or timedelta(0),
         source=source,
+        first_fires=first_fires,
         **job,
     )
 
@@ -178,6 +180,7 @@ def _build_clocks(
     parameters: ParameterSet | None,
     broken: set[str],
     now: datetime,
+    first_fires: dict[str, tuple[datetime, datetime | None]] | None = None,
 ) -> tuple[Clock, ...] | None:
     if not section.has("clocks"):
         return ()
@@ -215,7 +218,7 @@ def _build_clocks(
             else:
                 first_index[name] = index
         if clock is not None and parameters is not None:
-            _check_clock(where, job, clock, parameters, broken, now)
+            _check_clock(where, job, clock, parameters, broken, now, first_fires)
         if clock is None or where.seen_problem:
             failed = True
         else:
@@ -230,10 +233,12 @@ def _check_clock(
     parameters: ParameterSet,
     broken: set[str],
     now: datetime,
+    first_fires: dict[str, tuple[datetime, datetime | None]] | None = None,
 ) -> None:
     """Parameters a fire of this clock would get, and whether it fires at all.
 
     `broken` names parameters whose declaration was refused: their values are not checked.
+    The first fire after `now` goes to `first_fires` (the planner starts from it).
     """
     from clocks.errors import ClockError
     from clocks.parameters import ParameterError, render_context
@@ -249,6 +254,8 @@ def _check_clock(
         expression = getattr(clock, "expression", "")
         where.report(f"invalid cron expression '{expression}': never fires")
         return
+    if probe is clock and first_fires is not None:
+        first_fires[clock.name] = (now, upcoming)
 
     given = {k: v for k, v in clock.parameter_defaults.items() if k not in broken}
     static = parameters.check_names(given)
