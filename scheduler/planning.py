@@ -90,10 +90,11 @@ def clock_fingerprint(job: Job, clock: Clock) -> str:
 
 
 def create_scheduler(firing: Firing) -> AsyncIOScheduler:
-    """An AsyncIOScheduler in UTC whose due fires go to `firing`, with no silent drops."""
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    """An AsyncIOScheduler in UTC whose due fires go to `firing`, with no silent drops,
+    waking on time (`scheduler.ontime`)."""
+    from scheduler.ontime import OnTimeScheduler
 
-    return AsyncIOScheduler(
+    return OnTimeScheduler(
         timezone="UTC",
         executors={"default": ClockdExecutor(firing)},
         job_defaults={
