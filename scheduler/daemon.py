@@ -215,6 +215,9 @@ class Daemon:
         if crashed:
             log.warning("runs left running by a dead daemon marked crashed run_ids=%s", crashed)
         self._make_room_for_runs(settings.max_concurrent_runs)
+        from scheduler.process import prepare_spawning
+
+        prepare_spawning()
         api_url = None
         if settings.listen:
             host, port = parse_listen(settings.listen)

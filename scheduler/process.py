@@ -239,10 +239,7 @@ def _posix_spawn(argv: list[str], env: Mapping[str, str]) -> tuple[int, IO[bytes
     mostly starts. The child gets what Popen gives it here: /dev/null on stdin, pipes on
     stdout and stderr, no other descriptor (every descriptor of the daemon is close-on-exec,
     `_close_inherited_descriptors`), default SIGPIPE."""
-    global _inherited_closed
-    if not _inherited_closed:
-        _close_inherited_descriptors()
-        _inherited_closed = True
+    _close_inherited_once()
     executable = _executable(argv[0], env)
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
@@ -270,6 +267,21 @@ def _posix_spawn(argv: list[str], env: Mapping[str, str]) -> tuple[int, IO[bytes
 
 
 _inherited_closed = False
+
+
+def _close_inherited_once() -> None:
+    global _inherited_closed
+    if not _inherited_closed:
+        _close_inherited_descriptors()
+        _inherited_closed = True
+
+
+def prepare_spawning() -> None:
+    """What the first run would set up, done ahead (at daemon start, on the loop): the first
+    fire after start-up then starts as soon as later ones do."""
+    _close_inherited_once()
+    _stdin()
+    readiness()
 
 
 def _close_inherited_descriptors() -> None:
