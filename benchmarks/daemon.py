@@ -348,6 +348,45 @@ def loaded_daemon(loaded: int, window: float) -> None:
             print(f"restart to READY=1 (state exists): {again:.2f} s")
         finally:
             daemon.stop()
+    seconds, rss = plain_apscheduler_start(loaded)
+    print(
+        f"baseline, plain APScheduler with {loaded} cron jobs (exec → started): {seconds:.2f} s, "
+        f"RSS {rss:.1f} MiB; clockd's first load / that: {ready / seconds:.2f}"
+    )
+
+
+_PLAIN_APSCHEDULER = """
+import asyncio, sys
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+def job():
+    pass
+
+async def main():
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    for index in range(int(sys.argv[1])):
+        scheduler.add_job(job, CronTrigger.from_crontab("0 0 1 1 *", timezone="UTC"), id=f"c{index}")
+    scheduler.start()
+    status = open("/proc/self/status").read().split("VmRSS:")[1].split()[0]
+    print(int(status) / 1024, flush=True)
+    scheduler.shutdown(wait=False)
+
+asyncio.run(main())
+"""
+
+
+def plain_apscheduler_start(jobs: int) -> tuple[float, float]:
+    """The baseline of start-up: a process that adds `jobs` plain cron jobs to APScheduler
+    3.11 and starts it (seconds from exec, RSS in MiB)."""
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-c", _PLAIN_APSCHEDULER, str(jobs)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return time.monotonic() - started, float(out.stdout.split()[0])
 
 
 def main() -> None:
