@@ -64,11 +64,14 @@ def resolve_parameters(
     timezone: str,
     clock: str | None,
     run_id: int | None,
+    dynamic: bool | None = None,
 ) -> ResolvedParameters:
-    """Spec 2.1: defaults → `layers` (lowest first) → render → convert → validate. ParameterError."""
+    """Spec 2.1: defaults → `layers` (lowest first) → render → convert → validate. ParameterError.
+
+    `dynamic`: whether anything renders, when the caller knows (else it is looked for)."""
     from clocks.parameters import render_context
 
-    if not _dynamic_values(job, layers):
+    if not (_dynamic_values(job, layers) if dynamic is None else dynamic):
         # Nothing to render: skip building the pendulum time (1,000 fires at once add up).
         return job.parameters.resolve(*layers, context={})
     context = render_context(
@@ -78,7 +81,12 @@ def resolve_parameters(
 
 
 def resolve_fire(
-    job: Job, clock: Clock, scheduled_time: datetime, *, run_id: int | None
+    job: Job,
+    clock: Clock,
+    scheduled_time: datetime,
+    *,
+    run_id: int | None,
+    dynamic: bool | None = None,
 ) -> ResolvedParameters:
     """The parameters of one fire of `clock`: its defaults over the job's, at `scheduled_time`."""
     return resolve_parameters(
@@ -88,6 +96,7 @@ def resolve_fire(
         timezone=clock.timezone,
         clock=clock.name,
         run_id=run_id,
+        dynamic=dynamic,
     )
 
 
@@ -331,10 +340,13 @@ class Firing:
                 resolved: ResolvedParameters | None = None
                 error: str | None = None
                 try:
-                    if self._renders(job, clock)[0]:
-                        resolved = resolve_fire(job, clock, scheduled_time, run_id=None)
-                    else:  # nothing to render: no time context to build, 1,000 fires add up
-                        resolved = job.parameters.resolve(clock.parameter_defaults, context={})
+                    resolved = resolve_fire(
+                        job,
+                        clock,
+                        scheduled_time,
+                        run_id=None,
+                        dynamic=self._renders(job, clock)[0],
+                    )
                 except ParameterError as problem:
                     error = f"parameters: {problem}"
                 new_runs.append(
@@ -387,7 +399,7 @@ class Firing:
                 continue
             try:
                 if self._renders(job, clock)[1]:
-                    resolved = resolve_fire(job, clock, scheduled_time, run_id=run_id)
+                    resolved = resolve_fire(job, clock, scheduled_time, run_id=run_id, dynamic=True)
                     run.parameters, run.secret_refs = resolved.masked(), secret_refs(resolved)
                     self.store.update_run(
                         run_id, parameters=run.parameters, secret_refs=run.secret_refs

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from scheduler.readiness import readiness
+from scheduler.readiness import LoopReaders, Readiness, readiness
 
 MAX_LINE_BYTES = 64 * 1024
 # After the main process exits, how long descendants may keep the pipes open before the
@@ -96,13 +96,13 @@ class _Pipe:
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        watch: Readiness | LoopReaders,
         file: IO[bytes],
         stream: str,
         emit: Callable[[str, bytes], None],
         on_close: Callable[[], None],
     ) -> None:
-        self.loop = loop
+        self.watch = watch
         self.file = file
         self.fd = file.fileno()
         self.stream = stream
@@ -112,7 +112,7 @@ class _Pipe:
         self.failed = False
         self.closed = False
         os.set_blocking(self.fd, False)
-        readiness(loop).add(self.fd, self._readable)
+        watch.add(self.fd, self._readable)
 
     def _readable(self) -> None:
         try:
@@ -155,7 +155,7 @@ class _Pipe:
         if self.closed:
             return
         self.closed = True
-        readiness(self.loop).remove(self.fd)
+        self.watch.remove(self.fd)
         self.file.close()
         if self.buffer and not self.failed:
             with contextlib.suppress(Exception):
@@ -318,8 +318,8 @@ class RunProcess:
 
     Built on `os.posix_spawn` or `subprocess.Popen` and readiness callbacks
     (`scheduler.readiness`) rather than asyncio's subprocess transports: starting 1,000 runs
-    at once then costs the spawns and little else (benchmarks/daemon.py). The exit is seen through a pidfd (Linux 5.3+), else by a
-    thread blocked in waitpid for this child only.
+    at once then costs the spawns and little else (benchmarks/daemon.py). The exit is seen
+    through a pidfd (Linux 5.3+), else by a thread blocked in waitpid for this child only.
     """
 
     def __init__(
@@ -343,11 +343,13 @@ class RunProcess:
         self._drained: asyncio.Future[None] | None = None
         self._pipes: list[_Pipe] = []
         self._pidfd: int | None = None
+        self._watch: Readiness | LoopReaders  # set by spawn
 
     def spawn(self) -> None:
         """Start the child now, on the loop's thread. OSError (FileNotFoundError,
         PermissionError, NotADirectoryError for a bad `cwd`) when it cannot start."""
         loop = asyncio.get_running_loop()
+        self._watch = readiness(loop)
         if _may_posix_spawn(self.cwd):
             pid, stdout, stderr = _posix_spawn(self.argv, self.env)
         else:
@@ -369,13 +371,13 @@ class RunProcess:
         self._exited = loop.create_future()
         self._drained = loop.create_future()
         self._pipes = [
-            _Pipe(loop, stdout, "stdout", self._emit, self._pipe_closed),
-            _Pipe(loop, stderr, "stderr", self._emit, self._pipe_closed),
+            _Pipe(self._watch, stdout, "stdout", self._emit, self._pipe_closed),
+            _Pipe(self._watch, stderr, "stderr", self._emit, self._pipe_closed),
         ]
         pidfd = _pidfd_open(pid)
         if pidfd is not None:
             self._pidfd = pidfd
-            readiness(loop).add(pidfd, self._pidfd_readable)
+            self._watch.add(pidfd, self._pidfd_readable)
         else:
             threading.Thread(
                 target=self._wait_in_thread,
@@ -398,7 +400,7 @@ class RunProcess:
         pidfd, self._pidfd = self._pidfd, None
         if pidfd is None:
             return
-        readiness().remove(pidfd)
+        self._watch.remove(pidfd)
         os.close(pidfd)
         self._reap()
 

@@ -84,7 +84,7 @@ class Readiness:
         self._callbacks.clear()
 
 
-class _LoopReaders:
+class LoopReaders:
     """The fallback without epoll: the loop's own readers."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -107,16 +107,16 @@ class _LoopReaders:
         return len(self._fds)
 
 
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Readiness | _LoopReaders] = (
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Readiness | LoopReaders] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def readiness(loop: asyncio.AbstractEventLoop | None = None) -> Readiness | _LoopReaders:
+def readiness(loop: asyncio.AbstractEventLoop | None = None) -> Readiness | LoopReaders:
     """The watcher of `loop` (the running loop by default), made on first use."""
     loop = loop or asyncio.get_running_loop()
     watch = _by_loop.get(loop)
     if watch is None:
-        watch = Readiness(loop) if hasattr(select, "epoll") else _LoopReaders(loop)
+        watch = Readiness(loop) if hasattr(select, "epoll") else LoopReaders(loop)
         _by_loop[loop] = watch
     return watch

@@ -50,12 +50,19 @@ _RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
 _CLAIM_ROWS = 64
 
 
+# A new run's columns, in the order of `Store._insert_values`.
+_INSERT_INTO = (
+    "INSERT INTO runs (job, clock, name, trigger, state, parameters, secret_refs, "
+    "scheduled_time, created_at, error, lateness, parent_id)"
+)
+_ROW_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
 @lru_cache(maxsize=_CLAIM_ROWS)
 def _claim_sql(rows: int) -> str:
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    values = ", ".join([_ROW_VALUES] * rows)
     return (
-        "INSERT INTO runs (job, clock, name, trigger, state, parameters, secret_refs, "
-        f"scheduled_time, created_at, error, lateness, parent_id) VALUES {values} "
+        f"{_INSERT_INTO} VALUES {values} "
         "ON CONFLICT DO NOTHING RETURNING id, job, clock, trigger, scheduled_time"
     )
 
@@ -169,11 +176,7 @@ class Store:
             run.parent_id,
         )
 
-    _INSERT = (
-        "INSERT INTO runs (job, clock, name, trigger, state, parameters, secret_refs, "
-        "scheduled_time, created_at, error, lateness, parent_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    )
+    _INSERT = f"{_INSERT_INTO} VALUES {_ROW_VALUES}"
 
     def claim_fires(
         self,

@@ -373,7 +373,7 @@ def test_open_creates_missing_folders_and_phrases_an_unusable_path(tmp_path: Pat
         Store.open(tmp_path / "garbage.db")
 
 
-def test_update_runs_sets_the_same_columns_of_many_runs_with_one_statement_each(
+def test_update_runs_groups_rows_by_columns_and_keeps_each_runs_own_values(
     store: Store,
 ) -> None:
     ids = store.claim_fires([fire(name) for name in "abc"])
