@@ -430,7 +430,9 @@ def main() -> None:
         "--lead", type=float, default=4.0, help="seconds between clockd's start and the fire"
     )
     args = parser.parse_args()
-    clocks = args.clocks if args.clocks is not None else ([1, 100] if args.quick else [1, 100, 1000])
+    clocks = (
+        args.clocks if args.clocks is not None else ([1, 100] if args.quick else [1, 100, 1000])
+    )
     children = list(CHILDREN) if args.child == "both" else [args.child]
     repeat = args.repeat or (1 if args.quick else 3)
     idle = args.idle if args.idle is not None else (5 if args.quick else 30)

@@ -37,8 +37,9 @@ class TextFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         second = int(record.created)
         if second != self._second:
-            self._second, self._stamp = second, time.strftime(
-                "%Y-%m-%d %H:%M:%S", self.converter(record.created)
+            self._second, self._stamp = (
+                second,
+                time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created)),
             )
         return f"{self._stamp},{int(record.msecs):03d}"
 

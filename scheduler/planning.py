@@ -32,9 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("clockd.daemon")
 
 
-def _checked_first_fire(
-    job: Job, clock: Clock, now: datetime
-) -> tuple[datetime | None] | None:
+def _checked_first_fire(job: Job, clock: Clock, now: datetime) -> tuple[datetime | None] | None:
     """The first fire after `now` as the config check found it, when it still is: checked at
     or before `now`, and not yet due (no fire lies between the check and `now`)."""
     checked = job.first_fires.get(clock.name)
