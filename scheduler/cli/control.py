@@ -60,7 +60,7 @@ def _write_directly(job: str, clock: str | None, paused: bool, config_path: str 
     import os
 
     from scheduler.config import load_config
-    from scheduler.store import Store
+    from scheduler.storage.sqlite.store import Store
 
     config_file = find_config(config_path, os.environ)
     if config_file is None:

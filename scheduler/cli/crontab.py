@@ -59,7 +59,7 @@ def import_crontab(
     """
     from clocks.errors import ClockError
     from clocks.localtime import get_zone
-    from scheduler.crontab import import_crontab as convert
+    from scheduler.config.crontab import import_crontab as convert
     from scheduler.errors import UserError
 
     zone = timezone or local_timezone()

@@ -21,7 +21,7 @@ from scheduler.errors import NotFound
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from scheduler.store import RunRecord, Store
+    from scheduler.storage.sqlite.store import RunRecord, Store
 
 STATES = (
     "pending",
@@ -39,7 +39,7 @@ FOLLOW_POLL_SECONDS = 0.3
 @contextmanager
 def open_history(config_path: str | None) -> Iterator[Store]:
     from scheduler.config import load_config
-    from scheduler.store import Store
+    from scheduler.storage.sqlite.store import Store
 
     config = load_config(config_path)
     store = Store.open(config.daemon.database, readonly=True)

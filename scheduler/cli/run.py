@@ -16,7 +16,7 @@ from scheduler.errors import NotFound, UserError
 
 if TYPE_CHECKING:
     from scheduler.models import Config, Job
-    from scheduler.store import LogLine
+    from scheduler.storage.sqlite.store import LogLine
 
 
 def parse_parameter_values(
@@ -60,9 +60,9 @@ def _echo(line: LogLine) -> None:
 async def run_local(config: Config, job: str, values: dict[str, Any], clock: str | None) -> int:
     """Create a manual run, execute it in this loop streaming its log; 0 if it succeeded."""
     from clocks.parameters import ParameterError
-    from scheduler.executor import Executor
-    from scheduler.service import Service
-    from scheduler.store import Store
+    from scheduler.daemon.service import Service
+    from scheduler.running.executor import Executor
+    from scheduler.storage.sqlite.store import Store
 
     settings = config.daemon
     settings.database.parent.mkdir(parents=True, exist_ok=True)

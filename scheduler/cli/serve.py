@@ -17,8 +17,8 @@ def serve(config_path: str | None) -> None:
     Exits 78 (EX_CONFIG) on an invalid config, so systemd does not restart it in a loop.
     SIGHUP reloads the config, SIGTERM stops after the runs' shutdown grace.
     """
-    from scheduler.daemon import serve as run_daemon
-    from scheduler.logs import setup_logging
+    from scheduler.daemon.lifecycle import serve as run_daemon
+    from scheduler.daemon.logs import setup_logging
 
     setup_logging("text")
     sys.exit(run_daemon(config_path))

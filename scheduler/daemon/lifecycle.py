@@ -1,0 +1,427 @@
+"""`clockd serve`: start, reload, stop. One asyncio loop hosts APScheduler, the executor and uvicorn.
+
+House rule 4: signal handlers only set a flag and wake the loop; the loop does the work.
+The loop never sleeps more than ~1 s: each wake pings the watchdog, re-reads pause flags
+(CLI changes), and compares wall and monotonic elapsed time to notice clock jumps.
+
+Planning clocks into APScheduler (and its traps) lives in `scheduler/planning.py`. On stop
+the scheduler is paused and dropped, never `shutdown()`: APScheduler 3.11.3's extra pass
+after shutdown loses fires (see shared/notes/libraries.md §1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import gc
+import logging
+import os
+import secrets
+import signal
+from collections.abc import MutableMapping
+from datetime import datetime, timedelta
+from importlib.util import find_spec
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scheduler.daemon.systemd import Notifier
+from scheduler.scheduling.firing import JUMP_THRESHOLD, ClockBook, Firing
+from scheduler.scheduling.planning import Planner, create_scheduler
+from scheduler.timesource import SYSTEM_TIME, TimeSource
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from scheduler.daemon.service import Service
+    from scheduler.models import Config
+
+log = logging.getLogger("clockd.daemon")
+
+EX_CONFIG = 78
+MAX_SLEEP = 1.0
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """(host, port) of a `listen` that `load_config` accepted (it refuses any other)."""
+    from scheduler.config.load import split_listen
+
+    parts = split_listen(listen)
+    assert parts is not None, f"load_config let an invalid listen through: {listen!r}"
+    return parts
+
+
+class Daemon:
+    def __init__(
+        self,
+        config_path: str | Path | None = None,
+        *,
+        environ: MutableMapping[str, str] | None = None,
+        time_source: TimeSource = SYSTEM_TIME,
+    ) -> None:
+        self.config_path = Path(config_path) if config_path else None
+        self.environ = os.environ if environ is None else environ
+        self.time_source = time_source
+        self.notifier = Notifier.from_environ(self.environ)
+        self._wake = asyncio.Event()
+        self._stop_requested = False
+        self._reload_requested = False
+        self._exit_code = 0
+        self.config: Config
+        self.scheduler: AsyncIOScheduler
+        self.service: Service
+        self.firing: Firing
+        self.book: ClockBook
+        self.planner: Planner
+        self._server: Any = None
+        self._server_task: asyncio.Task[None] | None = None
+        self._lock_file: Any = None
+        self._metrics: Any = None
+        self._last_status = ""
+        self._last_counts: tuple[int, int] | None = None
+        if find_spec("scheduler.web.metrics") is not None:
+            from scheduler.web import metrics
+
+            self._metrics = metrics
+
+    # -- signals -----------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._wake.set()
+
+    # -- config ------------------------------------------------------------------------------
+
+    def _load(self) -> Config | None:
+        from scheduler.config import load_config
+        from scheduler.errors import UserError
+        from scheduler.problems import ConfigError
+
+        try:
+            config = load_config(self.config_path, environ=self.environ)
+        except ConfigError as error:
+            for problem in error.problems:
+                log.error("config problem: %s", problem.render())
+            return None
+        except UserError as error:
+            log.error("config problem: %s", error.message)
+            return None
+        # load_config refused an invalid or unauthenticated non-loopback `listen` already.
+        return config
+
+    # -- the run -----------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loaded = self._load()
+        if loaded is None:
+            log.error("not started: the config is invalid")
+            self.notifier.notify("STATUS=invalid config", "ERRNO=78")
+            return EX_CONFIG
+        self.config = loaded
+        from scheduler.daemon.logs import setup_logging
+
+        setup_logging(self.config.daemon.log_format)
+        if not self._take_lock():
+            return 1
+        # Before the (possibly slow) start: a SIGHUP's default action would kill us, and a
+        # SIGTERM during start-up should still stop cleanly.
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        try:
+            await self._start()
+            await self._main_loop()
+            await self._stop()
+        finally:
+            self.notifier.close()
+        return self._exit_code
+
+    def _take_lock(self) -> bool:
+        database = self.config.daemon.database
+        database.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = database.with_name(database.name + ".lock")
+        self._lock_file = open(lock_path, "w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            log.error("another clockd serve is using database=%s (lock %s)", database, lock_path)
+            return False
+        return True
+
+    def assemble(
+        self,
+        config: Config,
+        store: Any,
+        executor: Any,
+        *,
+        child_token: str | None = None,
+        paused: bool = False,
+    ) -> None:
+        """Wire store, executor, firing, service and APScheduler; catch up; plan; start.
+
+        Separate from `_start` so that a test can hand in its own executor and time source
+        (`paused=True` keeps APScheduler from processing, to inspect the plan)."""
+        from scheduler.daemon.service import Service
+
+        self.config, self.store, self.executor = config, store, executor
+        now = self.time_source.now()
+        self.book = ClockBook(self.store, self.time_source)
+        self.firing = Firing(
+            self.store,
+            self.executor,
+            self.book,
+            lambda: self.config.jobs,
+            catchup_limit=config.daemon.catchup_limit,
+            time_source=self.time_source,
+        )
+        self.service = Service(
+            self.config,
+            self.store,
+            self.executor,
+            book=self.book,
+            firing=self.firing,
+            time_source=self.time_source,
+            child_token=child_token,
+        )
+        self.book.refresh_pauses()
+        self.scheduler = create_scheduler(self.firing)
+        self.planner = Planner(
+            self.scheduler,
+            self.store,
+            self.book,
+            self.firing,
+            lambda: self.config.jobs,
+            started_wall=now,
+        )
+        self.service.next_fire = self.planner.next_fire
+        # Catch-up and planning before the scheduler runs: catch-up runs are claimed first,
+        # then every clock is planned from now.
+        self.planner.plan_all(self.config.jobs, now)
+        self.scheduler.start(paused=paused)
+        self._mark = (now, self.time_source.monotonic())
+
+    async def _start(self) -> None:
+        from scheduler.running.executor import Executor
+        from scheduler.storage.sqlite.store import Store
+
+        settings = self.config.daemon
+        now = self.time_source.now()
+        self.store = Store.open(settings.database)
+        crashed = self.store.mark_crashed(now)
+        if crashed:
+            log.warning("runs left running by a dead daemon marked crashed run_ids=%s", crashed)
+        self._make_room_for_runs(settings.max_concurrent_runs)
+        from scheduler.running.local.process import prepare_spawning
+
+        prepare_spawning()
+        api_url = None
+        if settings.listen:
+            host, port = parse_listen(settings.listen)
+            api_url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        child_token = secrets.token_urlsafe(32)
+        executor = Executor(
+            self.store,
+            settings,
+            api_url=api_url,
+            child_token=child_token,
+            on_event=self._on_event,
+        )
+        self.assemble(self.config, self.store, executor, child_token=child_token)
+        settings = self.config.daemon
+        if settings.listen:
+            self._start_api(settings.listen)
+        log.info(
+            "started jobs=%d clocks=%d scheduled=%d database=%s listen=%s",
+            len(self.config.jobs),
+            self.config.clock_count,
+            len(self.scheduler.get_jobs()),
+            settings.database,
+            settings.listen or "off",
+        )
+        if self._server_task is not None:
+            # READY=1 only once the API answers (or could not bind: then we stop, exit 1)
+            while not self._server.started and not self._server_task.done():
+                await asyncio.sleep(0.01)
+        if self._exit_code == 0:
+            freeze_heap()
+            self.notifier.ready(self._status())
+
+    @staticmethod
+    def _make_room_for_runs(runs: int) -> None:
+        from scheduler.running.local.process import make_room_for_runs
+
+        wanted, before, after = make_room_for_runs(runs)
+        if after < wanted:
+            log.warning(
+                "open files limit %d is below the %d that max_concurrent_runs=%d may need; "
+                "raise LimitNOFILE= (the hard limit) or lower max_concurrent_runs",
+                after,
+                wanted,
+                runs,
+            )
+        elif after != before:
+            log.info(
+                "raised the open files limit from %d to %d for max_concurrent_runs=%d",
+                before,
+                after,
+                runs,
+            )
+
+    def _status(self) -> str:
+        return f"scheduling {len(self.scheduler.get_jobs())} clocks of {len(self.config.jobs)} jobs"
+
+    def _update_status(self) -> None:
+        """A STATUS= line when the number of active runs changed (shown by systemctl status)."""
+        counts = (self.executor.running_count(), self.executor.pending_count())
+        if counts == self._last_counts:
+            return  # the common idle wake: no get_jobs() over every clock
+        self._last_counts = counts
+        status = f"{self._status()}; {counts[0]} running, {counts[1]} pending"
+        if status != self._last_status:
+            self._last_status = status
+            self.notifier.status(status)
+
+    def _on_event(self, kind: str, record: Any) -> None:
+        if self._metrics is not None:
+            self._metrics.observe_event(kind, record)
+        service = getattr(self, "service", None)  # events can come before assemble() ends
+        for listener in list(service.event_listeners if service is not None else []):
+            try:
+                listener(kind, record)
+            except Exception:
+                log.exception("event listener failed event=%s", kind)
+
+    def _start_api(self, listen: str) -> None:
+        if find_spec("scheduler.web.api") is None:
+            log.warning("HTTP API not available (scheduler.web.api missing) listen=%s", listen)
+            return
+        import uvicorn
+
+        from scheduler.web.api import create_app
+
+        host, port = parse_listen(listen)
+        config = uvicorn.Config(
+            create_app(self.service), host=host, port=port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+
+        async def serve() -> None:
+            try:
+                # _serve, not serve(): serve() installs its own SIGTERM/SIGINT handlers and
+                # re-raises the signal on exit, which would take the daemon's lifecycle away.
+                await self._server._serve()
+            except SystemExit:
+                log.error("HTTP API could not start listen=%s", listen)
+                self._exit_code = 1
+                self.request_stop()
+
+        self._server_task = asyncio.get_running_loop().create_task(serve())
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def _main_loop(self) -> None:
+        interval = self.notifier.watchdog_interval
+        sleep = MAX_SLEEP if interval is None else min(MAX_SLEEP, interval)
+        next_ping = 0.0
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=sleep)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if self._stop_requested:
+                return
+            if interval is not None and self.time_source.monotonic() >= next_ping:
+                # From the loop itself: a stuck loop stops the pings and systemd restarts us.
+                self.notifier.watchdog()
+                next_ping = self.time_source.monotonic() + interval
+            if self._reload_requested:
+                self._reload_requested = False
+                self.reload()
+            try:
+                self.tick()
+            except Exception:
+                log.exception("tick failed")
+
+    def tick(self) -> None:
+        """One wake: pause flags from the store, wall-clock jump detection, STATUS=."""
+        self.book.refresh_pauses(force=False)
+        if self.notifier.enabled:
+            self._update_status()
+        wall, monotonic = self.time_source.now(), self.time_source.monotonic()
+        elapsed = monotonic - self._mark[1]
+        drift = (wall - self._mark[0]).total_seconds() - elapsed
+        self._mark = (wall, monotonic)
+        if abs(drift) > JUMP_THRESHOLD.total_seconds():
+            log.warning("wall clock jumped seconds=%.0f; re-planning every clock", drift)
+            # The jump came somewhere in the last `elapsed` seconds: on the new wall time,
+            # the earliest it can have been is `wall - elapsed`.
+            self.replan(wall, forward=drift > 0, jumped_at=wall - timedelta(seconds=elapsed))
+
+    def replan(self, now: datetime, *, forward: bool, jumped_at: datetime | None = None) -> None:
+        """After a wall-clock jump: see `Planner.replan`."""
+        self.planner.replan(now, forward=forward, jumped_at=jumped_at)
+
+    # -- reload ------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """SIGHUP: validate the whole new config first; a bad one changes nothing."""
+        self.notifier.reloading()
+        log.info("reloading config path=%s", self.config.path)
+        new = self._load()
+        if new is None:
+            log.error("reload refused: the new config is invalid; the old schedule keeps running")
+            self.notifier.ready(self._status() + "; last reload refused (invalid config)")
+            if self._metrics is not None:
+                self._metrics.observe_reload(ok=False)
+            return
+        if new.daemon != self.config.daemon:
+            log.warning("reload: [daemon] settings changed; they apply after a restart")
+        now = self.time_source.now()
+        gc.unfreeze()  # the old config's objects may be garbage now
+        self.config = new
+        self.service.config = new
+        added, removed, changed = self.planner.apply(new.jobs, now)
+        self.book.refresh_pauses()
+        freeze_heap()
+        log.info("reloaded added=%d removed=%d changed=%d", added, removed, changed)
+        if self._metrics is not None:
+            self._metrics.observe_reload(ok=True)
+        self.notifier.ready(self._status())
+
+    # -- stop --------------------------------------------------------------------------------
+
+    async def _stop(self) -> None:
+        self.notifier.stopping()
+        log.info("stopping grace=%s", self.config.daemon.shutdown_grace)
+        # Pause, never shutdown(): APScheduler 3.11.3 runs one more pass after shutdown and
+        # loses the fires due then. Fires not claimed now are caught up on the next start.
+        self.scheduler.pause()
+        self.firing.close()
+        await self.executor.shutdown(self.config.daemon.shutdown_grace)
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._server_task is not None:
+                try:
+                    await asyncio.wait_for(self._server_task, timeout=5)
+                except (TimeoutError, asyncio.CancelledError):
+                    pass
+        self.store.close()
+        log.info("stopped")
+
+
+def freeze_heap() -> None:
+    """Collect once, then keep what exists (config, plan, libraries) out of every later
+    collection: a full collection walks the whole heap (25 ms and more with many clocks),
+    which would stall firing at whatever instant it happens to run."""
+    gc.collect()
+    gc.freeze()
+
+
+def serve(config_path: str | Path | None = None) -> int:
+    """Run the daemon until SIGTERM; the process exit code."""
+    return asyncio.run(Daemon(config_path).run())

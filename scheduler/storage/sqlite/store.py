@@ -1,0 +1,435 @@
+"""Run history and clock state in one SQLite file: `Store` is the only class with SQL queries.
+
+One writer (the daemon, or `clockd run`) and any number of readers (CLI, API) share the file:
+WAL journal, `busy_timeout` 10 s, `synchronous=NORMAL`. Writes that read first (claims, log
+sequence numbers) run in `BEGIN IMMEDIATE`, so they wait for the write lock instead of
+failing on a lock upgrade.
+
+The records and their text form live in `scheduler.storage.records`, the schema in
+`scheduler.storage.sqlite.schema`; the records are re-exported here, so callers import everything
+from `scheduler.storage.sqlite.store`.
+
+    store = Store.open(Path("clockd.db"))
+    ids = store.claim_fires([NewRun(job="report", clock="nightly", trigger="clock", ...)])
+    # ids[i] is None when that fire already has a run
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from scheduler.errors import UserError
+from scheduler.storage.records import (
+    RUN_COLUMNS,
+    ClockState,
+    LogLine,
+    NewRun,
+    RunRecord,
+    column_value,
+    json_text,
+    millis_text,
+    parse_time,
+    run_record,
+    seconds_text,
+    utc_now,
+)
+from scheduler.storage.sqlite.schema import FIRE_TRIGGER_SQL, schema_migrations
+
+_RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
+
+
+# Rows per multi-row INSERT of `claim_fires`: 12 values a row stay under SQLite's oldest
+# limit of 999 variables a statement.
+_CLAIM_ROWS = 64
+
+
+# A new run's columns, in the order of `Store._insert_values`.
+_INSERT_INTO = (
+    "INSERT INTO runs (job, clock, name, trigger, state, parameters, secret_refs, "
+    "scheduled_time, created_at, error, lateness, parent_id)"
+)
+_ROW_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+@lru_cache(maxsize=_CLAIM_ROWS)
+def _claim_sql(rows: int) -> str:
+    values = ", ".join([_ROW_VALUES] * rows)
+    return (
+        f"{_INSERT_INTO} VALUES {values} "
+        "ON CONFLICT DO NOTHING RETURNING id, job, clock, trigger, scheduled_time"
+    )
+
+
+@lru_cache(maxsize=64)
+def _update_sql(columns: tuple[str, ...]) -> str:
+    return f"UPDATE runs SET {', '.join(f'{column} = ?' for column in columns)} WHERE id = ?"
+
+
+__all__ = ["JOB_WIDE", "ClockState", "LogLine", "NewRun", "RunRecord", "Store"]
+
+JOB_WIDE = "*"  # clock_state.clock for a pause that covers the whole job
+
+
+class Store:
+    """The run history and clock state. Safe to share between threads (one lock)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, readonly: bool) -> None:
+        self._conn = conn
+        self._lock = threading.RLock()
+        self.path = path
+        self.readonly = readonly
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool = False) -> Store:
+        """Open (and create or migrate, unless `readonly`) the database at `path`.
+
+        A readonly store works while the daemon writes: it is a normal WAL connection that
+        waits on locks and refuses writes (`PRAGMA query_only`).
+        """
+        from sqlite_utils import Database
+
+        path = Path(path)
+        if readonly and not path.exists():
+            raise UserError(f"{path}: database does not exist yet: no run has been recorded")
+        try:
+            if not readonly:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: no implicit transactions; we BEGIN where it matters.
+            conn = sqlite3.connect(
+                path, timeout=10.0, check_same_thread=False, isolation_level=None
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=10000")
+        except (OSError, sqlite3.Error) as error:
+            raise UserError(f"{path}: cannot open the database ({error})") from None
+        try:
+            if readonly:
+                conn.execute("PRAGMA query_only=1")
+                migrations = schema_migrations()
+                if migrations.pending(Database(conn)):
+                    raise UserError(
+                        f"{path}: database schema is older than this clockd; "
+                        "start `clockd serve` once to upgrade it"
+                    )
+            else:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                schema_migrations().apply(Database(conn))
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            raise UserError(f"{path}: not a usable clockd database ({error})") from None
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path, readonly=readonly)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: takes the write lock up front (waits up to busy_timeout)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # --- runs ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_values(run: NewRun, now_text: str) -> tuple[Any, ...]:
+        return (
+            run.job,
+            run.clock,
+            run.name,
+            str(run.trigger),
+            str(run.state),
+            json_text(run.parameters),
+            json_text(run.secret_refs),
+            seconds_text(run.scheduled_time),
+            now_text if run.created_at is None else millis_text(run.created_at),
+            run.error,
+            run.lateness,
+            run.parent_id,
+        )
+
+    _INSERT = f"{_INSERT_INTO} VALUES {_ROW_VALUES}"
+
+    def claim_fires(
+        self,
+        runs: Sequence[NewRun],
+        last_fires: Mapping[tuple[str, str], datetime] | None = None,
+    ) -> list[int | None]:
+        """Insert many runs in ONE transaction; None where the fire already has a run.
+
+        `last_fires` ({(job, clock): time}) go in the same transaction, so a clock's last fire
+        never moves past a fire that was not claimed. Rows go in multi-row INSERTs (about
+        half the cost of one statement per row); RETURNING names each inserted row's fire,
+        since SQLite does not promise its order."""
+        now_text = millis_text(utc_now())
+        ids: list[int | None] = []
+        with self._write() as conn:
+            for start in range(0, len(runs), _CLAIM_ROWS):
+                ids.extend(self._claim_rows(conn, runs[start : start + _CLAIM_ROWS], now_text))
+            if last_fires:
+                self._upsert_times(conn, "last_fire", last_fires)
+        return ids
+
+    def _claim_rows(
+        self, conn: sqlite3.Connection, runs: Sequence[NewRun], now_text: str
+    ) -> list[int | None]:
+        rows = [self._insert_values(run, now_text) for run in runs]
+        keys = [(row[0], row[1], row[3], row[7]) for row in rows]  # job, clock, trigger, time
+        if len(set(keys)) < len(keys):  # the same fire twice: only one statement per row
+            sql = self._INSERT + " ON CONFLICT DO NOTHING RETURNING id"
+            found = [conn.execute(sql, row).fetchone() for row in rows]
+            return [None if row is None else row[0] for row in found]
+        inserted = {
+            (job, clock, trigger, scheduled): run_id
+            for run_id, job, clock, trigger, scheduled in conn.execute(
+                _claim_sql(len(rows)), [value for row in rows for value in row]
+            )
+        }
+        return [inserted.get(key) for key in keys]
+
+    def create_run(self, run: NewRun) -> int:
+        """Insert one run; a fire that already has a run raises sqlite3.IntegrityError."""
+        with self._write() as conn:
+            row = conn.execute(
+                self._INSERT + " RETURNING id", self._insert_values(run, millis_text(utc_now()))
+            )
+            run_id: int = row.fetchone()[0]
+        return run_id
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return run_record(rows[0]) if rows else None
+
+    def list_runs(
+        self,
+        *,
+        job: str | None = None,
+        clock: str | None = None,
+        state: str | Iterable[str] | None = None,
+        parent_id: int | None = None,
+        limit: int | None = 100,
+    ) -> list[RunRecord]:
+        """Runs newest first (by id). `state` may be one state or several."""
+        where: list[str] = []
+        params: list[Any] = []
+        if job is not None:
+            where.append("job = ?")
+            params.append(job)
+        if clock is not None:
+            where.append("clock = ?")
+            params.append(clock)
+        if state is not None:
+            states = [state] if isinstance(state, str) else [str(s) for s in state]
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params.extend(states)
+        if parent_id is not None:
+            where.append("parent_id = ?")
+            params.append(parent_id)
+        sql = "SELECT * FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [run_record(row) for row in self._query(sql, params)]
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        """Set columns of one run: `update_run(7, state="running", started_at=now, attempt=1)`."""
+        self.update_runs([(run_id, fields)])
+
+    def update_runs(self, updates: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        """Set columns of many runs in one transaction, in order: `[(7, {"state": "failed"})]`.
+
+        Later fields of a run override earlier ones, so a run that started and ended between
+        two writes (a burst of short runs) costs one statement, and rows that set the same
+        columns go in one `executemany`."""
+        merged: dict[int, dict[str, Any]] = {}
+        for run_id, fields in updates:
+            unknown = fields.keys() - _RUN_COLUMN_SET
+            if unknown:
+                raise TypeError(f"update_run: unknown run fields: {', '.join(sorted(unknown))}")
+            merged.setdefault(run_id, {}).update(fields)
+        by_sql: dict[str, list[list[Any]]] = {}
+        for run_id, fields in merged.items():
+            if fields:
+                values = [column_value(column, value) for column, value in fields.items()]
+                by_sql.setdefault(_update_sql(tuple(fields)), []).append([*values, run_id])
+        if len(by_sql) == 1 and len(rows := next(iter(by_sql.values()))) == 1:
+            with self._lock:  # autocommit: one statement needs no BEGIN / COMMIT
+                self._conn.execute(next(iter(by_sql)), rows[0])
+        elif by_sql:
+            with self._write() as conn:
+                for sql, rows in by_sql.items():
+                    conn.executemany(sql, rows)
+
+    def runs_in_states(self, states: Iterable[str]) -> list[RunRecord]:
+        """Runs in any of `states`, oldest first."""
+        states = [str(s) for s in states]
+        rows = self._query(
+            f"SELECT * FROM runs WHERE state IN ({', '.join('?' * len(states))}) ORDER BY id",
+            states,
+        )
+        return [run_record(row) for row in rows]
+
+    def mark_crashed(self, now: datetime) -> list[int]:
+        """Runs left `running` or `pending` by a daemon that died become `crashed`; their ids.
+
+        A pending row may have started: the executor writes starts with other state changes,
+        a moment later. Either way it is never started again (its fire stays claimed)."""
+        with self._write() as conn:
+            rows = conn.execute(
+                "UPDATE runs SET state = 'crashed', ended_at = ?, error = COALESCE(error, "
+                "CASE state WHEN 'running' THEN 'the daemon stopped while this run was running' "
+                "ELSE 'the daemon stopped before this run was recorded as started' END) "
+                "WHERE state IN ('running', 'pending') RETURNING id",
+                (millis_text(now),),
+            ).fetchall()
+        return sorted(row[0] for row in rows)
+
+    def has_fire(self, job: str, clock: str, scheduled_time: datetime) -> bool:
+        rows = self._query(
+            "SELECT 1 FROM runs WHERE job = ? AND clock = ? AND scheduled_time = ? "
+            f"AND trigger IN ({FIRE_TRIGGER_SQL}) LIMIT 1",
+            (job, clock, seconds_text(scheduled_time)),
+        )
+        return bool(rows)
+
+    # --- logs ------------------------------------------------------------------------------
+
+    def append_log(self, run_id: int, lines: Sequence[tuple[datetime, str, str]]) -> None:
+        """Append `(time, stream, text)` lines to a run's log, numbered from 1."""
+        if not lines:
+            return
+        with self._write() as conn:
+            last = conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM run_logs WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+            conn.executemany(
+                "INSERT INTO run_logs (run_id, seq, time, stream, text) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (run_id, last + offset, millis_text(moment), stream, text)
+                    for offset, (moment, stream, text) in enumerate(lines, start=1)
+                ],
+            )
+
+    def read_log(
+        self, run_id: int, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[LogLine]:
+        sql = (
+            "SELECT seq, time, stream, text FROM run_logs WHERE run_id = ? AND seq > ? ORDER BY seq"
+        )
+        params: list[Any] = [run_id, after_seq]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [
+            LogLine(seq=row[0], time=parse_time(row[1]), stream=row[2], text=row[3])  # type: ignore[arg-type]
+            for row in self._query(sql, params)
+        ]
+
+    # --- clock state -----------------------------------------------------------------------
+
+    def clock_state(self, job: str, clock: str) -> ClockState:
+        """The clock's own row (last fire, anchor, clock-level pause); defaults when absent."""
+        rows = self._query(
+            "SELECT last_fire, anchor, paused FROM clock_state WHERE job = ? AND clock = ?",
+            (job, clock),
+        )
+        if not rows:
+            return ClockState()
+        return ClockState(parse_time(rows[0][0]), parse_time(rows[0][1]), bool(rows[0][2]))
+
+    def clock_states(self) -> dict[tuple[str, str], ClockState]:
+        """Every row, keyed by (job, clock); clock "*" rows hold whole-job pauses."""
+        rows = self._query("SELECT job, clock, last_fire, anchor, paused FROM clock_state")
+        return {
+            (row[0], row[1]): ClockState(parse_time(row[2]), parse_time(row[3]), bool(row[4]))
+            for row in rows
+        }
+
+    def paused(self) -> set[tuple[str, str]]:
+        """(job, clock) of every paused row; clock "*" rows pause a whole job. Cheap to poll."""
+        rows = self._query("SELECT job, clock FROM clock_state WHERE paused = 1")
+        return {(row[0], row[1]) for row in rows}
+
+    def _set(self, job: str, clock: str, column: str, value: Any) -> None:
+        # INSERT … ON CONFLICT DO UPDATE naming the one column: a partial upsert that keeps the rest.
+        with self._lock:
+            self._conn.execute(
+                f"INSERT INTO clock_state (job, clock, {column}) VALUES (?, ?, ?) "
+                f"ON CONFLICT (job, clock) DO UPDATE SET {column} = excluded.{column}",
+                (job, clock, value),
+            )
+
+    def set_last_fire(self, job: str, clock: str, time: datetime) -> None:
+        self._set(job, clock, "last_fire", seconds_text(time))
+
+    def set_last_fires(self, last_fires: Mapping[tuple[str, str], datetime]) -> None:
+        """Many clocks' last fire in one transaction (1,000 clocks due at once: one commit)."""
+        self._set_many("last_fire", last_fires)
+
+    def set_anchors(self, anchors: Mapping[tuple[str, str], datetime]) -> None:
+        """Many interval anchors in one transaction (first load of many clocks)."""
+        self._set_many("anchor", anchors)
+
+    def _set_many(self, column: str, times: Mapping[tuple[str, str], datetime]) -> None:
+        if not times:
+            return
+        with self._write() as conn:
+            self._upsert_times(conn, column, times)
+
+    @staticmethod
+    def _upsert_times(
+        conn: sqlite3.Connection, column: str, times: Mapping[tuple[str, str], datetime]
+    ) -> None:
+        conn.executemany(
+            f"INSERT INTO clock_state (job, clock, {column}) VALUES (?, ?, ?) "
+            f"ON CONFLICT (job, clock) DO UPDATE SET {column} = excluded.{column}",
+            [(job, clock, seconds_text(time)) for (job, clock), time in times.items()],
+        )
+
+    def set_anchor(self, job: str, clock: str, time: datetime) -> None:
+        self._set(job, clock, "anchor", seconds_text(time))
+
+    def set_paused(self, job: str, clock: str | None, paused: bool) -> None:
+        """Pause or resume one clock, or the whole job when `clock` is None."""
+        self._set(job, JOB_WIDE if clock is None else clock, "paused", int(paused))
+
+    def is_paused(self, job: str, clock: str | None) -> bool:
+        """True when the job is paused, or (given a clock) that clock is."""
+        clocks = [JOB_WIDE] if clock is None else [JOB_WIDE, clock]
+        rows = self._query(
+            f"SELECT 1 FROM clock_state WHERE job = ? AND paused = 1 "
+            f"AND clock IN ({', '.join('?' * len(clocks))}) LIMIT 1",
+            (job, *clocks),
+        )
+        return bool(rows)

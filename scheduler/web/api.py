@@ -1,0 +1,395 @@
+"""The HTTP API (spec 5), the web UI's routes, /healthz and /metrics, as one Starlette app.
+
+    app = create_app(service, token=read_token(settings.token_file))
+
+Every handler is `async def`: it runs on the daemon's event loop, where the service and the
+executor live. A client's mistake is a 4xx with `{"error": ..., "details": [...]}`, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from scheduler.errors import NotFound, UserError
+from scheduler.models import RunState
+from scheduler.web import metrics
+from scheduler.web.auth import ADMIN, Authenticator, Principal
+from scheduler.web.bodies import (
+    BODY_OVERHEAD,
+    UNSET,
+    ApiError,
+    ApiJSON,
+    check_fields,
+    error_response,
+    field,
+    parameter_error_response,
+    read_json_object,
+)
+from scheduler.web.logstream import line_json, log_stream_response
+
+log = logging.getLogger("clockd.api")
+
+MAX_LIMIT = 1000
+
+
+class Api:
+    """The handlers, bound to one service."""
+
+    def __init__(self, service: Any, auth: Authenticator) -> None:
+        self.service = service
+        self.auth = auth
+
+    # helpers
+
+    @property
+    def body_limit(self) -> int:
+        return int(self.service.config.daemon.max_parameters_bytes) + BODY_OVERHEAD
+
+    def principal(self, request: Request) -> Principal:
+        principal: Principal = request.scope.get("clockd.principal", ADMIN)
+        return principal
+
+    def admin_only(self, request: Request) -> None:
+        if not self.principal(request).is_admin:
+            raise ApiError(403, "a run's child token may only create runs and read its child runs")
+
+    def run_or_404(self, request: Request) -> Any:
+        text = request.path_params["run_id"]
+        if not text.isdigit() or len(text) > 18:
+            raise ApiError(404, f"unknown run {text[:40]!r}")
+        record = self.service.store.get_run(int(text))
+        if record is None:
+            raise ApiError(404, f"unknown run {int(text)}")
+        principal = self.principal(request)
+        if not principal.is_admin:
+            own = principal.run_id
+            allowed = (
+                record.parent_id is not None
+                if own is None
+                else record.id == own or record.parent_id == own
+            )
+            if not allowed:
+                raise ApiError(403, "a run's child token may only read its child runs")
+        return record
+
+    def job_or_404(self, name: str) -> Any:
+        job = self.service.config.jobs.get(name)
+        if job is None:
+            raise ApiError(404, f"unknown job {name[:200]!r}")
+        return job
+
+    # jobs
+
+    async def list_jobs(self, request: Request) -> Response:
+        self.admin_only(request)
+        return ApiJSON({"jobs": self.service.jobs()})
+
+    async def get_job(self, request: Request) -> Response:
+        self.admin_only(request)
+        return ApiJSON(self.service.job(request.path_params["job"]))
+
+    async def create_run(self, request: Request) -> Response:
+        from clocks.parameters import ParameterError
+
+        job = self.job_or_404(request.path_params["job"])
+        body = await read_json_object(request, self.body_limit)
+        check_fields(body, {"parameters", "clock", "parent_id", "parameter_text"})
+        parameters = field(body, "parameters", dict, "an object of parameter values") or {}
+        clock = field(body, "clock", str, "a clock name or null")
+        parent_id = field(body, "parent_id", int, "a run id or null")
+        texts = field(body, "parameter_text", dict, "an object of NAME: TEXT") or {}
+        principal = self.principal(request)
+        if principal.run_id is not None:
+            if parent_id is not None and parent_id != principal.run_id:
+                raise ApiError(403, f"this token may only start children of run {principal.run_id}")
+            parent_id = principal.run_id
+        if parent_id is not None and not 0 < parent_id < 2**63:
+            raise ApiError(400, f"parent run {parent_id} does not exist")
+        if parent_id is not None and self.service.store.get_run(parent_id) is None:
+            raise ApiError(400, f"parent run {parent_id} does not exist")
+        if clock is not None and job.clock(clock) is None:
+            known = ", ".join(c.name for c in job.clocks) or "none"
+            raise ApiError(404, f"job {job.name!r} has no clock {clock[:200]!r} (clocks: {known})")
+        values = dict(parameters)
+        problems: list[Any] = []
+        for name, text in texts.items():
+            if not isinstance(text, str):
+                raise ApiError(
+                    400, f"'parameter_text' values must be strings ({name[:80]!r} is not)"
+                )
+            if name not in job.parameters:
+                values[name] = text  # refused as unexpected by the service, with the others
+                continue
+            try:
+                values[name] = job.parameters.convert_text(name, text)
+            except ParameterError as error:
+                problems.extend(error.problems)
+        if problems:
+            # Report the other names' problems (unexpected, missing) along with these.
+            bad = {problem.name for problem in problems}
+            layers = [dict(job.clock(clock).parameter_defaults)] if clock is not None else []
+            others = job.parameters.check_names(*layers, values)
+            raise ParameterError([*problems, *(p for p in others if p.name not in bad)])
+        trigger = "child" if parent_id is not None else "api"
+        record = self.service.create_run(
+            job.name, values, clock=clock, parent_id=parent_id, trigger=trigger
+        )
+        return ApiJSON(
+            record.to_json(), status_code=201, headers={"Location": f"/api/v1/runs/{record.id}"}
+        )
+
+    # runs
+
+    async def list_runs(self, request: Request) -> Response:
+        query = request.query_params
+        allowed = {"job", "clock", "state", "limit", "parent_id"}
+        unknown = sorted(set(query) - allowed)
+        if unknown:
+            raise ApiError(
+                400,
+                f"unknown query parameter {unknown[0][:80]!r}; allowed: {', '.join(sorted(allowed))}",
+            )
+        limit_text = query.get("limit", "100")
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+            raise ApiError(
+                400, f"limit must be a whole number from 1 to {MAX_LIMIT}, not {limit_text[:40]!r}"
+            )
+        states: list[str] | None = None
+        if query.get("state"):
+            states = [s.strip() for s in query["state"].split(",") if s.strip()]
+            bad = [s for s in states if s not in RunState.__members__]
+            if bad:
+                raise ApiError(
+                    400, f"unknown state {bad[0][:40]!r}; states: {', '.join(RunState.__members__)}"
+                )
+        parent_text = query.get("parent_id")
+        if parent_text is not None and not parent_text.isdigit():
+            raise ApiError(400, f"parent_id must be a run id, not {parent_text[:40]!r}")
+        parent_id = int(parent_text) if parent_text else None
+        principal = self.principal(request)
+        if not principal.is_admin:
+            if principal.run_id is None or parent_id not in (None, principal.run_id):
+                raise ApiError(403, "a run's child token may only list its own child runs")
+            parent_id = principal.run_id
+        records = self.service.store.list_runs(
+            job=query.get("job") or None,
+            clock=query.get("clock") or None,
+            state=states,
+            parent_id=parent_id,
+            limit=int(limit_text),
+        )
+        return ApiJSON({"runs": [r.to_json() for r in records]})
+
+    async def get_run(self, request: Request) -> Response:
+        return ApiJSON(self.run_or_404(request).to_json())
+
+    async def run_logs(self, request: Request) -> Response:
+        record = self.run_or_404(request)
+        follow = request.query_params.get("follow", "false").lower()
+        if follow not in ("true", "false", "1", "0", "yes", "no"):
+            raise ApiError(400, "follow must be true or false")
+        after_text = (
+            request.query_params.get("after") or request.headers.get("last-event-id") or "0"
+        )
+        if not after_text.isdigit():
+            raise ApiError(400, f"after must be a log line number, not {after_text[:40]!r}")
+        after = int(after_text)
+        if follow in ("true", "1", "yes"):
+            return log_stream_response(self.service, record.id, after)
+        lines = self.service.store.read_log(record.id, after_seq=after)
+        return ApiJSON(
+            {
+                "run_id": record.id,
+                "state": record.state,
+                "lines": [line_json(line) for line in lines],
+            }
+        )
+
+    async def cancel_run(self, request: Request) -> Response:
+        self.admin_only(request)
+        record = self.run_or_404(request)
+        await read_json_object(request, self.body_limit)
+        record = await self.service.cancel(record.id)
+        return ApiJSON(record.to_json())
+
+    # pause, resume, backfill
+
+    async def set_paused(self, request: Request) -> Response:
+        self.admin_only(request)
+        action = request.path_params["action"]
+        if action not in ("pause", "resume"):
+            raise ApiError(404, f"no such action {action[:40]!r}: pause or resume")
+        await read_json_object(request, self.body_limit)
+        job = request.path_params["job"]
+        clock = request.path_params.get("clock")
+        if action == "pause":
+            self.service.pause(job, clock)
+        else:
+            self.service.resume(job, clock)
+        return ApiJSON(self.service.job(job))
+
+    async def backfill(self, request: Request) -> Response:
+        self.admin_only(request)
+        job = self.job_or_404(request.path_params["job"])
+        body = await read_json_object(request, self.body_limit)
+        check_fields(body, {"clock", "from", "to", "dry_run"})
+        clock_name = field(body, "clock", str, "a clock name")
+        if not clock_name:
+            raise ApiError(400, "'clock' is required: the clock whose fires to backfill")
+        clock = job.clock(clock_name)
+        if clock is None:
+            known = ", ".join(c.name for c in job.clocks) or "none"
+            raise ApiError(
+                404, f"job {job.name!r} has no clock {clock_name[:200]!r} (clocks: {known})"
+            )
+        start = parse_moment(
+            field(body, "from", str, "a date or date-time"), "from", clock.timezone, end=False
+        )
+        end = parse_moment(
+            field(body, "to", str, "a date or date-time"), "to", clock.timezone, end=True
+        )
+        dry_run = field(body, "dry_run", bool, "true or false") or False
+        entries = self.service.backfill(job.name, clock_name, start, end, dry_run=dry_run)
+        created = sum(1 for e in entries if e.get("run_id") is not None)
+        return ApiJSON(
+            {
+                "job": job.name,
+                "clock": clock_name,
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+                "dry_run": dry_run,
+                "fires": entries,
+                "created": created,
+                "skipped": 0 if dry_run else len(entries) - created,
+            }
+        )
+
+    # service
+
+    async def healthz(self, request: Request) -> Response:
+        return ApiJSON(self.service.status())
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(metrics.render(self.service), media_type=metrics.CONTENT_TYPE)
+
+    async def openapi(self, request: Request) -> Response:
+        from scheduler.web.ui import STATIC_DIR
+
+        return Response((STATIC_DIR / "openapi.json").read_bytes(), media_type="application/json")
+
+
+def parse_moment(text: str | None, name: str, timezone: str, *, end: bool) -> datetime:
+    """A backfill bound: a date (its whole day: from its start, or to its last second) or a
+    date-time; without an offset it is wall time in the clock's zone."""
+    from zoneinfo import ZoneInfo
+
+    if not text:
+        raise ApiError(400, f"'{name}' is required: a date (2026-03-01) or date-time")
+    zone = ZoneInfo(timezone)
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day, time(23, 59, 59) if end else time(0), tzinfo=zone)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=zone)
+    except ValueError:
+        raise ApiError(400, f"'{name}' is not a date or date-time: {text[:60]!r}") from None
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def create_app(
+    service: Any,
+    *,
+    token: str | None = UNSET,
+    child_token_check: Any = None,
+) -> Starlette:
+    """The daemon's HTTP app: API, UI, /healthz and /metrics.
+
+    `token` is the API token (None: authentication off); when not given it is read from the
+    config's `token_file`. Runs' child tokens are recognised by `child_token_check`, by
+    default `service.child_token` and tokens from `auth.derive_child_token(token, ...)`.
+    """
+    from scheduler.web import ui
+    from scheduler.web.auth import ApiGuard, combined_child_check, read_token
+
+    if token is UNSET:
+        token = read_token(service.config.daemon.token_file)
+    if child_token_check is None and token is not None:
+        child_token_check = combined_child_check(token, getattr(service, "child_token", None))
+    auth = Authenticator(token, child_token_check)
+    api = Api(service, auth)
+
+    async def on_api_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, ApiError)
+        return error_response(error.status, error.error, error.details)
+
+    async def on_not_found(request: Request, error: Exception) -> Response:
+        return error_response(404, str(error))
+
+    async def on_user_error(request: Request, error: Exception) -> Response:
+        return error_response(400, str(error))
+
+    async def on_parameter_error(request: Request, error: Exception) -> Response:
+        return parameter_error_response(error)
+
+    async def on_http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        return error_response(error.status_code, str(error.detail))
+
+    async def on_disconnect(request: Request, error: Exception) -> Response:
+        # The client went away mid-body: nobody reads this answer; no traceback in the log.
+        return error_response(400, "the client disconnected before sending the whole body")
+
+    async def on_crash(request: Request, error: Exception) -> Response:
+        log.error(
+            "request failed method=%s path=%s", request.method, request.url.path, exc_info=error
+        )
+        return error_response(500, "internal error; see the daemon's log")
+
+    from clocks.parameters import ParameterError
+
+    routes = [
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/metrics", api.metrics, methods=["GET"]),
+        Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
+        Route("/api/v1/jobs", api.list_jobs, methods=["GET"]),
+        Route("/api/v1/jobs/{job}", api.get_job, methods=["GET"]),
+        Route("/api/v1/jobs/{job}/runs", api.create_run, methods=["POST"]),
+        Route("/api/v1/jobs/{job}/backfill", api.backfill, methods=["POST"]),
+        Route("/api/v1/jobs/{job}/{action}", api.set_paused, methods=["POST"]),
+        Route("/api/v1/jobs/{job}/clocks/{clock}/{action}", api.set_paused, methods=["POST"]),
+        Route("/api/v1/runs", api.list_runs, methods=["GET"]),
+        Route("/api/v1/runs/{run_id}", api.get_run, methods=["GET"]),
+        Route("/api/v1/runs/{run_id}/logs", api.run_logs, methods=["GET"]),
+        Route("/api/v1/runs/{run_id}/cancel", api.cancel_run, methods=["POST"]),
+        *ui.routes(service, auth),
+        Mount("/static", app=ui.static_files(), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            ApiError: on_api_error,
+            ClientDisconnect: on_disconnect,
+            NotFound: on_not_found,
+            ParameterError: on_parameter_error,
+            UserError: on_user_error,
+            HTTPException: on_http_error,
+            Exception: on_crash,
+        },
+    )
+    listen_host = str(service.config.daemon.listen).rpartition(":")[0].lower()
+    allowed = frozenset({listen_host, str(service.config.daemon.listen).lower()})
+    app.add_middleware(ApiGuard, auth=auth, allowed_hosts=allowed)
+    app.state.service = service
+    app.state.auth = auth
+    return app

@@ -1,0 +1,82 @@
+"""Every command has help, and the README documents every command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from scheduler.cli import COMMANDS
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_has_help(name: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "scheduler.cli", name, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Usage: clockd {name}" in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_readme_documents_every_command(name: str) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"clockd {name}" in readme
+
+
+def test_help_imports_no_heavy_library() -> None:
+    code = (
+        "import sys\n"
+        "from scheduler.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "import json\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    heavy = {
+        "apscheduler",
+        "croniter",
+        "starlette",
+        "uvicorn",
+        "jinja2",
+        "pendulum",
+        "rich",
+        "httpx",
+        "sqlite_utils",
+    }
+    assert not heavy & modules
+
+
+def test_readme_schedule_fires_both_clocks_at_the_same_instant_with_their_own_values(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## A schedule") :]
+    block = section[
+        section.index("```toml") + len("```toml") : section.index(
+            "```", section.index("```toml") + 7
+        )
+    ]
+    (tmp_path / "clockd.toml").write_text(block)
+    result = subprocess.run(
+        [sys.executable, "-m", "scheduler.cli", "next", "report", "-n", "2", "--json",
+         "--after", "2026-03-01T09:00:00", "-c", str(tmp_path / "clockd.toml")],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    fires = json.loads(result.stdout)
+    assert [(f["time"], f["clock"], f["parameters"]["x"]) for f in fires] == [
+        ("2026-03-01T09:01:00+01:00", "small", 9),
+        ("2026-03-01T09:01:00+01:00", "large", 99),
+    ]
+    assert {f["parameters"]["day"] for f in fires} == {"2026-02-28"}

@@ -1,0 +1,464 @@
+"""Fire → run with an injected time source and a real SQLite file (no daemon process).
+
+The executor is swapped at the boundary for a recorder: these tests are about which runs
+are claimed, with which values and scheduled times — not about executing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scheduler.config import load_config
+from scheduler.daemon.service import Service
+from scheduler.scheduling.firing import FIRE_CHUNK, FIRST_FIRE_CHUNK, ClockBook, Firing, _Due
+from scheduler.scheduling.triggers import ClockTrigger
+from scheduler.storage.sqlite.store import Store
+from scheduler.timesource import FixedTime
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+CONFIG = """
+[daemon]
+database = "clockd.db"
+listen = ""
+
+[jobs.report]
+command = ["echo", "{{ x }}", "{{ day }}"]
+
+[jobs.report.parameters.x]
+type = "integer"
+
+[jobs.report.parameters.day]
+type = "date"
+default = "{{ scheduled_time.subtract(days=1).to_date_string() }}"
+
+[[jobs.report.clocks]]
+name = "small"
+interval = "1s"
+start = "2026-03-01T00:00:00Z"
+parameters = { x = 9 }
+catchup = "CATCHUP"
+
+[[jobs.report.clocks]]
+name = "large"
+interval = "1s"
+start = "2026-03-01T00:00:00Z"
+parameters = { x = 99 }
+
+[jobs.broken]
+command = ["true"]
+
+[jobs.broken.parameters.n]
+type = "integer"
+# valid when the config is loaded (November), broken for a fire in March
+default = "{{ 5 if scheduled_time.month != 3 else 'march' }}"
+
+[[jobs.broken.clocks]]
+name = "every"
+interval = "1s"
+start = "2026-03-01T00:00:00Z"
+"""
+
+
+class RecordingExecutor:
+    def __init__(self) -> None:
+        self.submitted: list[tuple[int, str, dict[str, Any]]] = []
+        self.failed_before_start: list[tuple[int, str, str]] = []
+
+    def submit(self, run_id: int, job: Any, resolved: Any, record: Any = None) -> None:
+        self.submitted.append((run_id, job.name, resolved.masked()))
+
+    def fail_before_start(self, record: Any, job: Any, error: str) -> None:
+        self.failed_before_start.append((record.id, job.name, error))
+
+    def write_pending(self) -> None:
+        pass  # nothing is queued: submit only records
+
+    def running_count(self) -> int:
+        return 0
+
+    def pending_count(self) -> int:
+        return 0
+
+
+@pytest.fixture
+def world(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    catchup = getattr(request, "param", "latest")
+    path = tmp_path / "clockd.toml"
+    path.write_text(textwrap.dedent(CONFIG).replace("CATCHUP", catchup))
+    config = load_config(path, now=datetime(2026, 11, 1, tzinfo=UTC))
+    store = Store.open(config.daemon.database)
+    time_source = FixedTime(T0)
+    executor = RecordingExecutor()
+    book = ClockBook(store, time_source)
+    firing = Firing(
+        store, executor, book, lambda: config.jobs, catchup_limit=3, time_source=time_source
+    )  # type: ignore[arg-type]
+
+    class World:
+        pass
+
+    w = World()
+    w.config, w.store, w.time, w.executor, w.book, w.firing = (
+        config,
+        store,
+        time_source,
+        executor,
+        book,
+        firing,
+    )
+    yield w
+    store.close()
+
+
+def test_simultaneous_fires_become_one_run_per_clock_with_own_values(world: Any) -> None:
+    world.time.advance(seconds=0.25)  # fired a quarter second late
+    result = world.firing.fire([_Due("report", "small", [T0]), _Due("report", "large", [T0])])
+    assert len(result.created) == 2
+    runs = {r.clock: r for r in world.store.list_runs(job="report")}
+    assert runs["small"].parameters == {"x": 9, "day": "2026-02-28"}
+    assert runs["large"].parameters == {"x": 99, "day": "2026-02-28"}
+    assert runs["small"].scheduled_time == runs["large"].scheduled_time == T0
+    assert runs["small"].trigger == "clock"
+    assert runs["small"].lateness == pytest.approx(0.25)
+    assert sorted(values["x"] for _, _, values in world.executor.submitted) == [9, 99]
+    assert world.store.clock_state("report", "small").last_fire == T0
+
+
+def test_a_large_instant_is_claimed_a_chunk_per_loop_pass_first_come_first_started(
+    world: Any,
+) -> None:
+    times = [T0 - timedelta(seconds=k) for k in range(2 * FIRE_CHUNK + 5, 0, -1)]
+
+    async def body() -> list[int]:
+        world.firing.submit("report", "small", times)
+        world.firing.submit("report", "large", [T0])
+        claimed = []
+        while len(claimed) < 6:
+            await asyncio.sleep(0)  # one loop pass
+            claimed.append(len(world.executor.submitted))
+        # the next instant starts small again
+        world.firing.submit("report", "large", [T0 + timedelta(seconds=k) for k in (1, 2, 3, 4, 5)])
+        await asyncio.sleep(0)
+        claimed.append(len(world.executor.submitted))
+        return claimed
+
+    claimed = asyncio.run(body())
+    # the first runs reach the executor after a small first chunk, not after every fire of the
+    # instant; chunks double up to FIRE_CHUNK
+    assert FIRST_FIRE_CHUNK == 4
+    assert FIRE_CHUNK == 32
+    assert claimed == [4, 4 + 8, 12 + 16, 28 + 32, len(times) + 1, len(times) + 1, len(times) + 5]
+    runs = sorted(world.store.list_runs(job="report", limit=None), key=lambda r: r.id)
+    runs = runs[: len(times) + 1]  # the first instant
+    assert [r.scheduled_time for r in runs] == [*times, T0]
+    assert [r.clock for r in runs] == ["small"] * len(times) + ["large"]
+    assert world.store.clock_state("report", "small").last_fire == times[-1]
+
+
+def test_fires_left_unclaimed_at_stop_leave_their_clock_last_fire_behind(world: Any) -> None:
+    times = [T0 - timedelta(seconds=k) for k in range(FIRE_CHUNK + 3, 0, -1)]
+
+    async def body() -> None:
+        world.firing.submit("report", "small", times)
+        await asyncio.sleep(0)  # the first chunk is claimed, then the daemon stops
+        world.firing.close()
+        await asyncio.sleep(0)
+
+    asyncio.run(body())
+    assert len(world.store.list_runs(job="report", limit=None)) == FIRST_FIRE_CHUNK
+    # so a restart catches up the fires that never became runs
+    assert world.store.clock_state("report", "small").last_fire == times[FIRST_FIRE_CHUNK - 1]
+
+
+def test_a_fire_is_claimed_once_ever(world: Any) -> None:
+    first = world.firing.fire([_Due("report", "small", [T0])])
+    again = world.firing.fire([_Due("report", "small", [T0])])
+    assert len(first.created) == 1
+    assert again.created == []
+    assert again.duplicates == [("report", "small", T0)]
+    assert len(world.executor.submitted) == 1
+
+
+def test_parameters_failing_at_fire_time_make_a_failed_run_not_a_stop(world: Any) -> None:
+    result = world.firing.fire([_Due("broken", "every", [T0]), _Due("report", "small", [T0])])
+    assert len(result.failed) == 1
+    assert len(result.created) == 1
+    failed = world.store.get_run(result.failed[0])
+    assert failed.state == "failed"
+    assert "n" in failed.error
+    assert failed.ended_at is not None
+    assert [job for _, job, _ in world.executor.submitted] == ["report"]
+    # its on_failure hooks are the executor's to run, with the reason
+    assert world.executor.failed_before_start == [(failed.id, "broken", failed.error)]
+
+
+def test_paused_clock_fires_nothing_but_moves_on(world: Any) -> None:
+    world.store.set_paused("report", "small", True)
+    world.book.refresh_pauses()
+    result = world.firing.fire([_Due("report", "small", [T0]), _Due("report", "large", [T0])])
+    assert result.paused == [("report", "small", T0)]
+    assert [r.clock for r in world.store.list_runs()] == ["large"]
+    assert world.store.clock_state("report", "small").last_fire == T0
+
+
+def test_whole_job_pause_is_read_from_the_store(world: Any) -> None:
+    world.store.set_paused("report", None, True)
+    world.book.refresh_pauses()
+    assert world.book.is_paused("report", "large")
+    assert not world.book.is_paused("broken", "every")
+
+
+def _iso(times: list[datetime]) -> list[str]:
+    return [t.isoformat() for t in times]
+
+
+@pytest.mark.parametrize(
+    ("world", "expected"),
+    [
+        ("none", []),
+        ("latest", ["2026-03-01T12:00:05+00:00"]),
+        # catchup_limit=3: the most recent three of the five missed fires
+        (
+            "all",
+            ["2026-03-01T12:00:03+00:00", "2026-03-01T12:00:04+00:00", "2026-03-01T12:00:05+00:00"],
+        ),
+    ],
+    ids=["none", "latest", "all-bounded-by-limit"],
+    indirect=["world"],
+)
+def test_catch_up_follows_the_clock_policy(world: Any, expected: list[str]) -> None:
+    world.store.set_last_fire("report", "small", T0)
+    world.time.advance(seconds=5.5)  # down for 5.5 s: fires 12:00:01 … 12:00:05 were missed
+    job = world.config.jobs["report"]
+    clock = world.book.effective("report", job.clock("small"))
+    world.firing.catch_up(job, clock, world.time.now())
+    runs = world.store.list_runs(job="report", clock="small")
+    assert _iso(sorted(r.scheduled_time for r in runs)) == expected
+    assert all(r.trigger == "catchup" for r in runs)
+    # A second start after the same outage claims nothing new.
+    world.firing.catch_up(job, clock, world.time.now(), since=T0)
+    assert len(world.store.list_runs(job="report", clock="small")) == len(expected)
+
+
+def test_unanchored_interval_is_anchored_once_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[daemon]\ndatabase = "c.db"\nlisten = ""\n[jobs.j]\ncommand = ["true"]\n'
+        '[[jobs.j.clocks]]\nname = "c"\ninterval = "10s"\n'
+    )
+    config = load_config(path)
+    with Store.open(config.daemon.database) as store:
+        time_source = FixedTime(T0 + timedelta(microseconds=400_000))
+        clock = config.jobs["j"].clock("c")
+        first = ClockBook(store, time_source).effective("j", clock)
+        time_source.advance(seconds=3)
+        again = ClockBook(store, time_source).effective("j", clock)  # a restart 3 s later
+        assert first.next_fire(T0) == T0 + timedelta(seconds=10)
+        assert again.next_fire(T0 + timedelta(seconds=3)) == T0 + timedelta(seconds=10)
+        assert store.clock_state("j", "c").anchor == T0
+
+
+def test_trigger_jitter_is_never_fed_back(world: Any) -> None:
+    import dataclasses
+    import random
+
+    clock = dataclasses.replace(
+        world.config.jobs["report"].clock("small"),
+        interval=world.config.jobs["report"].clock("small").interval * 10,
+        jitter=timedelta(seconds=5),
+    )
+    trigger = ClockTrigger(clock, rng=random.Random(7))
+    previous = None
+    nominals = []
+    now = T0
+    for _ in range(20):
+        run_time = trigger.get_next_fire_time(previous, now)
+        nominal = trigger.consume(run_time)
+        assert timedelta(0) <= run_time - nominal <= timedelta(seconds=5)
+        nominals.append(nominal)
+        previous, now = run_time, run_time
+    # k-th fire = anchor + k × 10 s exactly, whatever the jitter did
+    assert nominals == [T0 + timedelta(seconds=10 * k) for k in range(1, 21)]
+
+
+def test_trigger_skips_a_long_gap_and_reports_it(world: Any) -> None:
+    gaps: list[tuple[datetime, datetime]] = []
+    clock = world.book.effective("report", world.config.jobs["report"].clock("small"))
+    trigger = ClockTrigger(clock, on_gap=lambda since, now: gaps.append((since, now)))
+    later = T0 + timedelta(days=1)
+    # APScheduler would list 86,400 fires here; the trigger jumps to the first after now.
+    assert trigger.get_next_fire_time(T0, later) == later + timedelta(seconds=1)
+    assert trigger.get_next_fire_time(T0, later) == later + timedelta(seconds=1)  # asked twice
+    assert gaps == [(T0, later)]
+    # A short lag (busy loop) is not a gap: every fire is still listed.
+    assert trigger.get_next_fire_time(T0, T0 + timedelta(seconds=30)) == T0 + timedelta(seconds=1)
+    assert len(gaps) == 1
+
+
+def test_service_manual_run_puts_trigger_values_on_top(world: Any) -> None:
+    service = Service(
+        world.config,
+        world.store,
+        world.executor,
+        book=world.book,  # type: ignore[arg-type]
+        firing=world.firing,
+        time_source=world.time,
+    )
+    record = service.create_run("report", {"x": 5}, clock="large", trigger="manual")
+    assert record.parameters == {"x": 5, "day": "2026-02-28"}
+    assert record.clock == "large"
+    assert record.trigger == "manual"
+    assert record.scheduled_time == T0
+    from clocks.parameters import ParameterError
+
+    with pytest.raises(ParameterError, match="required parameter 'x'"):
+        service.create_run("report", {})
+    assert len(world.store.list_runs()) == 1  # the refused run left nothing behind
+
+
+def test_service_backfill_skips_fires_that_already_ran(world: Any) -> None:
+    service = Service(
+        world.config,
+        world.store,
+        world.executor,
+        book=world.book,  # type: ignore[arg-type]
+        firing=world.firing,
+        time_source=world.time,
+    )
+    world.firing.fire([_Due("report", "small", [T0 + timedelta(seconds=1)])])
+    entries = service.backfill("report", "small", T0, T0 + timedelta(seconds=2))
+    assert [e["time"] for e in entries] == [
+        "2026-03-01T12:00:00+00:00",
+        "2026-03-01T12:00:01+00:00",
+        "2026-03-01T12:00:02+00:00",
+    ]
+    assert [e["run_id"] is None for e in entries] == [False, True, False]
+    backfilled = world.store.list_runs(job="report", clock="small")
+    assert sorted(r.trigger for r in backfilled) == ["backfill", "backfill", "clock"]
+    # last_fire is not moved back by a backfill
+    assert world.store.clock_state("report", "small").last_fire == T0 + timedelta(seconds=1)
+
+
+def test_wall_clock_jumps_replan_without_losing_or_repeating_fires(world: Any) -> None:
+    import asyncio
+
+    from scheduler.daemon.lifecycle import Daemon
+
+    async def scenario() -> None:
+        daemon = Daemon(world.config.path, environ={}, time_source=world.time)
+        daemon.assemble(world.config, world.store, world.executor, paused=True)
+        planned = daemon.scheduler.get_job("report/small")
+        assert planned.next_run_time == T0 + timedelta(seconds=1)
+
+        world.time.jump(hours=2)  # NTP step forward while the loop slept
+        daemon.tick()
+        jumped = T0 + timedelta(hours=2)
+        runs = world.store.list_runs(job="report")
+        # catchup "latest" for both clocks: the most recent skipped fire, not 7,200 of them
+        assert sorted((r.clock, r.trigger, r.scheduled_time) for r in runs) == [
+            ("large", "catchup", jumped),
+            ("small", "catchup", jumped),
+        ]
+        assert planned.next_run_time == jumped + timedelta(seconds=1)
+
+        world.time.jump(hours=-2)  # and back again
+        daemon.tick()
+        assert planned.next_run_time == T0 + timedelta(seconds=1)
+        assert len(world.store.list_runs(job="report")) == 2
+
+        world.time.advance(seconds=30)  # an ordinary wait is not a jump
+        daemon.tick()
+        assert planned.next_run_time == T0 + timedelta(seconds=1)
+        daemon.scheduler.shutdown(wait=False)
+
+    asyncio.run(scenario())
+
+
+def test_reload_changes_clocks_in_place_and_keeps_unchanged_ones(world: Any) -> None:
+    import asyncio
+
+    from scheduler.daemon.lifecycle import Daemon
+
+    async def scenario() -> None:
+        daemon = Daemon(world.config.path, environ={}, time_source=world.time)
+        daemon.assemble(world.config, world.store, world.executor, paused=True)
+        kept = daemon.scheduler.get_job("report/large")
+        text = world.config.path.read_text()
+
+        world.config.path.write_text(
+            text.replace("retries", "x") + "\n[jobs.report]\nretires = 1\n"
+        )
+        daemon.reload()  # invalid: nothing changes
+        assert daemon.config is world.config
+        assert {j.id for j in daemon.scheduler.get_jobs()} == {
+            "report/small",
+            "report/large",
+            "broken/every",
+        }
+
+        changed = text.replace('name = "small"\ninterval = "1s"', 'name = "small"\ninterval = "5s"')
+        changed = changed.replace('name = "every"', 'name = "renamed"')
+        world.config.path.write_text(changed)
+        daemon.reload()
+        assert {j.id for j in daemon.scheduler.get_jobs()} == {
+            "report/small",
+            "report/large",
+            "broken/renamed",
+        }
+        assert daemon.scheduler.get_job("report/large") is kept  # untouched, same next fire
+        assert kept.next_run_time == T0 + timedelta(seconds=1)
+        assert daemon.scheduler.get_job("report/small").next_run_time == T0 + timedelta(seconds=5)
+        assert daemon.service.config is daemon.config
+        daemon.scheduler.shutdown(wait=False)
+
+    asyncio.run(scenario())
+
+
+def test_planning_starts_from_the_first_fire_the_config_check_found_while_it_still_holds(
+    tmp_path: Path,
+) -> None:
+    import dataclasses
+
+    from scheduler.daemon.lifecycle import Daemon
+
+    path = tmp_path / "clockd.toml"
+    report_only = CONFIG.split("[jobs.broken]")[0]  # that one is refused for a fire in March
+    path.write_text(textwrap.dedent(report_only).replace("CATCHUP", "latest"))
+    config = load_config(path, now=T0)
+    # the check found each clock's first fire after T0; loading 10,000 clocks reuses it
+    assert config.jobs["report"].first_fires["small"] == (T0, T0 + timedelta(seconds=1))
+
+    def planned(job: Any, at: datetime) -> datetime:
+        store = Store.open(tmp_path / f"{at.timestamp()}.db")  # no clock state: a first load
+
+        async def scenario() -> datetime:
+            jobs = {**config.jobs, "report": job}
+            daemon = Daemon(path, environ={}, time_source=FixedTime(at))
+            daemon.assemble(
+                dataclasses.replace(config, jobs=jobs), store, RecordingExecutor(), paused=True
+            )
+            moment = daemon.scheduler.get_job("report/large").next_run_time
+            daemon.scheduler.shutdown(wait=False)
+            return moment
+
+        try:
+            return asyncio.run(scenario())
+        finally:
+            store.close()
+
+    # A planner that took the check's answer gives it back (here a made-up one, to tell it
+    # apart from what it would compute); when a fire lies between the check and the planning,
+    # or the check is later than the planning, the planner computes it.
+    told = dataclasses.replace(
+        config.jobs["report"], first_fires={"large": (T0, T0 + timedelta(seconds=5))}
+    )
+    assert planned(told, T0 + timedelta(milliseconds=500)) == T0 + timedelta(seconds=5)
+    assert planned(told, T0 + timedelta(seconds=6)) == T0 + timedelta(seconds=7)
+    assert planned(told, T0 - timedelta(seconds=10)) == T0 - timedelta(seconds=9)
