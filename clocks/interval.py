@@ -135,6 +135,10 @@ class IntervalClock(Clock):
             text += f" ({self.timezone})"
         return text
 
+    @property
+    def needs_anchor(self) -> bool:
+        return self.start is None
+
     def anchored(self, moment: datetime) -> IntervalClock:
         """This clock anchored at `moment` (whole second) when it has no `start`; else itself."""
         if self.start is not None:

@@ -54,7 +54,7 @@ FIRE_TRIGGERS = (Trigger.clock, Trigger.catchup, Trigger.backfill)
 
 @dataclass(frozen=True, kw_only=True)
 class DaemonSettings:
-    database: Path
+    database: str  # an absolute SQLite file path, or a database server's URL
     timezone: str = "UTC"
     listen: str = "127.0.0.1:8787"
     token_file: Path | None = None

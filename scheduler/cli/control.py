@@ -6,8 +6,6 @@ the database directly (`Store.set_paused`), which the daemon reads when it start
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from scheduler.cli.common import config_option, url_option
@@ -56,11 +54,11 @@ def _set_paused(target: str, paused: bool, url: str | None, config_path: str | N
     click.echo(f"{what} {verb}")
 
 
-def _write_directly(job: str, clock: str | None, paused: bool, config_path: str | None) -> Path:
+def _write_directly(job: str, clock: str | None, paused: bool, config_path: str | None) -> str:
     import os
 
     from scheduler.config import load_config
-    from scheduler.storage.sqlite.store import Store
+    from scheduler.storage import open_store
 
     config_file = find_config(config_path, os.environ)
     if config_file is None:
@@ -73,7 +71,7 @@ def _write_directly(job: str, clock: str | None, paused: bool, config_path: str 
     if clock is not None and job_obj.clock(clock) is None:
         known = ", ".join(c.name for c in job_obj.clocks) or "none"
         raise UserError(f"job '{job}' has no clock '{clock}' (clocks: {known})")
-    store = Store.open(config.daemon.database)
+    store = open_store(config.daemon.database)
     try:
         store.set_paused(job, clock, paused)
     finally:

@@ -21,7 +21,7 @@ from scheduler.errors import NotFound
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from scheduler.storage.sqlite.store import RunRecord, Store
+    from scheduler.storage import RunRecord, RunStore
 
 STATES = (
     "pending",
@@ -37,12 +37,12 @@ FOLLOW_POLL_SECONDS = 0.3
 
 
 @contextmanager
-def open_history(config_path: str | None) -> Iterator[Store]:
+def open_history(config_path: str | None) -> Iterator[RunStore]:
     from scheduler.config import load_config
-    from scheduler.storage.sqlite.store import Store
+    from scheduler.storage import open_store
 
     config = load_config(config_path)
-    store = Store.open(config.daemon.database, readonly=True)
+    store = open_store(config.daemon.database, readonly=True)
     try:
         yield store
     finally:
@@ -62,7 +62,7 @@ def _duration(record: RunRecord) -> str:
     return f"{seconds:.1f}s"
 
 
-def _get(store: Store, run_id: int) -> RunRecord:
+def _get(store: RunStore, run_id: int) -> RunRecord:
     record = store.get_run(run_id)
     if record is None:
         raise NotFound(f"unknown run {run_id}")

@@ -62,23 +62,29 @@ async def run_local(config: Config, job: str, values: dict[str, Any], clock: str
     from clocks.parameters import ParameterError
     from scheduler.daemon.service import Service
     from scheduler.running.executor import Executor
-    from scheduler.storage.sqlite.store import Store
+    from scheduler.storage import StoreUnavailable, open_store
+    from scheduler.storage.reader import StoreReader
+    from scheduler.storage.writer import StoreWriter
 
     settings = config.daemon
-    settings.database.parent.mkdir(parents=True, exist_ok=True)
-    store = Store.open(settings.database)
+    store = open_store(settings.database)
+    writer = StoreWriter(store, loop=asyncio.get_running_loop())
+    writer.start()
+    reader = StoreReader(lambda: open_store(settings.database, readonly=True))
     try:
-        executor = Executor(store, settings, api_url=None, child_token=None, echo=_echo)
-        service = Service(config, store, executor)
+        executor = Executor(writer, settings, api_url=None, child_token=None, echo=_echo)
+        service = Service(config, writer, reader, executor)
         try:
-            record = service.create_run(job, values, clock=clock, trigger="manual")
+            record = await service.create_run(job, values, clock=clock, trigger="manual")
         except ParameterError as error:
             raise UserError(f"job '{job}': {error}") from None
+        except StoreUnavailable as error:
+            raise UserError(f"the run was not created: {error}") from None
         click.echo(f"clockd: run {record.id} of job '{job}' started", err=True)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, lambda: loop.create_task(executor.cancel(record.id)))
         await executor.wait_idle()
-        final = store.get_run(record.id)
+        final = await service.get_run(record.id)
         assert final is not None
         if final.result is not None:  # a Python target's return value
             click.echo(json.dumps(final.result, ensure_ascii=False))
@@ -86,6 +92,10 @@ async def run_local(config: Config, job: str, values: dict[str, Any], clock: str
         click.echo(f"clockd: run {final.id} {final.state}{detail}", err=True)
         return 0 if final.state == "succeeded" else 1
     finally:
+        left = await asyncio.to_thread(writer.close, 30.0)
+        if left:
+            click.echo(f"clockd: {left} history writes could not be stored", err=True)
+        reader.close()
         store.close()
 
 

@@ -144,6 +144,16 @@ def read_toml(path: Path, shown: str, problems: list[Problem]) -> dict[str, Any]
         return None
 
 
+def database_location(database: str, folder: Path) -> str:
+    """A database server's URL as given; a SQLite file as an absolute path (relative to the
+    main file's folder)."""
+    from scheduler.storage import is_url
+
+    if is_url(database):
+        return database
+    return str((folder / Path(database).expanduser()).absolute())
+
+
 def build_daemon(section: Section, folder: Path) -> DaemonSettings:
     """[daemon] → DaemonSettings; relative paths are relative to the main file's folder."""
     from clocks.errors import ClockError
@@ -163,7 +173,7 @@ def build_daemon(section: Section, folder: Path) -> DaemonSettings:
     if listen:
         _check_listen(section, listen, has_token=token_file is not None)
     return DaemonSettings(
-        database=(folder / Path(database).expanduser()).absolute(),
+        database=database_location(database, folder),
         timezone=timezone,
         listen=listen,
         token_file=token_file,

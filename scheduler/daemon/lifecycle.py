@@ -12,7 +12,6 @@ after shutdown loses fires (see shared/notes/libraries.md §1).
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import gc
 import logging
 import os
@@ -24,9 +23,15 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scheduler.daemon.health import HealthWatch
 from scheduler.daemon.systemd import Notifier
-from scheduler.scheduling.firing import JUMP_THRESHOLD, ClockBook, Firing
+from scheduler.running.events import RunEvents
+from scheduler.scheduling.clockbook import ClockBook
+from scheduler.scheduling.firing import JUMP_THRESHOLD, Firing
 from scheduler.scheduling.planning import Planner, create_scheduler
+from scheduler.storage import StoreError, StoreOpenError, open_store
+from scheduler.storage.reader import StoreReader
+from scheduler.storage.writer import StoreWriter
 from scheduler.timesource import SYSTEM_TIME, TimeSource
 
 if TYPE_CHECKING:
@@ -34,11 +39,15 @@ if TYPE_CHECKING:
 
     from scheduler.daemon.service import Service
     from scheduler.models import Config
+    from scheduler.storage.base import RunStore
 
 log = logging.getLogger("clockd.daemon")
 
 EX_CONFIG = 78
 MAX_SLEEP = 1.0
+# On stop, how long queued store writes (run states, log lines) may take to be written
+# while the store refuses them; what is left then is marked crashed by the next start.
+STOP_WRITE_GRACE = 10.0
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -74,8 +83,11 @@ class Daemon:
         self.planner: Planner
         self._server: Any = None
         self._server_task: asyncio.Task[None] | None = None
-        self._lock_file: Any = None
         self._metrics: Any = None
+        self.events = RunEvents()
+        self.health = HealthWatch(time_source)
+        self._pause_read: asyncio.Task[None] | None = None
+        self._pause_marker: object = None
         self._last_status = ""
         self._last_counts: tuple[int, int] | None = None
         if find_spec("scheduler.web.metrics") is not None:
@@ -124,8 +136,6 @@ class Daemon:
         from scheduler.daemon.logs import setup_logging
 
         setup_logging(self.config.daemon.log_format)
-        if not self._take_lock():
-            return 1
         # Before the (possibly slow) start: a SIGHUP's default action would kill us, and a
         # SIGTERM during start-up should still stop cleanly.
         loop = asyncio.get_running_loop()
@@ -133,85 +143,120 @@ class Daemon:
         loop.add_signal_handler(signal.SIGINT, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
-            await self._start()
-            await self._main_loop()
+            try:
+                started = await self._start()
+            except StoreOpenError as error:
+                log.error("not started: %s", error.message)
+                self.notifier.notify(f"STATUS={error.message}", f"ERRNO={error.sysexit}")
+                return error.sysexit
+            except StoreError as error:
+                log.error("not started: %s", error)
+                return 1
+            if started:
+                await self._main_loop()
             await self._stop()
         finally:
             self.notifier.close()
         return self._exit_code
 
-    def _take_lock(self) -> bool:
-        database = self.config.daemon.database
-        database.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = database.with_name(database.name + ".lock")
-        self._lock_file = open(lock_path, "w")
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            log.error("another clockd serve is using database=%s (lock %s)", database, lock_path)
-            return False
-        return True
-
-    def assemble(
+    async def assemble(
         self,
         config: Config,
-        store: Any,
-        executor: Any,
+        store: RunStore,
+        executor: Any = None,
         *,
         child_token: str | None = None,
+        api_url: str | None = None,
         paused: bool = False,
     ) -> None:
-        """Wire store, executor, firing, service and APScheduler; catch up; plan; start.
+        """Wire writer, readers, executor, firing, service and APScheduler; catch up; plan;
+        start.
 
-        Separate from `_start` so that a test can hand in its own executor and time source
-        (`paused=True` keeps APScheduler from processing, to inspect the plan)."""
+        Separate from `_start` so that a test can hand in its own store, executor and time
+        source (`paused=True` keeps APScheduler from processing, to inspect the plan)."""
         from scheduler.daemon.service import Service
 
-        self.config, self.store, self.executor = config, store, executor
+        self.config, self.store = config, store
+        loop = asyncio.get_running_loop()
+        states = store.clock_states()  # one read, before the writer's thread takes the store
+        self.writer = StoreWriter(store, loop=loop)
+        self.writer.start()
+        database = config.daemon.database
+        self.reader = StoreReader(lambda: open_store(database, readonly=True, busy_timeout=2.0))
+        if executor is None:
+            from scheduler.running.executor import Executor
+
+            executor = Executor(
+                self.writer,
+                config.daemon,
+                api_url=api_url,
+                child_token=child_token,
+                on_event=self._on_event,
+            )
+        self.executor = executor
         now = self.time_source.now()
-        self.book = ClockBook(self.store, self.time_source)
+        self.book = ClockBook(
+            self.time_source,
+            states=states,
+            save=lambda anchors: self.writer.submit(
+                lambda store: store.set_anchors(anchors), "anchors"
+            ),
+        )
         self.firing = Firing(
-            self.store,
+            self.writer,
             self.executor,
             self.book,
             lambda: self.config.jobs,
             catchup_limit=config.daemon.catchup_limit,
             time_source=self.time_source,
+            last_fires={key: s.last_fire for key, s in states.items() if s.last_fire},
         )
         self.service = Service(
             self.config,
-            self.store,
+            self.writer,
+            self.reader,
             self.executor,
             book=self.book,
             firing=self.firing,
+            events=self.events,
             time_source=self.time_source,
             child_token=child_token,
         )
-        self.book.refresh_pauses()
         self.scheduler = create_scheduler(self.firing)
         self.planner = Planner(
             self.scheduler,
-            self.store,
             self.book,
             self.firing,
             lambda: self.config.jobs,
             started_wall=now,
         )
         self.service.next_fire = self.planner.next_fire
-        # Catch-up and planning before the scheduler runs: catch-up runs are claimed first,
+        self.service.health_checks = lambda: self.health.checks(
+            self.writer, self.scheduler, self.firing
+        )
+        self._pause_marker = store.changes_marker()
+        # Catch-up and planning before the scheduler runs: catch-up fires are queued first,
         # then every clock is planned from now.
         self.planner.plan_all(self.config.jobs, now)
         self.scheduler.start(paused=paused)
         self._mark = (now, self.time_source.monotonic())
 
-    async def _start(self) -> None:
-        from scheduler.running.executor import Executor
-        from scheduler.storage.sqlite.store import Store
-
+    async def _start(self) -> bool:
+        """Open the store, assemble, serve the API; False when stopped before it was done."""
         settings = self.config.daemon
-        now = self.time_source.now()
-        self.store = Store.open(settings.database)
-        crashed = self.store.mark_crashed(now)
+        store = open_store(settings.database, busy_timeout=2.0)
+        try:
+            if hasattr(store, "lock_for_daemon"):
+                store.lock_for_daemon()
+            crashed = await self._startup_write(
+                store, lambda: store.mark_crashed(self.time_source.now())
+            )
+        except BaseException:
+            store.close()
+            raise
+        if crashed is None:
+            store.close()
+            return False
         if crashed:
             log.warning("runs left running by a dead daemon marked crashed run_ids=%s", crashed)
         self._make_room_for_runs(settings.max_concurrent_runs)
@@ -223,14 +268,7 @@ class Daemon:
             host, port = parse_listen(settings.listen)
             api_url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         child_token = secrets.token_urlsafe(32)
-        executor = Executor(
-            self.store,
-            settings,
-            api_url=api_url,
-            child_token=child_token,
-            on_event=self._on_event,
-        )
-        self.assemble(self.config, self.store, executor, child_token=child_token)
+        await self.assemble(self.config, store, child_token=child_token, api_url=api_url)
         settings = self.config.daemon
         if settings.listen:
             self._start_api(settings.listen)
@@ -239,7 +277,7 @@ class Daemon:
             len(self.config.jobs),
             self.config.clock_count,
             len(self.scheduler.get_jobs()),
-            settings.database,
+            store.location,
             settings.listen or "off",
         )
         if self._server_task is not None:
@@ -249,6 +287,35 @@ class Daemon:
         if self._exit_code == 0:
             freeze_heap()
             self.notifier.ready(self._status())
+        return True
+
+    async def _startup_write(self, store: RunStore, write: Any) -> Any:
+        """A write before the writer's thread runs (start-up), retried while the store is
+        locked or unreachable; None when a stop was asked meanwhile."""
+        delay = 0.1
+        said = False
+        while True:
+            try:
+                return write()
+            except Exception as error:
+                if not store.is_transient(error):
+                    raise
+                store.reset()
+                if not said:
+                    said = True
+                    log.warning(
+                        "waiting for the database before starting error=%s",
+                        store.describe_error(error),
+                    )
+                    self.notifier.status("waiting for the database")
+            if self._stop_requested:
+                return None
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            delay = min(delay * 2, 5.0)
 
     @staticmethod
     def _make_room_for_runs(runs: int) -> None:
@@ -288,12 +355,7 @@ class Daemon:
     def _on_event(self, kind: str, record: Any) -> None:
         if self._metrics is not None:
             self._metrics.observe_event(kind, record)
-        service = getattr(self, "service", None)  # events can come before assemble() ends
-        for listener in list(service.event_listeners if service is not None else []):
-            try:
-                listener(kind, record)
-            except Exception:
-                log.exception("event listener failed event=%s", kind)
+        self.events.publish(kind, record)
 
     def _start_api(self, listen: str) -> None:
         if find_spec("scheduler.web.api") is None:
@@ -349,7 +411,9 @@ class Daemon:
 
     def tick(self) -> None:
         """One wake: pause flags from the store, wall-clock jump detection, STATUS=."""
-        self.book.refresh_pauses(force=False)
+        self.health.tick(self.time_source.monotonic())
+        if self._pause_read is None or self._pause_read.done():
+            self._pause_read = asyncio.get_running_loop().create_task(self._read_pauses())
         if self.notifier.enabled:
             self._update_status()
         wall, monotonic = self.time_source.now(), self.time_source.monotonic()
@@ -361,6 +425,26 @@ class Daemon:
             # The jump came somewhere in the last `elapsed` seconds: on the new wall time,
             # the earliest it can have been is `wall - elapsed`.
             self.replan(wall, forward=drift > 0, jumped_at=wall - timedelta(seconds=elapsed))
+
+    async def _read_pauses(self, *, force: bool = False) -> None:
+        """Pause flags from the store (the CLI may write them while the daemon runs), read
+        on a reader thread; skipped while the store's files are unchanged (with 10,000
+        clocks an idle daemon then costs almost nothing per wake)."""
+        marker = self._pause_marker
+
+        def read(store: RunStore) -> tuple[object, set[tuple[str, str]] | None]:
+            now_marker = store.changes_marker()
+            if not force and now_marker == marker:
+                return now_marker, None
+            return now_marker, store.paused()
+
+        try:
+            self._pause_marker, paused = await self.reader.call(read)
+        except Exception as error:  # the store is unreadable now: keep the flags we know
+            log.debug("pause flags not read: %s", error)
+            return
+        if paused is not None:
+            self.book.apply_paused(paused)
 
     def replan(self, now: datetime, *, forward: bool, jumped_at: datetime | None = None) -> None:
         """After a wall-clock jump: see `Planner.replan`."""
@@ -386,7 +470,6 @@ class Daemon:
         self.config = new
         self.service.config = new
         added, removed, changed = self.planner.apply(new.jobs, now)
-        self.book.refresh_pauses()
         freeze_heap()
         log.info("reloaded added=%d removed=%d changed=%d", added, removed, changed)
         if self._metrics is not None:
@@ -397,6 +480,8 @@ class Daemon:
 
     async def _stop(self) -> None:
         self.notifier.stopping()
+        if not hasattr(self, "scheduler"):  # stopped before it was assembled
+            return
         log.info("stopping grace=%s", self.config.daemon.shutdown_grace)
         # Pause, never shutdown(): APScheduler 3.11.3 runs one more pass after shutdown and
         # loses the fires due then. Fires not claimed now are caught up on the next start.
@@ -410,6 +495,18 @@ class Daemon:
                     await asyncio.wait_for(self._server_task, timeout=5)
                 except (TimeoutError, asyncio.CancelledError):
                     pass
+        if self._pause_read is not None:
+            self._pause_read.cancel()
+        # Blocking is fine now: nothing else runs. Queued writes get a last chance.
+        left = self.writer.close(STOP_WRITE_GRACE)
+        if left:
+            log.error(
+                "stopped with %d store writes not done: %s; the next start marks unfinished "
+                "runs crashed and catches up unclaimed fires",
+                left,
+                self.writer.health.last_error,
+            )
+        self.reader.close()
         self.store.close()
         log.info("stopped")
 

@@ -1,26 +1,28 @@
-"""`Service`: the façade the HTTP API, the CLI's local `run` and the daemon use.
+"""`Service`: the façade the HTTP API, the web UI and the CLI's local `run` use.
 
-It knows the config, the store and the executor; it does not know HTTP or APScheduler.
-The daemon gives it `next_fire` (the scheduler's planned times) and `on_pause` (apply a
-pause at once); without them it computes next fires from the clocks itself.
+It knows the config, the executor and the way to the store (a writer thread for writes,
+reader threads for reads: no store call runs on the event loop); it does not know HTTP
+or APScheduler. The daemon gives it `next_fire` (the scheduler's planned times),
+`on_pause` (apply a pause at once) and `health_checks`; without them it computes next
+fires from the clocks itself.
+
+What the API and UI read goes through here: `get_run`, `list_runs`, `read_log`. A run the
+executor holds (its state changes are written behind, in batches) is answered from the
+executor's own record, so a reader never sees a state older than the daemon's.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from scheduler.errors import NotFound, UserError
-from scheduler.scheduling.firing import (
-    ClockBook,
-    _Due,
-    resolve_parameters,
-    secret_refs,
-    uses_run_id,
-)
+from scheduler.models import RunState
+from scheduler.running.events import RunEvents
+from scheduler.scheduling.clockbook import ClockBook
+from scheduler.scheduling.firing import Due, resolve_parameters, secret_refs, uses_run_id
 from scheduler.timesource import SYSTEM_TIME, TimeSource, whole_second
 
 if TYPE_CHECKING:
@@ -28,42 +30,51 @@ if TYPE_CHECKING:
     from scheduler.models import Config, Job
     from scheduler.running.executor import Executor
     from scheduler.scheduling.firing import Firing
-    from scheduler.storage.sqlite.store import RunRecord, Store
+    from scheduler.storage.base import RunStore
+    from scheduler.storage.reader import StoreReader
+    from scheduler.storage.records import LogLine, RunRecord
+    from scheduler.storage.writer import StoreWriter
 
 log = logging.getLogger("clockd.service")
 
 # A backfill larger than this is refused: it is almost always a typo in the range.
 MAX_BACKFILL_FIRES = 10_000
+# How long a request waits for its write (a run's row, a pause) while the store cannot be
+# written, before it is answered 503 and the write is withdrawn (it will not happen later).
+WRITE_TIMEOUT = 10.0
 
 
 class Service:
     def __init__(
         self,
         config: Config,
-        store: Store,
+        writer: StoreWriter,
+        reader: StoreReader,
         executor: Executor,
         *,
         book: ClockBook | None = None,
         firing: Firing | None = None,
+        events: RunEvents | None = None,
         time_source: TimeSource = SYSTEM_TIME,
         child_token: str | None = None,
     ) -> None:
         self.config = config
-        self.store = store
+        self.writer = writer
+        self.reader = reader
         self.executor = executor
-        self.book = book or ClockBook(store, time_source)
+        self.book = book or ClockBook(time_source)
         self.firing = firing
+        self.events = events or RunEvents()
         self.time_source = time_source
         # The token a run's process uses to start child runs (the API accepts it as a bearer).
         self.child_token = child_token
         self.started_at = time_source.now()
-        self._started_monotonic = time.monotonic()
+        self._started_monotonic = time_source.monotonic()
         # Set by the daemon: the scheduler's next planned fire of (job, clock).
         self.next_fire: Callable[[str, str], datetime | None] | None = None
         self.on_pause: Callable[[str, str | None, bool], None] | None = None
-        # Called with ("started" | "finished", RunRecord) for every executor event (the daemon
-        # forwards its Executor's on_event here): e.g. the API's live views.
-        self.event_listeners: list[Callable[[str, RunRecord], None]] = []
+        # Set by the daemon: [{"check": name, "ok": bool, "detail": text}, ...] for /healthz.
+        self.health_checks: Callable[[], list[dict[str, Any]]] | None = None
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -90,7 +101,7 @@ class Service:
         except Exception:  # a clock that cannot say (unanchored without a store) shows no time
             return None
 
-    # -- read --------------------------------------------------------------------------------
+    # -- jobs --------------------------------------------------------------------------------
 
     def jobs(self) -> list[dict[str, Any]]:
         return [self._describe(job) for job in self.config.jobs.values()]
@@ -100,7 +111,7 @@ class Service:
 
     def _describe(self, job: Job) -> dict[str, Any]:
         now = self.time_source.now()
-        job_paused = self.store.is_paused(job.name, None)
+        job_paused = self.book.is_paused(job.name, None)
         clocks = []
         for clock in job.clocks:
             next_fire = self._next_fire(job, clock, now)
@@ -112,7 +123,7 @@ class Service:
                     "timezone": clock.timezone,
                     "parameters": dict(clock.parameter_defaults),
                     "next_fire": next_fire.isoformat() if next_fire else None,
-                    "paused": job_paused or self.store.is_paused(job.name, clock.name),
+                    "paused": self.book.is_paused(job.name, clock.name),
                     "enabled": clock.enabled,
                     "catchup": clock.catchup,
                 }
@@ -127,19 +138,66 @@ class Service:
         }
 
     def status(self) -> dict[str, Any]:
+        """/healthz: "ok", or "failing" with the checks that fail."""
+        checks = self.health_checks() if self.health_checks is not None else []
+        failing = [check for check in checks if not check["ok"]]
         return {
-            "status": "ok",
+            "status": "failing" if failing else "ok",
+            "checks": checks,
             "started_at": self.started_at.isoformat(),
-            "uptime_seconds": round(time.monotonic() - self._started_monotonic, 3),
+            "uptime_seconds": round(self.time_source.monotonic() - self._started_monotonic, 3),
             "jobs": len(self.config.jobs),
             "clocks": self.config.clock_count,
             "running": self.executor.running_count(),
             "pending": self.executor.pending_count(),
         }
 
+    # -- reading runs ------------------------------------------------------------------------
+
+    async def get_run(self, run_id: int) -> RunRecord | None:
+        live = self.executor.live_record(run_id)
+        if live is not None:
+            return live
+        return await self.reader.call(lambda store: store.get_run(run_id))
+
+    async def list_runs(
+        self,
+        *,
+        job: str | None = None,
+        clock: str | None = None,
+        state: str | Iterable[str] | None = None,
+        parent_id: int | None = None,
+        limit: int | None = 100,
+    ) -> list[RunRecord]:
+        """Newest first. A run the executor holds shows its newest state (which may not
+        match a `state` filter any more: it is left out then)."""
+        states = None if state is None else {state} if isinstance(state, str) else set(state)
+
+        def read(store: RunStore) -> list[RunRecord]:
+            return store.list_runs(
+                job=job, clock=clock, state=states, parent_id=parent_id, limit=limit
+            )
+
+        records = await self.reader.call(read)
+        shown = []
+        for record in records:
+            live = self.executor.live_record(record.id)
+            if live is not None:
+                record = live
+            if states is None or record.state in states:
+                shown.append(record)
+        return shown
+
+    async def read_log(
+        self, run_id: int, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[LogLine]:
+        return await self.reader.call(
+            lambda store: store.read_log(run_id, after_seq=after_seq, limit=limit)
+        )
+
     # -- runs --------------------------------------------------------------------------------
 
-    def create_run(
+    async def create_run(
         self,
         job: str,
         parameters: Mapping[str, Any] | None = None,
@@ -149,8 +207,9 @@ class Service:
         trigger: str = "api",
     ) -> RunRecord:
         """A run now. Trigger-time `parameters` are the highest layer; `clock` lends its defaults
-        and its time zone. Raises NotFound or ParameterError (nothing is recorded then)."""
-        from scheduler.storage.sqlite.store import NewRun
+        and its time zone. Raises NotFound, ParameterError or StoreUnavailable (nothing is
+        recorded then)."""
+        from scheduler.storage.records import NewRun
 
         job_obj = self._job(job)
         clock_obj = self._clock(job_obj, clock) if clock is not None else None
@@ -160,54 +219,75 @@ class Service:
         resolved = resolve_parameters(
             job_obj, layers, scheduled_time=now, timezone=timezone, clock=clock, run_id=None
         )
-        run_id = self.store.create_run(
-            NewRun(
-                job=job_obj.name,
-                clock=clock,
-                trigger=trigger,
-                scheduled_time=now,
-                parameters=resolved.masked(),
-                secret_refs=secret_refs(resolved),
-                parent_id=parent_id,
-                created_at=now,
-                lateness=0.0,
-            )
+        new_run = NewRun(
+            job=job_obj.name,
+            clock=clock,
+            trigger=trigger,
+            scheduled_time=now,
+            parameters=resolved.masked(),
+            secret_refs=secret_refs(resolved),
+            parent_id=parent_id,
+            created_at=now,
+            lateness=0.0,
+        )
+        run_id = await self.writer.call(
+            lambda store: store.create_run(new_run), "create run", timeout=WRITE_TIMEOUT
         )
         if uses_run_id(job_obj, layers):
             resolved = resolve_parameters(
                 job_obj, layers, scheduled_time=now, timezone=timezone, clock=clock, run_id=run_id
             )
-            self.store.update_run(
-                run_id, parameters=resolved.masked(), secret_refs=secret_refs(resolved)
-            )
+            new_run.parameters, new_run.secret_refs = resolved.masked(), secret_refs(resolved)
+            changes = {"parameters": new_run.parameters, "secret_refs": new_run.secret_refs}
+            self.writer.submit(lambda store: store.update_runs([(run_id, changes)]), "run values")
         log.info("run created job=%s clock=%s trigger=%s run_id=%s", job, clock, trigger, run_id)
-        self.executor.submit(run_id, job_obj, resolved)
-        self.executor.write_pending()
-        record = self.store.get_run(run_id)
-        assert record is not None
-        return record
+        record = new_run.to_record(run_id)
+        self.executor.submit(run_id, job_obj, resolved, record)
+        return self.executor.live_record(run_id) or record
 
     async def cancel(self, run_id: int) -> RunRecord:
-        if self.store.get_run(run_id) is None:
+        """Cancel a run; returns it as it is afterwards. NotFound for an unknown run."""
+        if self.executor.live_record(run_id) is not None:
+            await self.executor.cancel(run_id)
+        else:
+            record = await self.get_run(run_id)
+            if record is None:
+                raise NotFound(f"unknown run {run_id}")
+            if record.state == RunState.pending:
+                # Pending in the store but not here (left by an earlier daemon): cancel the row.
+                changes = {
+                    "state": RunState.cancelled.value,
+                    "ended_at": self.time_source.now(),
+                    "error": "cancelled",
+                }
+                await self.writer.call(
+                    lambda store: store.update_runs([(run_id, changes)]),
+                    "cancel run",
+                    timeout=WRITE_TIMEOUT,
+                )
+                record.state, record.error = RunState.cancelled.value, "cancelled"
+                record.ended_at = changes["ended_at"]  # type: ignore[assignment]
+                self.events.publish("finished", record)
+        record = await self.get_run(run_id)
+        if record is None:
             raise NotFound(f"unknown run {run_id}")
-        await self.executor.cancel(run_id)
-        record = self.store.get_run(run_id)
-        assert record is not None
         return record
 
     # -- pause -------------------------------------------------------------------------------
 
-    def pause(self, job: str, clock: str | None) -> None:
-        self._set_paused(job, clock, True)
+    async def pause(self, job: str, clock: str | None) -> None:
+        await self._set_paused(job, clock, True)
 
-    def resume(self, job: str, clock: str | None) -> None:
-        self._set_paused(job, clock, False)
+    async def resume(self, job: str, clock: str | None) -> None:
+        await self._set_paused(job, clock, False)
 
-    def _set_paused(self, job: str, clock: str | None, paused: bool) -> None:
+    async def _set_paused(self, job: str, clock: str | None, paused: bool) -> None:
         job_obj = self._job(job)
         if clock is not None:
             self._clock(job_obj, clock)
-        self.store.set_paused(job, clock, paused)
+        await self.writer.call(
+            lambda store: store.set_paused(job, clock, paused), "pause", timeout=WRITE_TIMEOUT
+        )
         self.book.set_paused(job, clock, paused)
         if self.on_pause is not None:
             self.on_pause(job, clock, paused)
@@ -215,7 +295,7 @@ class Service:
 
     # -- backfill ----------------------------------------------------------------------------
 
-    def backfill(
+    async def backfill(
         self, job: str, clock: str, start: datetime, end: datetime, *, dry_run: bool = False
     ) -> list[dict[str, Any]]:
         """One run per fire of `clock` in [start, end], trigger "backfill", each with its own
@@ -237,8 +317,13 @@ class Service:
                     f"backfill of more than {MAX_BACKFILL_FIRES} fires refused; narrow the range"
                 )
         entries: list[dict[str, Any]] = []
-        todo: list[datetime] = []
         for moment in times:
+            entry: dict[str, Any] = {
+                "time": moment.isoformat(),
+                "clock": clock,
+                "parameters": None,
+                "run_id": None,
+            }
             try:
                 resolved = resolve_parameters(
                     job_obj,
@@ -248,32 +333,24 @@ class Service:
                     clock=clock,
                     run_id=None,
                 )
-                values: dict[str, Any] | None = resolved.masked()
+                entry["parameters"] = resolved.masked()
             except ParameterError as problem:
-                values, resolved = None, None
-                error = str(problem)
-            entry: dict[str, Any] = {
-                "time": moment.isoformat(),
-                "clock": clock,
-                "parameters": values,
-                "run_id": None,
-            }
-            if values is None:
-                entry["error"] = error
+                entry["error"] = str(problem)
             entries.append(entry)
-            if not dry_run and not self.store.has_fire(job, clock, moment):
-                todo.append(moment)
-        if dry_run or not todo:
+        if dry_run or not times:
+            return entries
+
+        def already_run(store: RunStore) -> set[datetime]:
+            return {moment for moment in times if store.has_fire(job, clock, moment)}
+
+        done = await self.reader.call(already_run)
+        todo = [moment for moment in times if moment not in done]
+        if not todo:
             return entries
         if self.firing is None:
             raise UserError("backfill needs the daemon's firing path")
-        result = self.firing.fire([_Due(job, clock, todo, "backfill")])
-        created = set(result.created) | set(result.failed)
-        for run_id in created:
-            record = self.store.get_run(run_id)
-            if record is None:
-                continue
-            for entry in entries:
-                if entry["time"] == record.scheduled_time.isoformat():
-                    entry["run_id"] = run_id
+        result = await self.firing.claim([Due(job, clock, todo, "backfill")])
+        by_time = {moment.isoformat(): run_id for (_, _, moment), run_id in result.run_ids.items()}
+        for entry in entries:
+            entry["run_id"] = by_time.get(entry["time"])
         return entries

@@ -44,7 +44,7 @@ from scheduler.storage.sqlite.store import LogLine, RunRecord
 if TYPE_CHECKING:
     from clocks.parameters import ResolvedParameters
     from scheduler.models import DaemonSettings, Job
-    from scheduler.storage.sqlite.store import Store
+    from scheduler.storage.writer import StoreWriter
 
 log = logging.getLogger("clockd.executor")
 
@@ -67,7 +67,7 @@ class Executor:
 
     def __init__(
         self,
-        store: Store,
+        writer: StoreWriter,
         settings: DaemonSettings,
         *,
         api_url: str | None,
@@ -78,7 +78,7 @@ class Executor:
         kill_grace: timedelta = timedelta(seconds=5),
         hook_timeout: timedelta = timedelta(seconds=60),
     ) -> None:
-        self.store = store
+        self.writer = writer
         self.settings = settings
         self.api_url = api_url
         self.child_token = child_token
@@ -99,6 +99,8 @@ class Executor:
         # for that write: a reader woken by the event must find the final state stored.
         self._writes: list[tuple[int, dict[str, Any]]] = []
         self._finished: list[Run] = []
+        # Runs that ended and whose final state is not stored yet: readers get this record.
+        self._unwritten: dict[int, RunRecord] = {}
         self._write_handle: asyncio.Handle | None = None
         self._start_handle: asyncio.Handle | None = None
         self._base_env: dict[str, tuple[Job, dict[str, str]]] = {}
@@ -111,17 +113,12 @@ class Executor:
         run_id: int,
         job: Job,
         resolved: ResolvedParameters,
-        record: RunRecord | None = None,
+        record: RunRecord,
     ) -> None:
         """Queue a run whose row exists in state `pending`. Call on the event loop thread.
 
-        `record` is that row when the caller has it (firing does), to save reading it back.
-        What this changes in the row (a run name, `skipped`) is written with the next
-        `write_pending`; a caller that reads the row back calls that first."""
-        if record is None:
-            record = self.store.get_run(run_id)
-        if record is None:
-            raise ValueError(f"run {run_id} does not exist")
+        `record` is that row. What this changes in it (a run name, `skipped`) is written
+        behind; `live_record` answers with it meanwhile."""
         run = Run(record=record, job=job, resolved=resolved)
         run.log = LogLimiter(self.settings.max_log_bytes, self._sink(run))
         self._name_run(run)
@@ -165,15 +162,6 @@ class Executor:
         """Cancel a run; waits until its state is recorded. False when there is nothing to do."""
         run = self._active.get(run_id)
         if run is None:
-            # Pending in the database but not here (left by an earlier daemon): cancel the row.
-            record = self.store.get_run(run_id)
-            if record is not None and record.state == RunState.pending:
-                self.store.update_run(
-                    run_id, state=RunState.cancelled, ended_at=_now(), error="cancelled"
-                )
-                record.state, record.error = RunState.cancelled.value, "cancelled"
-                self._emit_record("finished", record)
-                return True
             return False
         if not run.running:
             self._pending.remove(run)
@@ -185,6 +173,14 @@ class Executor:
                 await asyncio.wait({run.task}, timeout=self.kill_grace.total_seconds() + 10)
         self.write_pending()
         return True
+
+    def live_record(self, run_id: int) -> RunRecord | None:
+        """The record of a run this executor holds (pending, running, or ended and not yet
+        stored): newer than the store's row."""
+        run = self._active.get(run_id)
+        if run is not None:
+            return run.record
+        return self._unwritten.get(run_id)
 
     def active_runs(self, job: str, clock: str | None = None) -> int:
         """Pending and running runs of a job (and clock) in this executor."""
@@ -207,6 +203,7 @@ class Executor:
         if self._hook_tasks:
             await asyncio.wait(set(self._hook_tasks))
         self.write_pending()
+        await self.writer.drained()
 
     async def shutdown(self, grace: timedelta) -> None:
         """Stop: pending runs are cancelled; running runs get `grace`, then are killed."""
@@ -502,6 +499,7 @@ class Executor:
         """The run's final state: written like any change, "finished" sent once it is stored."""
         self._update(run, **fields)
         self._finished.append(run)
+        self._unwritten[run.id] = run.record
 
     def write_pending(self) -> None:
         """Store queued log lines, then queued state changes in one transaction, then send the
@@ -512,12 +510,22 @@ class Executor:
         self._flush()  # a run's last lines are stored before its final state
         writes, self._writes = self._writes, []
         finished, self._finished = self._finished, []
-        if writes:
-            try:
-                self.store.update_runs(writes)
-            except Exception:
-                log.exception("cannot record run states count=%d", len(writes))
+        if not writes and not finished:
+            return
+
+        def written(result: object, error: BaseException | None) -> None:
+            if error is not None:  # not transient (those are retried): a bug, said loudly
+                log.error("cannot record run states count=%d", len(writes), exc_info=error)
+            self._written(finished)
+
+        # Even with no change left to write, "finished" waits for the writes queued before
+        # (the writer keeps their order), which may hold these runs' final states.
+        self.writer.submit(lambda store: store.update_runs(writes), "run states", written)
+
+    def _written(self, finished: list[Run]) -> None:
+        """The final states of `finished` are stored: readers may read them from the store."""
         for run in finished:
+            self._unwritten.pop(run.id, None)
             self._emit("finished", run)
 
     def _emit(self, event: str, run: Run) -> None:
@@ -561,12 +569,14 @@ class Executor:
         by_run: dict[int, list[tuple[datetime, str, str]]] = {}
         for run_id, moment, stream, text in lines:
             by_run.setdefault(run_id, []).append((moment, stream, text))
-        for run_id, run_lines in by_run.items():
-            try:
-                self.store.append_log(run_id, run_lines)
-            except Exception:
-                log.exception("cannot store log lines run_id=%s lines=%d", run_id, len(run_lines))
-                continue
-            run = self._active.get(run_id)
-            if run is not None:  # wakes log followers (SSE) now instead of at their next poll
-                self._emit("log", run)
+
+        def stored(result: object, error: BaseException | None) -> None:
+            if error is not None:
+                log.error("cannot store log lines runs=%d", len(by_run), exc_info=error)
+                return
+            for run_id in by_run:
+                record = self.live_record(run_id)
+                if record is not None:  # wakes log followers (SSE) now, not at their next poll
+                    self._emit_record("log", record)
+
+        self.writer.submit(lambda store: store.append_logs(by_run), "log lines", stored)

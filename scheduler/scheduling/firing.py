@@ -1,22 +1,23 @@
-"""Fire → run: claim each fire once (job, clock, scheduled_time), resolve its parameters, hand it
-to the executor; catch-up of fires missed while the daemon was down.
+"""Fire → run: claim each fire once (job, clock, scheduled_time), resolve its parameters, hand
+it to the executor; catch-up of fires missed while the daemon was down.
 
-Fires are claimed in transactions of 4, 8, 16, then up to `FIRE_CHUNK` (32), one per loop
-pass: `Firing.submit` queues what APScheduler hands over, and `_flush_soon` (scheduled with
-`loop.call_soon`) claims the next chunk, so 1,000 clocks due at the same second cost about 35
-commits, not 1,000, and the first runs start while the rest are still being claimed.
+Due fires wait in a backlog; claims go to the store writer's thread in chunks of 4, 8, 16,
+then up to `FIRE_CHUNK` (32) fires a transaction, a few chunks in flight at once, so 1,000
+clocks due at the same second cost about 35 commits, and the first runs start while the rest
+are still being claimed. A claim that cannot be written (locked, full, unreachable) is
+retried by the writer until it is; fires due meanwhile wait in the backlog (spec 7) — at
+most `catchup_limit` a clock, beyond which the oldest are counted as missed, never silently
+dropped — and a clock's last fire moves only in the transaction that claims its fires.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scheduler.timesource import SYSTEM_TIME, TimeSource, whole_second
@@ -26,14 +27,17 @@ if TYPE_CHECKING:
     from clocks.parameters import ResolvedParameters
     from scheduler.models import Job
     from scheduler.running.executor import Executor
-    from scheduler.storage.sqlite.store import Store
+    from scheduler.scheduling.clockbook import ClockBook
+    from scheduler.storage.base import RunStore
+    from scheduler.storage.records import NewRun
+    from scheduler.storage.writer import StoreWriter
 
 log = logging.getLogger("clockd.firing")
 
 # A wait that ends more than this far from where the monotonic clock says it should have
 # ended is a wall-clock jump (NTP step, suspend), not a busy loop.
 JUMP_THRESHOLD = timedelta(seconds=60)
-# Fires claimed per transaction and loop pass (see `Firing`): the first chunk of an instant
+# Fires claimed per transaction (see `Firing`): the first chunk of an instant
 # is small, so its first run starts within a few milliseconds; then they double up to 32.
 FIRST_FIRE_CHUNK = 4
 FIRE_CHUNK = 32
@@ -104,107 +108,13 @@ def secret_refs(resolved: ResolvedParameters) -> dict[str, Any]:
     return {name: resolved.values[name] for name in resolved.secrets if name in resolved.values}
 
 
-# -- effective clocks and pause flags ------------------------------------------------------
-
-
-class ClockBook:
-    """The clocks the daemon fires: config clocks with their stored interval anchor applied,
-    and the pause flags from the store (re-read on every wake, so CLI changes apply within ~1 s).
-    """
-
-    def __init__(self, store: Store, time_source: TimeSource = SYSTEM_TIME) -> None:
-        self.store = store
-        self.time_source = time_source
-        self._anchored: dict[tuple[str, str], tuple[Clock, Clock]] = {}
-        self._paused_clocks: set[tuple[str, str]] = set()
-        self._paused_jobs: set[str] = set()
-        self._marker: tuple[tuple[int, int], ...] = ()
-        self._refreshed = 0.0
-        # While planning many clocks at once (start-up): anchors known from one query, and new
-        # ones written together by `save_anchors`, not one commit per clock.
-        self._known_anchors: dict[tuple[str, str], datetime | None] | None = None
-        self._unsaved_anchors: dict[tuple[str, str], datetime] = {}
-
-    def preload(self, states: Mapping[tuple[str, str], Any]) -> None:
-        """Take anchors from `states` (Store.clock_states) until `save_anchors`."""
-        self._known_anchors = {key: state.anchor for key, state in states.items()}
-
-    def save_anchors(self) -> None:
-        self.store.set_anchors(self._unsaved_anchors)
-        self._unsaved_anchors.clear()
-        self._known_anchors = None
-
-    def effective(self, job: str, clock: Clock) -> Clock:
-        """`clock`, anchored when it is an interval clock without `start`.
-
-        The anchor is the stored one, else now (then stored), so a restart keeps the rhythm.
-        """
-        if getattr(clock, "start", None) is not None or not hasattr(clock, "anchored"):
-            return clock
-        key = (job, clock.name)
-        cached = self._anchored.get(key)
-        if cached is not None and cached[0] is clock:
-            return cached[1]
-        if self._known_anchors is not None:
-            anchor = self._known_anchors.get(key)
-        else:
-            anchor = self.store.clock_state(job, clock.name).anchor
-        if anchor is None:
-            anchor = whole_second(self.time_source.now())
-            if self._known_anchors is not None:
-                self._unsaved_anchors[key] = anchor
-            else:
-                self.store.set_anchor(job, clock.name, anchor)
-            log.info("anchored job=%s clock=%s anchor=%s", job, clock.name, anchor.isoformat())
-        anchored: Clock = clock.anchored(anchor)
-        self._anchored[key] = (clock, anchored)
-        return anchored
-
-    def refresh_pauses(self, *, force: bool = True) -> None:
-        """Re-read every pause flag in one query (clock "*" rows pause a whole job).
-
-        With `force=False` the query is skipped while the database files are unchanged
-        (nobody wrote, so no pause changed), still re-reading at least every 30 s: with
-        10,000 clocks an idle daemon then costs almost nothing per wake.
-        """
-        from scheduler.storage.sqlite.store import JOB_WIDE
-
-        marker = self._files_marker()
-        now = time.monotonic()
-        if not force and marker == self._marker and now - self._refreshed < 30:
-            return
-        self._marker, self._refreshed = marker, now
-        paused = self.store.paused()
-        self._paused_jobs = {job for job, clock in paused if clock == JOB_WIDE}
-        self._paused_clocks = {(job, clock) for job, clock in paused if clock != JOB_WIDE}
-
-    def _files_marker(self) -> tuple[tuple[int, int], ...]:
-        path = Path(self.store.path)
-        marker = []
-        for candidate in (path, path.with_name(path.name + "-wal")):
-            try:
-                stat = candidate.stat()
-            except OSError:
-                continue
-            marker.append((stat.st_mtime_ns, stat.st_size))
-        return tuple(marker)
-
-    def is_paused(self, job: str, clock: str) -> bool:
-        return job in self._paused_jobs or (job, clock) in self._paused_clocks
-
-    def set_paused(self, job: str, clock: str | None, paused: bool) -> None:
-        """Apply a pause at once (API), without waiting for the next re-read."""
-        if clock is None:
-            (self._paused_jobs.add if paused else self._paused_jobs.discard)(job)
-        else:
-            (self._paused_clocks.add if paused else self._paused_clocks.discard)((job, clock))
-
-
 # -- firing --------------------------------------------------------------------------------
 
 
 @dataclass
-class _Due:
+class Due:
+    """Fires of one clock to claim: `trigger` clock, catchup or backfill."""
+
     job: str
     clock: str
     times: list[datetime]
@@ -213,114 +123,222 @@ class _Due:
 
 @dataclass
 class FireResult:
-    """What one flush did (for tests and logs)."""
+    """What claims did (for tests, logs and backfill)."""
 
     created: list[int] = field(default_factory=list)
     duplicates: list[tuple[str, str, datetime]] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     paused: list[tuple[str, str, datetime]] = field(default_factory=list)
+    missed: list[tuple[str, str, datetime]] = field(default_factory=list)
+    # the run of each fire claimed here (created or failed): (job, clock, scheduled_time) → id
+    run_ids: dict[tuple[str, str, datetime], int] = field(default_factory=dict)
+
+    def add(self, other: FireResult) -> None:
+        for name in ("created", "duplicates", "failed", "paused", "missed"):
+            getattr(self, name).extend(getattr(other, name))
+        self.run_ids.update(other.run_ids)
+
+
+@dataclass
+class _Claim:
+    """One chunk of fires on its way to the store: the runs to insert and the last fires to
+    move in the same transaction."""
+
+    prepared: list[tuple[Job, Clock, datetime, ResolvedParameters | None]]
+    new_runs: list[NewRun]
+    last_fires: dict[tuple[str, str], datetime]
+    result: FireResult
+    now: datetime
+    waiter: asyncio.Future[FireResult] | None = None
+
+
+# Claims handed to the writer and not yet answered: enough that the writer claims the next
+# chunk while the loop starts the runs of the last one, few enough that a failing store
+# holds few fires outside the backlog (where `catchup_limit` bounds them).
+MAX_CLAIMS_IN_FLIGHT = 4
 
 
 class Firing:
-    """Turns due fires into runs. `jobs()` gives the current config's jobs (it changes on reload).
-
-    Fires handed in by APScheduler wait in a queue and are claimed in chunks of 4, 8, 16, then
-    `FIRE_CHUNK`, one chunk per loop pass: the first runs of a large instant start while later
-    fires are still being claimed, instead of after all of them.
-    """
+    """Turns due fires into runs. `jobs()` gives the current config's jobs (it changes on reload)."""
 
     def __init__(
         self,
-        store: Store,
+        writer: StoreWriter,
         executor: Executor,
         book: ClockBook,
         jobs: Callable[[], Mapping[str, Job]],
         *,
         catchup_limit: int = 100,
         time_source: TimeSource = SYSTEM_TIME,
+        last_fires: Mapping[tuple[str, str], datetime] | None = None,
     ) -> None:
-        self.store = store
+        self.writer = writer
         self.executor = executor
         self.book = book
         self.jobs = jobs
         self.catchup_limit = catchup_limit
         self.time_source = time_source
-        self._waiting: deque[_Due] = deque()
+        # Each clock's last fire as stored (moved when its claim is written): where catch-up
+        # after a forward wall-clock jump starts.
+        self.last_fires: dict[tuple[str, str], datetime] = dict(last_fires or {})
+        self.missed_counts: dict[tuple[str, str], int] = {}
+        self._backlog: deque[Due] = deque()
+        self._backlog_sizes: dict[tuple[str, str], int] = {}
         self._chunk = FIRST_FIRE_CHUNK
-        self._flush_scheduled = False
+        self._pump_scheduled = False
+        self._in_flight = 0
+        self._idle_waiters: list[asyncio.Future[None]] = []
         self._dynamic: dict[tuple[str, str], tuple[Job, Clock, bool, bool]] = {}
+        self.results = FireResult()  # everything claimed since the last `drain`
         self.closed = False
 
     def close(self) -> None:
         """Stop accepting fires (daemon stopping); unclaimed ones are caught up on restart
         (their clocks' last fire did not move)."""
         self.closed = True
-        self._waiting.clear()
+        self._backlog.clear()
+        self._backlog_sizes.clear()
 
-    # Called from the APScheduler executor, inside a scheduler pass.
+    def backlog(self) -> int:
+        """Fires waiting to be claimed (many while the store cannot be written)."""
+        return sum(self._backlog_sizes.values())
+
+    # -- intake ----------------------------------------------------------------------------
+
     def submit(
         self, job: str, clock: str, times: Sequence[datetime], trigger: str = "clock"
     ) -> None:
-        if self.closed:
+        """Queue fires for claiming (called by APScheduler's executor inside a pass, by
+        catch-up, by the jump handling). They are claimed from the next loop pass on."""
+        if self.closed or not times:
             return
-        self._waiting.append(_Due(job, clock, list(times), trigger))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            try:
-                asyncio.get_running_loop().call_soon(self._flush_soon)
-            except RuntimeError:  # no loop (unit tests): flush now
-                self._flush_soon()
+        key = (job, clock)
+        self._backlog.append(Due(job, clock, list(times), trigger))
+        size = self._backlog_sizes.get(key, 0) + len(times)
+        self._backlog_sizes[key] = size
+        if size > self.catchup_limit:
+            self._drop_oldest(key, size - self.catchup_limit)
+        self._schedule_pump()
 
-    def _flush_soon(self) -> None:
-        self._flush_scheduled = False
-        try:
-            self.fire(self._next_chunk(self._chunk))
-        except Exception:  # never stop the loop for one bad pass; the fires stay unclaimed
-            log.exception("fire batch failed")
-        if self._waiting and not self.closed:
+    def _drop_oldest(self, key: tuple[str, str], count: int) -> None:
+        """Past `catchup_limit` waiting fires of one clock (the store has failed for long),
+        the oldest are counted as missed: memory stays bounded, and it is said."""
+        dropped: list[datetime] = []
+        for due in self._backlog:
+            if (due.job, due.clock) != key or len(dropped) >= count:
+                continue
+            take = min(count - len(dropped), len(due.times))
+            dropped.extend(due.times[:take])
+            del due.times[:take]
+        self._backlog = deque(due for due in self._backlog if due.times)
+        self._backlog_sizes[key] -= len(dropped)
+        self.missed_counts[key] = self.missed_counts.get(key, 0) + len(dropped)
+        self.results.missed.extend((key[0], key[1], moment) for moment in dropped)
+        log.warning(
+            "fires missed: the store could not be written for %d waiting fires of this clock "
+            "job=%s clock=%s missed=%d first=%s last=%s",
+            self.catchup_limit,
+            key[0],
+            key[1],
+            len(dropped),
+            dropped[0].isoformat() if dropped else "",
+            dropped[-1].isoformat() if dropped else "",
+        )
+
+    def _schedule_pump(self) -> None:
+        if self._pump_scheduled:
+            return
+        self._pump_scheduled = True
+        asyncio.get_running_loop().call_soon(self._pump)
+
+    def _pump(self) -> None:
+        """Hand chunks of the backlog to the writer while few claims are in flight."""
+        self._pump_scheduled = False
+        while self._backlog and not self.closed and self._in_flight < MAX_CLAIMS_IN_FLIGHT:
+            chunk = self._next_chunk(self._chunk)
             self._chunk = min(2 * self._chunk, FIRE_CHUNK)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush_soon)
-        else:
+            try:
+                claim = self._prepare(chunk)
+            except Exception:  # never stop the loop for one bad chunk
+                log.exception("fire batch could not be prepared; its fires are lost")
+                continue
+            self._send(claim)
+        if not self._backlog:
             self._chunk = FIRST_FIRE_CHUNK
+        self._wake_idle()
 
-    def flush(self) -> FireResult:
-        """Claim every waiting fire now (tests, and callers that need the result)."""
-        result = FireResult()
-        while self._waiting and not self.closed:
-            chunk = self.fire(self._next_chunk())
-            for name in ("created", "duplicates", "failed", "paused"):
-                getattr(result, name).extend(getattr(chunk, name))
-        return result
-
-    def _next_chunk(self, size: int = FIRE_CHUNK) -> list[_Due]:
-        """Up to `size` fires from the front of the queue (a long catch-up is split)."""
-        chunk: list[_Due] = []
+    def _next_chunk(self, size: int) -> list[Due]:
+        """Up to `size` fires from the front of the backlog (a long catch-up is split)."""
+        chunk: list[Due] = []
         room = size
-        while self._waiting and room > 0:
-            due = self._waiting[0]
+        while self._backlog and room > 0:
+            due = self._backlog[0]
             if len(due.times) <= room:
-                chunk.append(self._waiting.popleft())
-                room -= len(due.times)
+                chunk.append(self._backlog.popleft())
+                taken = len(due.times)
             else:
-                chunk.append(_Due(due.job, due.clock, due.times[:room], due.trigger))
+                chunk.append(Due(due.job, due.clock, due.times[:room], due.trigger))
                 del due.times[:room]
-                room = 0
+                taken = room
+            room -= taken
+            key = (due.job, due.clock)
+            self._backlog_sizes[key] -= taken
+            if not self._backlog_sizes[key]:
+                del self._backlog_sizes[key]
         return chunk
 
-    def fire(self, batch: Sequence[_Due]) -> FireResult:
-        """Claim `batch` in one transaction (with the clocks' last fires), then start each
-        claimed run."""
+    # -- claims ----------------------------------------------------------------------------
+
+    async def claim(self, batch: Sequence[Due]) -> FireResult:
+        """Claim `batch` now, bypassing the backlog, and wait until it is written (backfill)."""
+        claim = self._prepare(batch)
+        claim.waiter = asyncio.get_running_loop().create_future()
+        self._send(claim)
+        return await claim.waiter
+
+    async def drain(self) -> FireResult:
+        """Wait until every queued fire is claimed and started; what was claimed since the
+        last drain (tests, and the daemon's start-up catch-up)."""
+        while self._backlog or self._in_flight or self._pump_scheduled:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._idle_waiters.append(waiter)
+            self._schedule_pump()
+            await waiter
+        result, self.results = self.results, FireResult()
+        return result
+
+    def _wake_idle(self) -> None:
+        if self._backlog or self._in_flight:
+            return
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _send(self, claim: _Claim) -> None:
+        if not claim.new_runs and not claim.last_fires:
+            self._finish_claim(claim)
+            return
+        new_runs, last_fires = claim.new_runs, claim.last_fires
+
+        def write(store: RunStore) -> list[int | None]:
+            if new_runs:
+                return store.claim_fires(new_runs, last_fires)
+            store.set_last_fires(last_fires)
+            return []
+
+        self._in_flight += 1
+        label = f"claim {len(new_runs)} fires"
+        self.writer.submit(write, label, lambda ids, error: self._claimed(claim, ids, error))
+
+    def _prepare(self, batch: Sequence[Due]) -> _Claim:
+        """Resolve each fire's parameters into the row to insert (on the loop: config objects)."""
         from clocks.parameters import ParameterError
-        from scheduler.storage.sqlite.store import NewRun
+        from scheduler.storage.records import NewRun
 
         now = self.time_source.now()
-        result = FireResult()
+        claim = _Claim([], [], {}, FireResult(), now)
         jobs = self.jobs()
-        prepared: list[tuple[Job, Clock, datetime, ResolvedParameters | None]] = []
-        new_runs: list[NewRun] = []
-        last_fires: dict[tuple[str, str], datetime] = {}
         for due in batch:
             job = jobs.get(due.job)
             config_clock = job.clock(due.clock) if job is not None else None
@@ -328,28 +346,26 @@ class Firing:
                 log.info("fire dropped job=%s clock=%s reason=removed", due.job, due.clock)
                 continue
             clock = self.book.effective(job.name, config_clock)
+            dynamic = self._renders(job, clock)[0]
+            key = (job.name, clock.name)
+            backfill = due.trigger == "backfill"
             for scheduled_time in due.times:
                 scheduled_time = whole_second(scheduled_time)
-                key = (job.name, clock.name)
-                backfill = due.trigger == "backfill"
                 if not backfill:  # a backfill is in the past: it must not move last_fire back
-                    last_fires[key] = max(scheduled_time, last_fires.get(key, scheduled_time))
+                    previous = claim.last_fires.get(key, scheduled_time)
+                    claim.last_fires[key] = max(scheduled_time, previous)
                 if not backfill and self.book.is_paused(job.name, clock.name):
-                    result.paused.append((job.name, clock.name, scheduled_time))
+                    claim.result.paused.append((job.name, clock.name, scheduled_time))
                     continue
                 resolved: ResolvedParameters | None = None
                 error: str | None = None
                 try:
                     resolved = resolve_fire(
-                        job,
-                        clock,
-                        scheduled_time,
-                        run_id=None,
-                        dynamic=self._renders(job, clock)[0],
+                        job, clock, scheduled_time, run_id=None, dynamic=dynamic
                     )
                 except ParameterError as problem:
                     error = f"parameters: {problem}"
-                new_runs.append(
+                claim.new_runs.append(
                     NewRun(
                         job=job.name,
                         clock=clock.name,
@@ -363,14 +379,35 @@ class Firing:
                         lateness=None if backfill else (now - scheduled_time).total_seconds(),
                     )
                 )
-                prepared.append((job, clock, scheduled_time, resolved))
-        if new_runs:
-            ids = self.store.claim_fires(new_runs, last_fires)
+                claim.prepared.append((job, clock, scheduled_time, resolved))
+        return claim
+
+    def _claimed(self, claim: _Claim, ids: list[int | None], error: BaseException | None) -> None:
+        """On the loop, once the writer wrote (or refused for good) a claim."""
+        self._in_flight -= 1
+        if error is not None:  # not transient (those are retried): a bug, said loudly
+            log.error("fire claim refused by the store; its fires are lost", exc_info=error)
+            for job, clock, scheduled_time, _ in claim.prepared:
+                claim.result.missed.append((job.name, clock.name, scheduled_time))
         else:
-            ids = []
-            self.store.set_last_fires(last_fires)
+            self.last_fires.update(claim.last_fires)
+            self._start_runs(claim, ids)
+        self._finish_claim(claim)
+        if self._backlog:
+            self._schedule_pump()
+        self._wake_idle()
+
+    def _finish_claim(self, claim: _Claim) -> None:
+        self.results.add(claim.result)
+        if claim.waiter is not None and not claim.waiter.done():
+            claim.waiter.set_result(claim.result)
+
+    def _start_runs(self, claim: _Claim, ids: list[int | None]) -> None:
+        from clocks.parameters import ParameterError
+
+        result, now = claim.result, claim.now
         for (job, clock, scheduled_time, resolved), run, run_id in zip(
-            prepared, new_runs, ids, strict=True
+            claim.prepared, claim.new_runs, ids, strict=True
         ):
             if run_id is None:
                 result.duplicates.append((job.name, clock.name, scheduled_time))
@@ -381,10 +418,11 @@ class Firing:
                     scheduled_time.isoformat(),
                 )
                 continue
+            result.run_ids[(job.name, clock.name, scheduled_time)] = run_id
             if resolved is None:
                 # Parameters that fail at fire time (a dynamic default that renders badly, a
                 # missing env secret reference...) make a failed run, never a stopped daemon.
-                self.store.update_run(run_id, ended_at=now)
+                self._update(run_id, ended_at=now)
                 result.failed.append(run_id)
                 record = run.to_record(run_id)
                 record.ended_at = now
@@ -401,13 +439,9 @@ class Firing:
                 if self._renders(job, clock)[1]:
                     resolved = resolve_fire(job, clock, scheduled_time, run_id=run_id, dynamic=True)
                     run.parameters, run.secret_refs = resolved.masked(), secret_refs(resolved)
-                    self.store.update_run(
-                        run_id, parameters=run.parameters, secret_refs=run.secret_refs
-                    )
+                    self._update(run_id, parameters=run.parameters, secret_refs=run.secret_refs)
             except ParameterError as problem:
-                self.store.update_run(
-                    run_id, state="failed", error=f"parameters: {problem}", ended_at=now
-                )
+                self._update(run_id, state="failed", error=f"parameters: {problem}", ended_at=now)
                 result.failed.append(run_id)
                 continue
             result.created.append(run_id)
@@ -422,7 +456,9 @@ class Firing:
                 run.lateness or 0.0,
             )
             self.executor.submit(run_id, job, resolved, run.to_record(run_id))
-        return result
+
+    def _update(self, run_id: int, **fields: Any) -> None:
+        self.writer.submit(lambda store: store.update_runs([(run_id, fields)]), "fire update")
 
     def _renders(self, job: Job, clock: Clock) -> tuple[bool, bool]:
         """Whether fires of `clock` have dynamic values to render, and whether one mentions
@@ -440,12 +476,10 @@ class Firing:
     def missed(
         self, job: Job, clock: Clock, now: datetime, *, since: datetime | None = None
     ) -> list[datetime]:
-        """Fires of `clock` missed in (since or stored last_fire, now], by its catchup policy."""
+        """Fires of `clock` missed in (since or its last fire, now], by its catchup policy."""
         from clocks.catchup import missed_fires
 
-        last_fire = (
-            since if since is not None else self.store.clock_state(job.name, clock.name).last_fire
-        )
+        last_fire = since if since is not None else self.last_fires.get((job.name, clock.name))
         if last_fire is None:
             return []
         following = clock.next_fire(last_fire)
@@ -455,16 +489,17 @@ class Firing:
 
     def catch_up(
         self, job: Job, clock: Clock, now: datetime, *, since: datetime | None = None
-    ) -> FireResult:
-        """Runs with trigger "catchup" for the missed fires (claimed, so never duplicated)."""
+    ) -> int:
+        """Queue runs with trigger "catchup" for the missed fires (claimed, so never
+        duplicated); how many."""
         times = self.missed(job, clock, now, since=since)
-        if not times:
-            return FireResult()
-        log.info(
-            "catchup job=%s clock=%s policy=%s fires=%d",
-            job.name,
-            clock.name,
-            clock.catchup,
-            len(times),
-        )
-        return self.fire([_Due(job.name, clock.name, times, "catchup")])
+        if times:
+            log.info(
+                "catchup job=%s clock=%s policy=%s fires=%d",
+                job.name,
+                clock.name,
+                clock.catchup,
+                len(times),
+            )
+            self.submit(job.name, clock.name, times, "catchup")
+        return len(times)

@@ -14,7 +14,7 @@ import inspect
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.base import BaseExecutor
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from clocks.base import Clock
     from scheduler.models import Job
     from scheduler.scheduling.firing import ClockBook, Firing
-    from scheduler.storage.sqlite.store import Store
 
 log = logging.getLogger("clockd.daemon")
 
@@ -115,7 +114,6 @@ class Planner:
     def __init__(
         self,
         scheduler: AsyncIOScheduler,
-        store: Store,
         book: ClockBook,
         firing: Firing,
         jobs: Callable[[], Mapping[str, Job]],
@@ -123,7 +121,6 @@ class Planner:
         started_wall: datetime,
     ) -> None:
         self.scheduler = scheduler
-        self.store = store
         self.book = book
         self.firing = firing
         self.jobs = jobs
@@ -132,15 +129,22 @@ class Planner:
         self.fingerprints: dict[tuple[str, str], str] = {}
 
     def plan_all(self, jobs: Mapping[str, Job], now: datetime) -> None:
-        """Catch up and plan every clock; anchors and first-seen marks in one write each."""
-        states = self.store.clock_states()  # one query, not one per clock
+        """Catch up and plan every clock (last fires and anchors as read at start, in
+        `firing` and `book`); new anchors and first-seen marks in one write each."""
         first_seen: dict[tuple[str, str], datetime] = {}
-        self.book.preload(states)
+        self.book.hold_anchors()
         for job in jobs.values():
             for clock in job.clocks:
-                self.plan(job, clock, now, catch_up=True, states=states, first_seen=first_seen)
+                self.plan(job, clock, now, catch_up=True, first_seen=first_seen)
         self.book.save_anchors()
-        self.store.set_last_fires(first_seen)
+        self._mark_first_seen(first_seen)
+
+    def _mark_first_seen(self, first_seen: dict[tuple[str, str], datetime]) -> None:
+        if first_seen:
+            self.firing.last_fires.update(first_seen)
+            self.firing.writer.submit(
+                lambda store: store.set_last_fires(first_seen), "first-seen marks"
+            )
 
     def plan(
         self,
@@ -149,7 +153,6 @@ class Planner:
         now: datetime,
         *,
         catch_up: bool,
-        states: Mapping[Any, Any] | None = None,
         first_seen: dict[tuple[str, str], datetime] | None = None,
     ) -> None:
         """Schedule one clock (after its catch-up) from now.
@@ -163,8 +166,7 @@ class Planner:
         if not (job.enabled and clock.enabled):
             return
         effective = self.book.effective(job.name, clock)
-        state = states.get(key) if states is not None else self.store.clock_state(*key)
-        last_fire = state.last_fire if state is not None else None
+        last_fire = self.firing.last_fires.get(key)
         known: tuple[datetime | None] | None = None  # the first fire after now, when found here
         if catch_up and last_fire is not None:
             following = effective.next_fire(last_fire)
@@ -178,7 +180,7 @@ class Planner:
             if first_seen is not None:
                 first_seen[key] = whole_second(now)
             else:
-                self.store.set_last_fire(job.name, clock.name, whole_second(now))
+                self._mark_first_seen({key: whole_second(now)})
         if known is None and effective is clock:
             known = _checked_first_fire(job, clock, now)
         trigger = ClockTrigger(effective, on_gap=self.gap_handler(job.name, clock.name))
@@ -245,7 +247,7 @@ class Planner:
                 continue
             effective = self.book.effective(job.name, clock)
             if forward:
-                since = self.store.clock_state(job.name, clock.name).last_fire or self.started_wall
+                since = self.firing.last_fires.get((job.name, clock.name), self.started_wall)
                 self.firing.catch_up(job, effective, now, since=since)
             first = scheduled.trigger.first_after(plan_from)
             if first is None:

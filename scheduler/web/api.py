@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route
 
 from scheduler.errors import NotFound, UserError
 from scheduler.models import RunState
+from scheduler.storage.base import StoreUnavailable
 from scheduler.web import metrics
 from scheduler.web.auth import ADMIN, Authenticator, Principal
 from scheduler.web.bodies import (
@@ -61,11 +62,11 @@ class Api:
         if not self.principal(request).is_admin:
             raise ApiError(403, "a run's child token may only create runs and read its child runs")
 
-    def run_or_404(self, request: Request) -> Any:
+    async def run_or_404(self, request: Request) -> Any:
         text = request.path_params["run_id"]
         if not text.isdigit() or len(text) > 18:
             raise ApiError(404, f"unknown run {text[:40]!r}")
-        record = self.service.store.get_run(int(text))
+        record = await self.service.get_run(int(text))
         if record is None:
             raise ApiError(404, f"unknown run {int(text)}")
         principal = self.principal(request)
@@ -113,7 +114,7 @@ class Api:
             parent_id = principal.run_id
         if parent_id is not None and not 0 < parent_id < 2**63:
             raise ApiError(400, f"parent run {parent_id} does not exist")
-        if parent_id is not None and self.service.store.get_run(parent_id) is None:
+        if parent_id is not None and await self.service.get_run(parent_id) is None:
             raise ApiError(400, f"parent run {parent_id} does not exist")
         if clock is not None and job.clock(clock) is None:
             known = ", ".join(c.name for c in job.clocks) or "none"
@@ -139,7 +140,7 @@ class Api:
             others = job.parameters.check_names(*layers, values)
             raise ParameterError([*problems, *(p for p in others if p.name not in bad)])
         trigger = "child" if parent_id is not None else "api"
-        record = self.service.create_run(
+        record = await self.service.create_run(
             job.name, values, clock=clock, parent_id=parent_id, trigger=trigger
         )
         return ApiJSON(
@@ -179,7 +180,7 @@ class Api:
             if principal.run_id is None or parent_id not in (None, principal.run_id):
                 raise ApiError(403, "a run's child token may only list its own child runs")
             parent_id = principal.run_id
-        records = self.service.store.list_runs(
+        records = await self.service.list_runs(
             job=query.get("job") or None,
             clock=query.get("clock") or None,
             state=states,
@@ -189,10 +190,10 @@ class Api:
         return ApiJSON({"runs": [r.to_json() for r in records]})
 
     async def get_run(self, request: Request) -> Response:
-        return ApiJSON(self.run_or_404(request).to_json())
+        return ApiJSON((await self.run_or_404(request)).to_json())
 
     async def run_logs(self, request: Request) -> Response:
-        record = self.run_or_404(request)
+        record = await self.run_or_404(request)
         follow = request.query_params.get("follow", "false").lower()
         if follow not in ("true", "false", "1", "0", "yes", "no"):
             raise ApiError(400, "follow must be true or false")
@@ -204,7 +205,7 @@ class Api:
         after = int(after_text)
         if follow in ("true", "1", "yes"):
             return log_stream_response(self.service, record.id, after)
-        lines = self.service.store.read_log(record.id, after_seq=after)
+        lines = await self.service.read_log(record.id, after_seq=after)
         return ApiJSON(
             {
                 "run_id": record.id,
@@ -215,7 +216,7 @@ class Api:
 
     async def cancel_run(self, request: Request) -> Response:
         self.admin_only(request)
-        record = self.run_or_404(request)
+        record = await self.run_or_404(request)
         await read_json_object(request, self.body_limit)
         record = await self.service.cancel(record.id)
         return ApiJSON(record.to_json())
@@ -231,9 +232,9 @@ class Api:
         job = request.path_params["job"]
         clock = request.path_params.get("clock")
         if action == "pause":
-            self.service.pause(job, clock)
+            await self.service.pause(job, clock)
         else:
-            self.service.resume(job, clock)
+            await self.service.resume(job, clock)
         return ApiJSON(self.service.job(job))
 
     async def backfill(self, request: Request) -> Response:
@@ -257,7 +258,7 @@ class Api:
             field(body, "to", str, "a date or date-time"), "to", clock.timezone, end=True
         )
         dry_run = field(body, "dry_run", bool, "true or false") or False
-        entries = self.service.backfill(job.name, clock_name, start, end, dry_run=dry_run)
+        entries = await self.service.backfill(job.name, clock_name, start, end, dry_run=dry_run)
         created = sum(1 for e in entries if e.get("run_id") is not None)
         return ApiJSON(
             {
@@ -275,7 +276,8 @@ class Api:
     # service
 
     async def healthz(self, request: Request) -> Response:
-        return ApiJSON(self.service.status())
+        status = self.service.status()
+        return ApiJSON(status, status_code=200 if status["status"] == "ok" else 503)
 
     async def metrics(self, request: Request) -> Response:
         return Response(metrics.render(self.service), media_type=metrics.CONTENT_TYPE)
@@ -342,6 +344,13 @@ def create_app(
     async def on_parameter_error(request: Request, error: Exception) -> Response:
         return parameter_error_response(error)
 
+    async def on_store_unavailable(request: Request, error: Exception) -> Response:
+        # Not the client's mistake: the database refuses writes (locked, full, gone) and
+        # the request's write was withdrawn, so nothing happened; it may be sent again.
+        response = error_response(503, f"the run history cannot be written now: {error}")
+        response.headers["Retry-After"] = "5"
+        return response
+
     async def on_http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
         return error_response(error.status_code, str(error.detail))
@@ -382,6 +391,7 @@ def create_app(
             ClientDisconnect: on_disconnect,
             NotFound: on_not_found,
             ParameterError: on_parameter_error,
+            StoreUnavailable: on_store_unavailable,
             UserError: on_user_error,
             HTTPException: on_http_error,
             Exception: on_crash,

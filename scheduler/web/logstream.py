@@ -30,8 +30,8 @@ def sse(event: str, data: Any, event_id: int | None = None) -> bytes:
 
 
 class RunWaker:
-    """Wakes log followers when a run starts or finishes (the daemon calls the service's
-    `event_listeners`), so the end of a run is seen at once instead of at the next poll."""
+    """Wakes log followers when a run logs, starts or finishes (subscribed to the service's
+    run events), so new lines and the end are seen at once instead of at the next poll."""
 
     def __init__(self) -> None:
         self.events: dict[int, set[asyncio.Event]] = {}
@@ -54,15 +54,12 @@ class RunWaker:
 
 
 def run_waker(service: Any) -> RunWaker:
-    listeners = getattr(service, "event_listeners", None)
-    if listeners is None:
-        listeners = []
-        service.event_listeners = listeners
-    for listener in listeners:
-        if isinstance(listener, RunWaker):
-            return listener
-    waker = RunWaker()
-    listeners.append(waker)
+    """The service's one waker, subscribed to its run events on first use."""
+    waker: RunWaker | None = getattr(service, "_log_waker", None)
+    if waker is None:
+        waker = RunWaker()
+        service.events.subscribe(waker)
+        service._log_waker = waker
     return waker
 
 
@@ -80,18 +77,17 @@ async def follow_log(service: Any, run_id: int, after: int) -> AsyncIterator[byt
 async def _follow_log(
     service: Any, run_id: int, after: int, woken: asyncio.Event
 ) -> AsyncIterator[bytes]:
-    store = service.store
     idle = 0.0
     yield b"retry: 1000\n\n"
     while True:
-        record = store.get_run(run_id)
-        lines = store.read_log(run_id, after_seq=after)
+        record = await service.get_run(run_id)
+        lines = await service.read_log(run_id, after_seq=after)
         for line in lines:
             after = line.seq
             yield sse("line", line_json(line), line.seq)
         if record is None or record.state in FINAL_STATES:
             # The executor writes a run's last lines before its final state: read once more.
-            for line in store.read_log(run_id, after_seq=after):
+            for line in await service.read_log(run_id, after_seq=after):
                 after = line.seq
                 yield sse("line", line_json(line), line.seq)
             final = record.to_json() if record else {"id": run_id, "state": "unknown"}

@@ -95,8 +95,38 @@ class Metrics:
             "Unix time of the last config (re)load attempt.",
             registry=self.registry,
         )
+        self.store_writable = Gauge(
+            "clockd_store_writable",
+            "1 while the store accepts writes, 0 while they fail (they are kept and retried).",
+            registry=self.registry,
+        )
+        self.store_write_failures = Counter(
+            "clockd_store_write_failures",
+            "Write attempts the store refused (locked, full, unreachable); each is retried.",
+            registry=self.registry,
+        )
+        self.store_writes_waiting = Gauge(
+            "clockd_store_writes_waiting",
+            "Writes queued for the store, in order.",
+            registry=self.registry,
+        )
+        self.fires_waiting = Gauge(
+            "clockd_fires_waiting",
+            "Due fires waiting to be claimed in the store (many while it cannot be written).",
+            registry=self.registry,
+        )
+        self.fires_missed = Counter(
+            "clockd_fires_missed",
+            "Fires given up because the store could not be written for more than "
+            "catchup_limit waiting fires of their clock.",
+            ["job", "clock"],
+            registry=self.registry,
+        )
         self.reload_success.set(1)
+        self.store_writable.set(1)
         self._children: dict[tuple[int, str, str], Any] = {}
+        self._seen_failures = 0
+        self._seen_missed: dict[tuple[str, str], int] = {}
 
     def observe_run_started(self, record: RunRecord) -> None:
         self._child(self.runs_started, record.job, str(record.trigger)).inc()
@@ -137,6 +167,22 @@ class Metrics:
         if executor is not None:
             self.active_runs.set(executor.running_count())
             self.pending_runs.set(executor.pending_count())
+        writer = getattr(service, "writer", None)
+        if writer is not None:
+            health = writer.health
+            self.store_writable.set(1 if health.ok else 0)
+            self.store_writes_waiting.set(writer.backlog())
+            if health.failed_attempts > self._seen_failures:
+                self.store_write_failures.inc(health.failed_attempts - self._seen_failures)
+                self._seen_failures = health.failed_attempts
+        firing = getattr(service, "firing", None)
+        if firing is not None:
+            self.fires_waiting.set(firing.backlog())
+            for key, count in firing.missed_counts.items():
+                seen = self._seen_missed.get(key, 0)
+                if count > seen:
+                    self.fires_missed.labels(*key).inc(count - seen)
+                    self._seen_missed[key] = count
 
     def render(self, service: Any = None) -> bytes:
         if service is not None:

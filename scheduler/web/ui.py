@@ -153,9 +153,9 @@ class Ui:
     async def job(self, request: Request) -> Response:
         if (redirect := self.login_redirect(request)) is not None:
             return redirect
-        return self.job_page(request, request.path_params["job"])
+        return await self.job_page(request, request.path_params["job"])
 
-    def job_page(
+    async def job_page(
         self,
         request: Request,
         name: str,
@@ -177,7 +177,7 @@ class Ui:
                 entry["checked"] = texts[entry["name"]] == "true"
             entry["errors"] = (errors or {}).get(entry["name"], [])
         described = self.service.job(name)
-        runs = [r.to_json() for r in self.service.store.list_runs(job=name, limit=20)]
+        runs = [r.to_json() for r in await self.service.list_runs(job=name, limit=20)]
         return self.page(
             request,
             "job.html",
@@ -220,13 +220,15 @@ class Ui:
             errors.setdefault("", []).append(f"unknown clock {clock!r}")
         if not errors:
             try:
-                record = self.service.create_run(name, values, clock=clock, trigger="manual")
+                record = await self.service.create_run(
+                    name, values, clock=clock, trigger="manual"
+                )
             except ParameterError as error:
                 for problem in error.problems:
                     errors.setdefault(problem.name or "", []).append(problem.message)
             else:
                 return RedirectResponse(f"/runs/{record.id}", status_code=303)
-        return self.job_page(
+        return await self.job_page(
             request,
             name,
             status=422,
@@ -246,9 +248,9 @@ class Ui:
         if action not in ("pause", "resume"):
             return self.page(request, "error.html", 404, message=f"no such action {action!r}")
         if action == "pause":
-            self.service.pause(job, clock)
+            await self.service.pause(job, clock)
         else:
-            self.service.resume(job, clock)
+            await self.service.resume(job, clock)
         back = next((v for k, v in form if k == "back"), "/")
         return RedirectResponse(
             back if back.startswith("/") and not back.startswith("//") else "/", status_code=303
@@ -266,7 +268,7 @@ class Ui:
             "clock": query.get("clock", ""),
             "state": state or "",
         }
-        records = self.service.store.list_runs(
+        records = await self.service.list_runs(
             job=filters["job"] or None, clock=filters["clock"] or None, state=state, limit=200
         )
         return self.page(
@@ -283,12 +285,12 @@ class Ui:
             return redirect
         text = request.path_params["run_id"]
         record = (
-            self.service.store.get_run(int(text)) if text.isdigit() and len(text) < 19 else None
+            await self.service.get_run(int(text)) if text.isdigit() and len(text) < 19 else None
         )
         if record is None:
             return self.page(request, "error.html", 404, message=f"unknown run {text!r}")
         children = [
-            r.to_json() for r in self.service.store.list_runs(parent_id=record.id, limit=50)
+            r.to_json() for r in await self.service.list_runs(parent_id=record.id, limit=50)
         ]
         return self.page(request, "run.html", run=record.to_json(), children=children)
 
@@ -299,7 +301,7 @@ class Ui:
             return Response("login required", status_code=401)
         text = request.path_params["run_id"]
         record = (
-            self.service.store.get_run(int(text)) if text.isdigit() and len(text) < 19 else None
+            await self.service.get_run(int(text)) if text.isdigit() and len(text) < 19 else None
         )
         if record is None:
             return Response("unknown run", status_code=404)
@@ -311,7 +313,7 @@ class Ui:
         if isinstance(form, Response):
             return form
         text = request.path_params["run_id"]
-        if not text.isdigit() or self.service.store.get_run(int(text)) is None:
+        if not text.isdigit() or await self.service.get_run(int(text)) is None:
             return self.page(request, "error.html", 404, message=f"unknown run {text!r}")
         await self.service.cancel(int(text))
         return RedirectResponse(f"/runs/{int(text)}", status_code=303)

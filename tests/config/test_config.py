@@ -100,7 +100,7 @@ def config_file(tmp_path: Path) -> Path:
 
 def test_it_builds_daemon_settings_with_paths_relative_to_the_file(config_file: Path) -> None:
     daemon = load_config(config_file, environ={}, now=NOW).daemon
-    assert daemon.database == config_file.parent / "state" / "clockd.db"
+    assert daemon.database == str(config_file.parent / "state" / "clockd.db")
     assert daemon.token_file == config_file.parent / "secrets" / "token"
     assert daemon.timezone == "Europe/Berlin"
     assert daemon.listen == "0.0.0.0:9000"
@@ -115,7 +115,7 @@ def test_daemon_defaults_follow_the_spec(tmp_path: Path) -> None:
     path.write_text("")
     config = load_config(path, environ={}, now=NOW)
     assert config.jobs == {}
-    assert config.daemon.database == tmp_path / "clockd.db"
+    assert config.daemon.database == str(tmp_path / "clockd.db")
     assert config.daemon.listen == "127.0.0.1:8787"
     assert config.daemon.token_file is None
     assert (config.daemon.max_concurrent_runs, config.daemon.log_format) == (16, "text")

@@ -52,8 +52,8 @@ class RecordingExecutor:
     def fail_before_start(self, record: Any, job: Any, error: str) -> None:
         pass
 
-    def write_pending(self) -> None:
-        pass
+    def live_record(self, run_id: int) -> Any:
+        return None
 
     def running_count(self) -> int:
         return 0
@@ -71,9 +71,9 @@ def world(tmp_path: Path, catchup: str) -> tuple[Store, FixedTime, Any]:
     store = Store.open(config.daemon.database)
     time_source = FixedTime(T0)
 
-    def start_daemon() -> Daemon:
+    async def start_daemon() -> Daemon:
         daemon = Daemon(path, environ={}, time_source=time_source)
-        daemon.assemble(config, store, RecordingExecutor(), paused=True)
+        await daemon.assemble(config, store, RecordingExecutor(), paused=True)
         return daemon
 
     return store, time_source, start_daemon
@@ -93,7 +93,7 @@ def test_the_fire_due_when_the_scheduler_timer_sees_a_forward_jump_follows_the_c
     store, time_source, start_daemon = world(tmp_path, catchup)
 
     async def scenario() -> None:
-        daemon = start_daemon()
+        daemon = await start_daemon()
         planned = daemon.scheduler.get_job("tick/every")
         assert planned.next_run_time == T0 + SECOND
         # The wall clock steps two hours forward just before T0 + 1 s; APScheduler's timer
@@ -102,16 +102,19 @@ def test_the_fire_due_when_the_scheduler_timer_sees_a_forward_jump_follows_the_c
         time_source.advance(seconds=1)
         with time_machine.travel(T0 + JUMP + SECOND, tick=False):
             daemon.scheduler.resume()  # its pass runs on the loop, before any tick
-            for _ in range(5):
-                await asyncio.sleep(0)  # the pass, then the claim of what it handed over
+            await asyncio.sleep(0)  # the pass
+            await daemon.firing.drain()  # the claim of what it handed over
         runs = store.list_runs(job="tick")
         assert sorted((r.trigger, r.scheduled_time) for r in runs) == [
             ("catchup", t) for t in expected
         ]
         assert planned.next_run_time == T0 + JUMP + 2 * SECOND
         daemon.tick()  # the daemon's watcher sees the same jump a moment later: nothing more
+        await daemon.firing.drain()
         assert len(store.list_runs(job="tick")) == len(expected)
         daemon.scheduler.shutdown(wait=False)
+        daemon.writer.close(5)
+        daemon.reader.close()
 
     try:
         asyncio.run(scenario())
@@ -125,7 +128,7 @@ def test_a_backward_jump_replans_from_when_it_may_have_happened_so_no_rewound_fi
     store, time_source, start_daemon = world(tmp_path, "latest")
 
     async def scenario() -> None:
-        daemon = start_daemon()
+        daemon = await start_daemon()
         planned = daemon.scheduler.get_job("tick/every")
         # The loop slept 1.2 s (a busy wake); the wall clock stepped ten minutes back 0.6 s in.
         time_source.advance(seconds=0.6)
@@ -136,8 +139,11 @@ def test_a_backward_jump_replans_from_when_it_may_have_happened_so_no_rewound_fi
         # and T0 - 10 min at the earliest: T0 - 9 min 59 s came after the step and is due now,
         # not skipped because the jump was noticed later. Nothing was caught up.
         assert planned.next_run_time == T0 - timedelta(minutes=10) + SECOND
+        await daemon.firing.drain()
         assert store.list_runs(job="tick") == []
         daemon.scheduler.shutdown(wait=False)
+        daemon.writer.close(5)
+        daemon.reader.close()
 
     try:
         asyncio.run(scenario())

@@ -16,9 +16,12 @@ import pytest
 
 from scheduler.config import load_config
 from scheduler.daemon.service import Service
-from scheduler.scheduling.firing import FIRE_CHUNK, FIRST_FIRE_CHUNK, ClockBook, Firing, _Due
+from scheduler.scheduling.clockbook import ClockBook
+from scheduler.scheduling.firing import FIRE_CHUNK, FIRST_FIRE_CHUNK, Due, Firing
 from scheduler.scheduling.triggers import ClockTrigger
-from scheduler.storage.sqlite.store import Store
+from scheduler.storage.reader import StoreReader
+from scheduler.storage.sqlite.store import SQLiteStore
+from scheduler.storage.writer import StoreWriter
 from scheduler.timesource import FixedTime
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -70,6 +73,7 @@ class RecordingExecutor:
     def __init__(self) -> None:
         self.submitted: list[tuple[int, str, dict[str, Any]]] = []
         self.failed_before_start: list[tuple[int, str, str]] = []
+        self.records: dict[int, Any] = {}
 
     def submit(self, run_id: int, job: Any, resolved: Any, record: Any = None) -> None:
         self.submitted.append((run_id, job.name, resolved.masked()))
@@ -77,8 +81,8 @@ class RecordingExecutor:
     def fail_before_start(self, record: Any, job: Any, error: str) -> None:
         self.failed_before_start.append((record.id, job.name, error))
 
-    def write_pending(self) -> None:
-        pass  # nothing is queued: submit only records
+    def live_record(self, run_id: int) -> Any:
+        return None  # nothing is held: readers read the store
 
     def running_count(self) -> int:
         return 0
@@ -87,39 +91,86 @@ class RecordingExecutor:
         return 0
 
 
+class World:
+    """A config, a real SQLite file, a fixed time and a recording executor; `start()` (inside
+    the test's event loop) adds the store writer, the clock book and firing."""
+
+    def __init__(self, config: Any, store: SQLiteStore) -> None:
+        self.config = config
+        self.store = store
+        self.time = FixedTime(T0)
+        self.executor = RecordingExecutor()
+
+    def start(self) -> None:
+        self.writer = StoreWriter(self.store, loop=asyncio.get_running_loop())
+        self.writer.start()
+        self.book = ClockBook(
+            self.time,
+            states=self.store.clock_states(),
+            save=lambda anchors: self.writer.submit(lambda s: s.set_anchors(anchors), "anchors"),
+        )
+        states = self.store.clock_states()
+        self.firing = Firing(
+            self.writer,
+            self.executor,  # type: ignore[arg-type]
+            self.book,
+            lambda: self.config.jobs,
+            catchup_limit=3,
+            time_source=self.time,
+            last_fires={key: s.last_fire for key, s in states.items() if s.last_fire},
+        )
+
+    def service(self) -> Service:
+        database = self.config.daemon.database
+        self.reader = StoreReader(lambda: SQLiteStore.open(database, readonly=True))
+        return Service(
+            self.config,
+            self.writer,
+            self.reader,
+            self.executor,  # type: ignore[arg-type]
+            book=self.book,
+            firing=self.firing,
+            time_source=self.time,
+        )
+
+    def stop(self) -> None:
+        self.writer.close(5)
+        if hasattr(self, "reader"):
+            self.reader.close()
+
+    def run(self, body: Any) -> Any:
+        """`await body()` with the world started, in a fresh event loop."""
+
+        async def main() -> Any:
+            self.start()
+            try:
+                return await body()
+            finally:
+                self.stop()
+
+        return asyncio.run(main())
+
+    async def fire(self, *dues: Due) -> Any:
+        return await self.firing.claim(list(dues))
+
+
 @pytest.fixture
 def world(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
     catchup = getattr(request, "param", "latest")
     path = tmp_path / "clockd.toml"
     path.write_text(textwrap.dedent(CONFIG).replace("CATCHUP", catchup))
     config = load_config(path, now=datetime(2026, 11, 1, tzinfo=UTC))
-    store = Store.open(config.daemon.database)
-    time_source = FixedTime(T0)
-    executor = RecordingExecutor()
-    book = ClockBook(store, time_source)
-    firing = Firing(
-        store, executor, book, lambda: config.jobs, catchup_limit=3, time_source=time_source
-    )  # type: ignore[arg-type]
-
-    class World:
-        pass
-
-    w = World()
-    w.config, w.store, w.time, w.executor, w.book, w.firing = (
-        config,
-        store,
-        time_source,
-        executor,
-        book,
-        firing,
-    )
-    yield w
+    store = SQLiteStore.open(config.daemon.database)
+    yield World(config, store)
     store.close()
 
 
 def test_simultaneous_fires_become_one_run_per_clock_with_own_values(world: Any) -> None:
-    world.time.advance(seconds=0.25)  # fired a quarter second late
-    result = world.firing.fire([_Due("report", "small", [T0]), _Due("report", "large", [T0])])
+    async def body() -> Any:
+        world.time.advance(seconds=0.25)  # fired a quarter second late
+        return await world.fire(Due("report", "small", [T0]), Due("report", "large", [T0]))
+
+    result = world.run(body)
     assert len(result.created) == 2
     runs = {r.clock: r for r in world.store.list_runs(job="report")}
     assert runs["small"].parameters == {"x": 9, "day": "2026-02-28"}
@@ -131,55 +182,70 @@ def test_simultaneous_fires_become_one_run_per_clock_with_own_values(world: Any)
     assert world.store.clock_state("report", "small").last_fire == T0
 
 
-def test_a_large_instant_is_claimed_a_chunk_per_loop_pass_first_come_first_started(
+def test_a_large_instant_is_claimed_in_growing_chunks_first_come_first_started(
     world: Any,
 ) -> None:
     times = [T0 - timedelta(seconds=k) for k in range(2 * FIRE_CHUNK + 5, 0, -1)]
+    chunks: list[int] = []
 
-    async def body() -> list[int]:
+    async def body() -> None:
+        submit = world.writer.submit
+
+        def counting(fn: Any, label: str, done: Any = None) -> Any:
+            if label.startswith("claim"):
+                chunks.append(int(label.split()[1]))
+            return submit(fn, label, done)
+
+        world.writer.submit = counting
+        world.firing.catchup_limit = 1000  # this many waiting fires of one clock are fine here
         world.firing.submit("report", "small", times)
         world.firing.submit("report", "large", [T0])
-        claimed = []
-        while len(claimed) < 6:
-            await asyncio.sleep(0)  # one loop pass
-            claimed.append(len(world.executor.submitted))
+        await world.firing.drain()
         # the next instant starts small again
         world.firing.submit("report", "large", [T0 + timedelta(seconds=k) for k in (1, 2, 3, 4, 5)])
-        await asyncio.sleep(0)
-        claimed.append(len(world.executor.submitted))
-        return claimed
+        await world.firing.drain()
 
-    claimed = asyncio.run(body())
-    # the first runs reach the executor after a small first chunk, not after every fire of the
-    # instant; chunks double up to FIRE_CHUNK
+    world.run(body)
+    # the first runs reach the executor after a small first claim, not after every fire of
+    # the instant; claims double up to FIRE_CHUNK
     assert FIRST_FIRE_CHUNK == 4
     assert FIRE_CHUNK == 32
-    assert claimed == [4, 4 + 8, 12 + 16, 28 + 32, len(times) + 1, len(times) + 1, len(times) + 5]
+    assert chunks == [4, 8, 16, 32, len(times) + 1 - 60, 4, 1]
     runs = sorted(world.store.list_runs(job="report", limit=None), key=lambda r: r.id)
     runs = runs[: len(times) + 1]  # the first instant
     assert [r.scheduled_time for r in runs] == [*times, T0]
     assert [r.clock for r in runs] == ["small"] * len(times) + ["large"]
+    assert [run_id for run_id, _, _ in world.executor.submitted][: len(runs)] == [
+        r.id for r in runs
+    ]
     assert world.store.clock_state("report", "small").last_fire == times[-1]
 
 
 def test_fires_left_unclaimed_at_stop_leave_their_clock_last_fire_behind(world: Any) -> None:
-    times = [T0 - timedelta(seconds=k) for k in range(FIRE_CHUNK + 3, 0, -1)]
+    times = [T0 - timedelta(seconds=k) for k in range(12 * FIRE_CHUNK, 0, -1)]
 
     async def body() -> None:
         world.firing.submit("report", "small", times)
-        await asyncio.sleep(0)  # the first chunk is claimed, then the daemon stops
+        await asyncio.sleep(0)  # the first claims are handed to the writer, then a stop
         world.firing.close()
-        await asyncio.sleep(0)
+        await world.firing.drain()
 
-    asyncio.run(body())
-    assert len(world.store.list_runs(job="report", limit=None)) == FIRST_FIRE_CHUNK
+    world.run(body)
+    runs = world.store.list_runs(job="report", limit=None)
+    assert 0 < len(runs) < len(times)
     # so a restart catches up the fires that never became runs
-    assert world.store.clock_state("report", "small").last_fire == times[FIRST_FIRE_CHUNK - 1]
+    assert world.store.clock_state("report", "small").last_fire == max(
+        r.scheduled_time for r in runs
+    )
 
 
 def test_a_fire_is_claimed_once_ever(world: Any) -> None:
-    first = world.firing.fire([_Due("report", "small", [T0])])
-    again = world.firing.fire([_Due("report", "small", [T0])])
+    async def body() -> Any:
+        first = await world.fire(Due("report", "small", [T0]))
+        again = await world.fire(Due("report", "small", [T0]))
+        return first, again
+
+    first, again = world.run(body)
     assert len(first.created) == 1
     assert again.created == []
     assert again.duplicates == [("report", "small", T0)]
@@ -187,7 +253,10 @@ def test_a_fire_is_claimed_once_ever(world: Any) -> None:
 
 
 def test_parameters_failing_at_fire_time_make_a_failed_run_not_a_stop(world: Any) -> None:
-    result = world.firing.fire([_Due("broken", "every", [T0]), _Due("report", "small", [T0])])
+    async def body() -> Any:
+        return await world.fire(Due("broken", "every", [T0]), Due("report", "small", [T0]))
+
+    result = world.run(body)
     assert len(result.failed) == 1
     assert len(result.created) == 1
     failed = world.store.get_run(result.failed[0])
@@ -201,8 +270,11 @@ def test_parameters_failing_at_fire_time_make_a_failed_run_not_a_stop(world: Any
 
 def test_paused_clock_fires_nothing_but_moves_on(world: Any) -> None:
     world.store.set_paused("report", "small", True)
-    world.book.refresh_pauses()
-    result = world.firing.fire([_Due("report", "small", [T0]), _Due("report", "large", [T0])])
+
+    async def body() -> Any:
+        return await world.fire(Due("report", "small", [T0]), Due("report", "large", [T0]))
+
+    result = world.run(body)
     assert result.paused == [("report", "small", T0)]
     assert [r.clock for r in world.store.list_runs()] == ["large"]
     assert world.store.clock_state("report", "small").last_fire == T0
@@ -210,9 +282,11 @@ def test_paused_clock_fires_nothing_but_moves_on(world: Any) -> None:
 
 def test_whole_job_pause_is_read_from_the_store(world: Any) -> None:
     world.store.set_paused("report", None, True)
-    world.book.refresh_pauses()
-    assert world.book.is_paused("report", "large")
-    assert not world.book.is_paused("broken", "every")
+    book = ClockBook(world.time, states=world.store.clock_states())
+    assert book.is_paused("report", "large")
+    assert not book.is_paused("broken", "every")
+    book.apply_paused(world.store.paused())
+    assert book.is_paused("report", "large")
 
 
 def _iso(times: list[datetime]) -> list[str]:
@@ -235,15 +309,21 @@ def _iso(times: list[datetime]) -> list[str]:
 )
 def test_catch_up_follows_the_clock_policy(world: Any, expected: list[str]) -> None:
     world.store.set_last_fire("report", "small", T0)
-    world.time.advance(seconds=5.5)  # down for 5.5 s: fires 12:00:01 … 12:00:05 were missed
-    job = world.config.jobs["report"]
-    clock = world.book.effective("report", job.clock("small"))
-    world.firing.catch_up(job, clock, world.time.now())
-    runs = world.store.list_runs(job="report", clock="small")
-    assert _iso(sorted(r.scheduled_time for r in runs)) == expected
-    assert all(r.trigger == "catchup" for r in runs)
-    # A second start after the same outage claims nothing new.
-    world.firing.catch_up(job, clock, world.time.now(), since=T0)
+
+    async def body() -> None:
+        world.time.advance(seconds=5.5)  # down for 5.5 s: fires 12:00:01 … 12:00:05 were missed
+        job = world.config.jobs["report"]
+        clock = world.book.effective("report", job.clock("small"))
+        world.firing.catch_up(job, clock, world.time.now())
+        await world.firing.drain()
+        runs = world.store.list_runs(job="report", clock="small")
+        assert _iso(sorted(r.scheduled_time for r in runs)) == expected
+        assert all(r.trigger == "catchup" for r in runs)
+        # A second start after the same outage claims nothing new.
+        world.firing.catch_up(job, clock, world.time.now(), since=T0)
+        await world.firing.drain()
+
+    world.run(body)
     assert len(world.store.list_runs(job="report", clock="small")) == len(expected)
 
 
@@ -254,12 +334,16 @@ def test_unanchored_interval_is_anchored_once_and_kept(tmp_path: Path) -> None:
         '[[jobs.j.clocks]]\nname = "c"\ninterval = "10s"\n'
     )
     config = load_config(path)
-    with Store.open(config.daemon.database) as store:
+    with SQLiteStore.open(config.daemon.database) as store:
         time_source = FixedTime(T0 + timedelta(microseconds=400_000))
         clock = config.jobs["j"].clock("c")
-        first = ClockBook(store, time_source).effective("j", clock)
+
+        def book() -> ClockBook:
+            return ClockBook(time_source, states=store.clock_states(), save=store.set_anchors)
+
+        first = book().effective("j", clock)
         time_source.advance(seconds=3)
-        again = ClockBook(store, time_source).effective("j", clock)  # a restart 3 s later
+        again = book().effective("j", clock)  # a restart 3 s later
         assert first.next_fire(T0) == T0 + timedelta(seconds=10)
         assert again.next_fire(T0 + timedelta(seconds=3)) == T0 + timedelta(seconds=10)
         assert store.clock_state("j", "c").anchor == T0
@@ -290,7 +374,7 @@ def test_trigger_jitter_is_never_fed_back(world: Any) -> None:
 
 def test_trigger_skips_a_long_gap_and_reports_it(world: Any) -> None:
     gaps: list[tuple[datetime, datetime]] = []
-    clock = world.book.effective("report", world.config.jobs["report"].clock("small"))
+    clock = ClockBook(world.time).effective("report", world.config.jobs["report"].clock("small"))
     trigger = ClockTrigger(clock, on_gap=lambda since, now: gaps.append((since, now)))
     later = T0 + timedelta(days=1)
     # APScheduler would list 86,400 fires here; the trigger jumps to the first after now.
@@ -303,37 +387,31 @@ def test_trigger_skips_a_long_gap_and_reports_it(world: Any) -> None:
 
 
 def test_service_manual_run_puts_trigger_values_on_top(world: Any) -> None:
-    service = Service(
-        world.config,
-        world.store,
-        world.executor,
-        book=world.book,  # type: ignore[arg-type]
-        firing=world.firing,
-        time_source=world.time,
-    )
-    record = service.create_run("report", {"x": 5}, clock="large", trigger="manual")
+    from clocks.parameters import ParameterError
+
+    async def body() -> Any:
+        service = world.service()
+        record = await service.create_run("report", {"x": 5}, clock="large", trigger="manual")
+        with pytest.raises(ParameterError, match="required parameter 'x'"):
+            await service.create_run("report", {})
+        await world.writer.drained()
+        return record
+
+    record = world.run(body)
     assert record.parameters == {"x": 5, "day": "2026-02-28"}
     assert record.clock == "large"
     assert record.trigger == "manual"
     assert record.scheduled_time == T0
-    from clocks.parameters import ParameterError
-
-    with pytest.raises(ParameterError, match="required parameter 'x'"):
-        service.create_run("report", {})
-    assert len(world.store.list_runs()) == 1  # the refused run left nothing behind
+    assert [r.id for r in world.store.list_runs()] == [record.id]  # the refused one left nothing
 
 
 def test_service_backfill_skips_fires_that_already_ran(world: Any) -> None:
-    service = Service(
-        world.config,
-        world.store,
-        world.executor,
-        book=world.book,  # type: ignore[arg-type]
-        firing=world.firing,
-        time_source=world.time,
-    )
-    world.firing.fire([_Due("report", "small", [T0 + timedelta(seconds=1)])])
-    entries = service.backfill("report", "small", T0, T0 + timedelta(seconds=2))
+    async def body() -> Any:
+        service = world.service()
+        await world.fire(Due("report", "small", [T0 + timedelta(seconds=1)]))
+        return await service.backfill("report", "small", T0, T0 + timedelta(seconds=2))
+
+    entries = world.run(body)
     assert [e["time"] for e in entries] == [
         "2026-03-01T12:00:00+00:00",
         "2026-03-01T12:00:01+00:00",
@@ -342,23 +420,25 @@ def test_service_backfill_skips_fires_that_already_ran(world: Any) -> None:
     assert [e["run_id"] is None for e in entries] == [False, True, False]
     backfilled = world.store.list_runs(job="report", clock="small")
     assert sorted(r.trigger for r in backfilled) == ["backfill", "backfill", "clock"]
+    assert {e["run_id"] for e in entries} - {None} == {
+        r.id for r in backfilled if r.trigger == "backfill"
+    }
     # last_fire is not moved back by a backfill
     assert world.store.clock_state("report", "small").last_fire == T0 + timedelta(seconds=1)
 
 
 def test_wall_clock_jumps_replan_without_losing_or_repeating_fires(world: Any) -> None:
-    import asyncio
-
     from scheduler.daemon.lifecycle import Daemon
 
     async def scenario() -> None:
         daemon = Daemon(world.config.path, environ={}, time_source=world.time)
-        daemon.assemble(world.config, world.store, world.executor, paused=True)
+        await daemon.assemble(world.config, world.store, world.executor, paused=True)
         planned = daemon.scheduler.get_job("report/small")
         assert planned.next_run_time == T0 + timedelta(seconds=1)
 
         world.time.jump(hours=2)  # NTP step forward while the loop slept
         daemon.tick()
+        await daemon.firing.drain()
         jumped = T0 + timedelta(hours=2)
         runs = world.store.list_runs(job="report")
         # catchup "latest" for both clocks: the most recent skipped fire, not 7,200 of them
@@ -370,6 +450,7 @@ def test_wall_clock_jumps_replan_without_losing_or_repeating_fires(world: Any) -
 
         world.time.jump(hours=-2)  # and back again
         daemon.tick()
+        await daemon.firing.drain()
         assert planned.next_run_time == T0 + timedelta(seconds=1)
         assert len(world.store.list_runs(job="report")) == 2
 
@@ -377,18 +458,18 @@ def test_wall_clock_jumps_replan_without_losing_or_repeating_fires(world: Any) -
         daemon.tick()
         assert planned.next_run_time == T0 + timedelta(seconds=1)
         daemon.scheduler.shutdown(wait=False)
+        daemon.writer.close(5)
+        daemon.reader.close()
 
     asyncio.run(scenario())
 
 
 def test_reload_changes_clocks_in_place_and_keeps_unchanged_ones(world: Any) -> None:
-    import asyncio
-
     from scheduler.daemon.lifecycle import Daemon
 
     async def scenario() -> None:
         daemon = Daemon(world.config.path, environ={}, time_source=world.time)
-        daemon.assemble(world.config, world.store, world.executor, paused=True)
+        await daemon.assemble(world.config, world.store, world.executor, paused=True)
         kept = daemon.scheduler.get_job("report/large")
         text = world.config.path.read_text()
 
@@ -417,6 +498,8 @@ def test_reload_changes_clocks_in_place_and_keeps_unchanged_ones(world: Any) -> 
         assert daemon.scheduler.get_job("report/small").next_run_time == T0 + timedelta(seconds=5)
         assert daemon.service.config is daemon.config
         daemon.scheduler.shutdown(wait=False)
+        daemon.writer.close(5)
+        daemon.reader.close()
 
     asyncio.run(scenario())
 
@@ -436,16 +519,19 @@ def test_planning_starts_from_the_first_fire_the_config_check_found_while_it_sti
     assert config.jobs["report"].first_fires["small"] == (T0, T0 + timedelta(seconds=1))
 
     def planned(job: Any, at: datetime) -> datetime:
-        store = Store.open(tmp_path / f"{at.timestamp()}.db")  # no clock state: a first load
+        # no clock state: a first load
+        store = SQLiteStore.open(tmp_path / f"{at.timestamp()}.db")
 
         async def scenario() -> datetime:
             jobs = {**config.jobs, "report": job}
             daemon = Daemon(path, environ={}, time_source=FixedTime(at))
-            daemon.assemble(
+            await daemon.assemble(
                 dataclasses.replace(config, jobs=jobs), store, RecordingExecutor(), paused=True
             )
             moment = daemon.scheduler.get_job("report/large").next_run_time
             daemon.scheduler.shutdown(wait=False)
+            daemon.writer.close(5)
+            daemon.reader.close()
             return moment
 
         try:

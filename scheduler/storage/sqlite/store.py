@@ -1,56 +1,61 @@
-"""Run history and clock state in one SQLite file: `Store` is the only class with SQL queries.
+"""The run history in one SQLite file: the embedded default store (`SQLiteStore`).
 
-One writer (the daemon, or `clockd run`) and any number of readers (CLI, API) share the file:
-WAL journal, `busy_timeout` 10 s, `synchronous=NORMAL`. Writes that read first (claims, log
-sequence numbers) run in `BEGIN IMMEDIATE`, so they wait for the write lock instead of
-failing on a lock upgrade.
+One daemon (or `clockd run`) writes; any number of readers (CLI, API threads) share the file:
+WAL journal, `synchronous=NORMAL`. Writes that read first (claims, log sequence numbers) run
+in `BEGIN IMMEDIATE`, so they wait for the write lock instead of failing on a lock upgrade.
+Everything SQLite-specific stays in this folder: PRAGMAs, the lock file beside the database
+that keeps a second daemon off it, the `-wal` stat behind `changes_marker`, the 999-variable
+chunking of multi-row INSERTs, and the sqlite-utils migrations (`schema.py`).
 
-The records and their text form live in `scheduler.storage.records`, the schema in
-`scheduler.storage.sqlite.schema`; the records are re-exported here, so callers import everything
-from `scheduler.storage.sqlite.store`.
-
-    store = Store.open(Path("clockd.db"))
+    store = SQLiteStore.open(Path("clockd.db"))
     ids = store.claim_fires([NewRun(job="report", clock="nightly", trigger="clock", ...)])
     # ids[i] is None when that fire already has a run
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from scheduler.errors import UserError
-from scheduler.storage.records import (
+from scheduler.storage.base import (
+    JOB_WIDE,
+    LogBatch,
+    StoreError,
+    StoreOpenError,
+    StoreUnavailable,
+)
+from scheduler.storage.records import ClockState, LogLine, NewRun, RunRecord, utc_now
+from scheduler.storage.sqlite.columns import (
     RUN_COLUMNS,
-    ClockState,
-    LogLine,
-    NewRun,
-    RunRecord,
     column_value,
     json_text,
     millis_text,
     parse_time,
     run_record,
     seconds_text,
-    utc_now,
 )
 from scheduler.storage.sqlite.schema import FIRE_TRIGGER_SQL, schema_migrations
 
 _RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
 
+# sysexits codes of spec 7 for a database that cannot be opened.
+EX_NOINPUT, EX_CANTCREAT, EX_IOERR, EX_NOPERM = 66, 73, 74, 77
 
 # Rows per multi-row INSERT of `claim_fires`: 12 values a row stay under SQLite's oldest
 # limit of 999 variables a statement.
 _CLAIM_ROWS = 64
 
 
-# A new run's columns, in the order of `Store._insert_values`.
+# A new run's columns, in the order of `SQLiteStore._insert_values`.
 _INSERT_INTO = (
     "INSERT INTO runs (job, clock, name, trigger, state, parameters, secret_refs, "
     "scheduled_time, created_at, error, lateness, parent_id)"
@@ -72,49 +77,103 @@ def _update_sql(columns: tuple[str, ...]) -> str:
     return f"UPDATE runs SET {', '.join(f'{column} = ?' for column in columns)} WHERE id = ?"
 
 
-__all__ = ["JOB_WIDE", "ClockState", "LogLine", "NewRun", "RunRecord", "Store"]
+__all__ = ["JOB_WIDE", "ClockState", "LogLine", "NewRun", "RunRecord", "SQLiteStore", "Store"]
 
-JOB_WIDE = "*"  # clock_state.clock for a pause that covers the whole job
+# Errors that come and go: another writer holds the lock, the disk is full, the file system
+# hiccups. Anything else (a missing table, a constraint) is a bug or a permanent refusal.
+_TRANSIENT_WORDS = (
+    "locked",
+    "busy",
+    "full",
+    "disk i/o",
+    "unable to open",
+    "readonly",
+    "read-only",
+    "cannot commit",
+    "cannot start a transaction",
+    "interrupted",
+    "out of memory",
+)
 
 
-class Store:
-    """The run history and clock state. Safe to share between threads (one lock)."""
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, StoreUnavailable):
+        return True
+    if isinstance(error, sqlite3.OperationalError | OSError):
+        text = str(error).lower()
+        return isinstance(error, OSError) or any(word in text for word in _TRANSIENT_WORDS)
+    return False
+
+
+def _open_error(path: Path, error: BaseException) -> StoreOpenError:
+    """A database that cannot be opened, as one line and the exit code spec 7 gives it."""
+    text = str(getattr(error, "strerror", None) or error)
+    lowered = text.lower()
+    if isinstance(error, PermissionError) or "readonly" in lowered or "permission" in lowered:
+        return StoreOpenError(
+            f"{path}: permission denied: clockd cannot write the database or its folder ({text})",
+            sysexit=EX_NOPERM,
+        )
+    if "full" in lowered or (isinstance(error, OSError) and error.errno == errno.ENOSPC):
+        return StoreOpenError(f"{path}: the disk is full ({text})", sysexit=EX_IOERR)
+    if "disk i/o" in lowered or (isinstance(error, OSError) and error.errno == errno.EIO):
+        return StoreOpenError(f"{path}: I/O error ({text})", sysexit=EX_IOERR)
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return StoreOpenError(
+            f"{path}: not a usable clockd database, the file is corrupt or of another kind "
+            f"({text})",
+            sysexit=EX_NOINPUT,
+        )
+    if "unable to open" in lowered or isinstance(error, FileNotFoundError | NotADirectoryError):
+        return StoreOpenError(
+            f"{path}: the database cannot be created ({text})", sysexit=EX_CANTCREAT
+        )
+    return StoreOpenError(f"{path}: cannot open the database ({text})", sysexit=EX_NOINPUT)
+
+
+class SQLiteStore:
+    """The run history and clock state in one SQLite file. One connection; safe to share
+    between threads (one lock), though the daemon gives each thread its own."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, *, readonly: bool) -> None:
         self._conn = conn
         self._lock = threading.RLock()
         self.path = path
+        self.location = str(path)
         self.readonly = readonly
+        self._daemon_lock: IO[str] | None = None
 
     @classmethod
-    def open(cls, path: Path, *, readonly: bool = False) -> Store:
+    def open(
+        cls, path: Path | str, *, readonly: bool = False, busy_timeout: float = 10.0
+    ) -> SQLiteStore:
         """Open (and create or migrate, unless `readonly`) the database at `path`.
 
         A readonly store works while the daemon writes: it is a normal WAL connection that
-        waits on locks and refuses writes (`PRAGMA query_only`).
-        """
+        waits on locks and refuses writes (`PRAGMA query_only`). StoreOpenError (with the
+        spec 7 exit code) when the file cannot be opened, created or is not a database."""
         from sqlite_utils import Database
 
         path = Path(path)
         if readonly and not path.exists():
-            raise UserError(f"{path}: database does not exist yet: no run has been recorded")
+            raise StoreOpenError(f"{path}: database does not exist yet: no run has been recorded")
         try:
             if not readonly:
                 path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: no implicit transactions; we BEGIN where it matters.
             conn = sqlite3.connect(
-                path, timeout=10.0, check_same_thread=False, isolation_level=None
+                path, timeout=busy_timeout, check_same_thread=False, isolation_level=None
             )
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         except (OSError, sqlite3.Error) as error:
-            raise UserError(f"{path}: cannot open the database ({error})") from None
+            raise _open_error(path, error) from None
         try:
             if readonly:
                 conn.execute("PRAGMA query_only=1")
                 migrations = schema_migrations()
                 if migrations.pending(Database(conn)):
-                    raise UserError(
+                    raise StoreOpenError(
                         f"{path}: database schema is older than this clockd; "
                         "start `clockd serve` once to upgrade it"
                     )
@@ -123,9 +182,9 @@ class Store:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
                 schema_migrations().apply(Database(conn))
-        except sqlite3.DatabaseError as error:
+        except (OSError, sqlite3.Error) as error:
             conn.close()
-            raise UserError(f"{path}: not a usable clockd database ({error})") from None
+            raise _open_error(path, error) from None
         except BaseException:
             conn.close()
             raise
@@ -134,12 +193,57 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            if self._daemon_lock is not None:
+                self._daemon_lock.close()
+                self._daemon_lock = None
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> SQLiteStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # --- the store as a whole --------------------------------------------------------------
+
+    def lock_for_daemon(self) -> None:
+        """Keep any other `clockd serve` off this file while this store is open (a lock
+        file beside it: two daemons would fire every clock twice). StoreError if taken."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            handle = open(lock_path, "w")  # held until close()
+        except OSError as error:
+            raise _open_error(lock_path, error) from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise StoreError(
+                f"another clockd serve is using the database {self.path} (lock {lock_path})"
+            ) from None
+        self._daemon_lock = handle
+
+    def changes_marker(self) -> object:
+        """The database files' modification times and sizes: unchanged while nobody writes."""
+        marker = []
+        for candidate in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                stat = os.stat(candidate)
+            except OSError:
+                continue
+            marker.append((stat.st_mtime_ns, stat.st_size))
+        return tuple(marker)
+
+    def is_transient(self, error: BaseException) -> bool:
+        return _is_transient(error)
+
+    def describe_error(self, error: BaseException) -> str:
+        return f"{self.path}: {error}"
+
+    def reset(self) -> None:
+        with self._lock:
+            if self._conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -148,10 +252,13 @@ class Store:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # SQLite may have rolled back by itself (a full disk): never mask the error.
+                if self._conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -326,20 +433,27 @@ class Store:
     # --- logs ------------------------------------------------------------------------------
 
     def append_log(self, run_id: int, lines: Sequence[tuple[datetime, str, str]]) -> None:
-        """Append `(time, stream, text)` lines to a run's log, numbered from 1."""
-        if not lines:
+        """Append `(time, stream, text)` lines to one run's log, numbered from 1."""
+        self.append_logs({run_id: lines})
+
+    def append_logs(self, batch: LogBatch) -> None:
+        """Append lines to the logs of many runs in one transaction, numbered from 1 per run."""
+        if not any(batch.values()):
             return
         with self._write() as conn:
-            last = conn.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM run_logs WHERE run_id = ?", (run_id,)
-            ).fetchone()[0]
-            conn.executemany(
-                "INSERT INTO run_logs (run_id, seq, time, stream, text) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (run_id, last + offset, millis_text(moment), stream, text)
-                    for offset, (moment, stream, text) in enumerate(lines, start=1)
-                ],
-            )
+            for run_id, lines in batch.items():
+                if not lines:
+                    continue
+                last = conn.execute(
+                    "SELECT COALESCE(MAX(seq), 0) FROM run_logs WHERE run_id = ?", (run_id,)
+                ).fetchone()[0]
+                conn.executemany(
+                    "INSERT INTO run_logs (run_id, seq, time, stream, text) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (run_id, last + offset, millis_text(moment), stream, text)
+                        for offset, (moment, stream, text) in enumerate(lines, start=1)
+                    ],
+                )
 
     def read_log(
         self, run_id: int, *, after_seq: int = 0, limit: int | None = None
@@ -420,6 +534,13 @@ class Store:
     def set_anchor(self, job: str, clock: str, time: datetime) -> None:
         self._set(job, clock, "anchor", seconds_text(time))
 
+    def clear_clock(self, job: str, clock: str) -> None:
+        """Forget a clock's last fire (a clock added again by a reload starts fresh)."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE clock_state SET last_fire = NULL WHERE job = ? AND clock = ?", (job, clock)
+            )
+
     def set_paused(self, job: str, clock: str | None, paused: bool) -> None:
         """Pause or resume one clock, or the whole job when `clock` is None."""
         self._set(job, JOB_WIDE if clock is None else clock, "paused", int(paused))
@@ -433,3 +554,7 @@ class Store:
             (job, *clocks),
         )
         return bool(rows)
+
+
+# The name callers used before the store seam; new code says SQLiteStore or open_store().
+Store = SQLiteStore
