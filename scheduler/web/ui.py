@@ -220,9 +220,7 @@ class Ui:
             errors.setdefault("", []).append(f"unknown clock {clock!r}")
         if not errors:
             try:
-                record = await self.service.create_run(
-                    name, values, clock=clock, trigger="manual"
-                )
+                record = await self.service.create_run(name, values, clock=clock, trigger="manual")
             except ParameterError as error:
                 for problem in error.problems:
                     errors.setdefault(problem.name or "", []).append(problem.message)
