@@ -49,6 +49,7 @@ class Write(Generic[T]):
     label: str
     done: Done | None = None
     withdrawn: bool = False
+    why: str = ""  # why it was withdrawn ("within 10s"), for the answer
     running: bool = False
     finished: bool = False
     attempts: int = 0
@@ -144,7 +145,7 @@ class StoreWriter:
     ) -> T:
         """Queue a write and wait for its result. After `timeout` seconds a write that has
         not been done is withdrawn (it will never happen) and StoreUnavailable is raised;
-        one that is being done right then is awaited, so the answer is always the truth."""
+        an attempt under way then is let finish, so the answer is always the truth."""
         future: asyncio.Future[T] = self.loop.create_future()
 
         def done(result: Any, error: BaseException | None) -> None:
@@ -159,26 +160,31 @@ class StoreWriter:
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
-            if self.withdraw(write):
-                raise StoreUnavailable(
-                    f"the database did not accept the write within {timeout:g}s"
-                    + (f": {self.health.last_error}" if self.health.last_error else "")
-                ) from None
+            self.withdraw(write, f"within {timeout:g}s")
             return await future
 
-    def withdraw(self, write: Write[Any]) -> bool:
-        """Take back a write that has not been done; False when it is being done or done."""
+    def withdraw(self, write: Write[Any], why: str = "") -> None:
+        """Take back a write that has not been done: it will never be, and its `done` gets
+        StoreUnavailable. One being attempted right now is judged by that attempt."""
         with self._condition:
-            if write.running or write.finished:
-                return False
-            write.withdrawn = True
+            if write.finished or write.withdrawn:
+                return
+            write.withdrawn, write.why = True, why
+            if write.running:
+                return  # the thread drops it if this attempt fails
+            write.finished = True
             try:
                 self._queue.remove(write)
             except ValueError:
-                pass  # it is the head, between two attempts: the thread drops it
+                pass
             self.health.queued = len(self._queue)
-            self._condition.notify()
-            return True
+        self._deliver(write, None, self._withdrawn_error(why))
+
+    def _withdrawn_error(self, why: str = "") -> StoreUnavailable:
+        reason = f": {self.health.last_error}" if self.health.last_error else ""
+        return StoreUnavailable(
+            f"the database did not accept the write{' ' + why if why else ''}{reason}"
+        )
 
     async def drained(self) -> None:
         """Until every write queued before this call is over."""
@@ -217,7 +223,7 @@ class StoreWriter:
                 if not self._queue:
                     return  # closing and nothing left
                 write = self._queue[0]
-                if write.withdrawn:
+                if write.withdrawn:  # already answered by withdraw()
                     self._queue.popleft()
                     continue
                 write.running = True
@@ -225,7 +231,13 @@ class StoreWriter:
             retry_in: float | None = None
             with self._condition:
                 write.running = False
-                if error is not None and self.store.is_transient(error):
+                if error is not None and self.store.is_transient(error) and write.withdrawn:
+                    write.finished = True
+                    self._queue.popleft()
+                    self.health.queued = len(self._queue)
+                    self._failed(write, error)
+                    error = self._withdrawn_error(write.why)
+                elif error is not None and self.store.is_transient(error):
                     if self._abandon:
                         self._queue.clear()
                         return
