@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("clockd.daemon")
 
 EX_CONFIG = 78
+EX_SOFTWARE = 70  # an internal error at start (a bug): systemd may restart it
 MAX_SLEEP = 1.0
 # On stop, how long queued store writes (run states, log lines) may take to be written
 # while the store refuses them; what is left then is marked crashed by the next start.
@@ -152,6 +153,10 @@ class Daemon:
             except StoreError as error:
                 log.error("not started: %s", error)
                 return 1
+            except Exception as error:  # a bug: one line for the operator, details at DEBUG
+                log.error("not started: internal error: %r", error)
+                log.debug("start-up failed", exc_info=True)
+                return EX_SOFTWARE
             if started:
                 await self._main_loop()
             await self._stop()

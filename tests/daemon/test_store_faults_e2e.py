@@ -77,9 +77,11 @@ def wait_settled(daemon: DaemonProcess, until: datetime) -> None:
         runs = daemon.runs("job = 'tick'")
         latest = max((parse(r["scheduled_time"]) for r in runs), default=None)
         unfinished = [r for r in runs if r["state"] in ("pending", "running")]
-        return latest is not None and latest >= until + timedelta(seconds=2) and not [
-            r for r in unfinished if parse(r["scheduled_time"]) <= until
-        ]
+        return (
+            latest is not None
+            and latest >= until + timedelta(seconds=2)
+            and not [r for r in unfinished if parse(r["scheduled_time"]) <= until]
+        )
 
     wait_until(settled, 30, f"every run up to {until} written and finished")
 

@@ -20,7 +20,7 @@ UNITS = ROOT / "systemd"
 REQUIRED = {
     "Type": "notify",
     "ExecReload": "/bin/kill -HUP $MAINPID",
-    "RestartPreventExitStatus": "78",
+    "RestartPreventExitStatus": "78 77 73 66",
     "DynamicUser": "yes",
     "ProtectSystem": "strict",
     "ProtectHome": "yes",

@@ -109,14 +109,20 @@ def _open_error(path: Path, error: BaseException) -> StoreOpenError:
     """A database that cannot be opened, as one line and the exit code spec 7 gives it."""
     text = str(getattr(error, "strerror", None) or error)
     lowered = text.lower()
-    if isinstance(error, PermissionError) or "readonly" in lowered or "permission" in lowered:
+    number = error.errno if isinstance(error, OSError) else None
+    if (
+        isinstance(error, PermissionError)
+        or number == errno.EROFS
+        or "readonly" in lowered
+        or "permission" in lowered
+    ):
         return StoreOpenError(
             f"{path}: permission denied: clockd cannot write the database or its folder ({text})",
             sysexit=EX_NOPERM,
         )
-    if "full" in lowered or (isinstance(error, OSError) and error.errno == errno.ENOSPC):
+    if "full" in lowered or number in (errno.ENOSPC, errno.EDQUOT):
         return StoreOpenError(f"{path}: the disk is full ({text})", sysexit=EX_IOERR)
-    if "disk i/o" in lowered or (isinstance(error, OSError) and error.errno == errno.EIO):
+    if "disk i/o" in lowered or number in (errno.EIO, errno.EFBIG):
         return StoreOpenError(f"{path}: I/O error ({text})", sysexit=EX_IOERR)
     if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
         return StoreOpenError(
@@ -124,11 +130,22 @@ def _open_error(path: Path, error: BaseException) -> StoreOpenError:
             f"({text})",
             sysexit=EX_NOINPUT,
         )
-    if "unable to open" in lowered or isinstance(error, FileNotFoundError | NotADirectoryError):
+    if "unable to open" in lowered or number in (errno.ENOENT, errno.ENOTDIR, errno.EEXIST):
         return StoreOpenError(
             f"{path}: the database cannot be created ({text})", sysexit=EX_CANTCREAT
         )
     return StoreOpenError(f"{path}: cannot open the database ({text})", sysexit=EX_NOINPUT)
+
+
+def _check_writable(path: Path) -> None:
+    """OSError with the real errno when the file cannot be created or written (SQLite says
+    only "unable to open database file", which cannot tell a permission from a full disk)."""
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.close(fd)
 
 
 class SQLiteStore:
@@ -160,6 +177,7 @@ class SQLiteStore:
         try:
             if not readonly:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                _check_writable(path)
             # isolation_level=None: no implicit transactions; we BEGIN where it matters.
             conn = sqlite3.connect(
                 path, timeout=busy_timeout, check_same_thread=False, isolation_level=None
