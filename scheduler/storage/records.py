@@ -29,6 +29,8 @@ class NewRun:
     created_at: datetime | None = None
     error: str | None = None
     lateness: float | None = None
+    daemon: str | None = None  # the daemon's name ("cli@HOST" for `clockd run`)
+    owner: str | None = None  # the instance that holds the run's process (see RunRecord)
 
     def to_record(self, run_id: int) -> RunRecord:
         """The record this run has once inserted as `run_id` (saves reading it back)."""
@@ -51,6 +53,8 @@ class NewRun:
             result=None,
             lateness=self.lateness,
             secret_refs=self.secret_refs,
+            daemon=self.daemon,
+            owner=self.owner,
         )
 
 
@@ -74,6 +78,14 @@ class RunRecord:
     result: Any
     lateness: float | None
     secret_refs: dict[str, str]
+    daemon: str | None = None  # which daemon ran it (spec 8); "cli@HOST" for `clockd run`
+    worker: str | None = None  # where it ran on a cluster (spec 9); None for local runs
+    # Who holds the run's process: "daemon:<name>:<instance>" or "cli:<host>:<pid>:<start>";
+    # the process group (pid, and the leader's start time, since a pid can be reused) lets
+    # the next start of that owner kill what a dead instance left (spec 7).
+    owner: str | None = None
+    pid: int | None = None
+    pid_start: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The spec 3 record: times ISO 8601 with offset, no secret references."""
@@ -94,6 +106,8 @@ class RunRecord:
             "error": self.error,
             "parent_id": self.parent_id,
             "result": self.result,
+            "daemon": self.daemon,
+            "worker": self.worker,
         }
 
     @property

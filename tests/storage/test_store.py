@@ -130,6 +130,8 @@ def test_to_json_has_the_spec_fields_with_offsets_and_no_secret_refs(store: Stor
         "error": None,
         "parent_id": None,
         "result": {"rows": [1, 2]},
+        "daemon": None,
+        "worker": None,
     }
     assert record.created_at.tzinfo is not None
 
@@ -256,7 +258,11 @@ def test_reopening_an_existing_file_keeps_its_rows_and_schema(tmp_path: Path) ->
         assert [r.id for r in second.list_runs()] == [1]
         assert second.claim_fires([fire()]) == [None]
         applied = second._conn.execute("SELECT name FROM _sqlite_migrations").fetchall()
-        assert [row[0] for row in applied] == ["0001_initial", "0002_paused_index"]
+        assert [row[0] for row in applied] == [
+            "0001_initial",
+            "0002_paused_index",
+            "0003_run_daemon_owner",
+        ]
         mode = second._conn.execute("PRAGMA journal_mode").fetchone()[0]
         assert mode == "wal"
 
@@ -366,7 +372,7 @@ def test_open_creates_missing_folders_and_phrases_an_unusable_path(tmp_path: Pat
     with Store.open(tmp_path / "state" / "deep" / "clockd.db") as store:
         assert store.claim_fires([fire()]) == [1]
     (tmp_path / "file").write_text("not a folder")
-    with pytest.raises(UserError, match="cannot open the database"):
+    with pytest.raises(UserError, match="cannot be created"):
         Store.open(tmp_path / "file" / "clockd.db")
     (tmp_path / "garbage.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(UserError, match="not a usable clockd database"):

@@ -42,7 +42,7 @@ def parse_time(text: str | None) -> datetime | None:
 
 RUN_COLUMNS = (
     "job clock name trigger state parameters secret_refs scheduled_time created_at started_at "
-    "ended_at attempt exit_code error parent_id result lateness"
+    "ended_at attempt exit_code error parent_id result lateness daemon worker owner pid pid_start"
 ).split()
 _JSON_COLUMNS = {"parameters", "secret_refs", "result"}
 _SECONDS_COLUMNS = {"scheduled_time"}
@@ -89,4 +89,9 @@ def run_record(row: sqlite3.Row) -> RunRecord:
         result=None if row["result"] is None else json.loads(row["result"]),
         lateness=row["lateness"],
         secret_refs=json.loads(row["secret_refs"]),
+        daemon=row["daemon"],
+        worker=row["worker"],
+        owner=row["owner"],
+        pid=row["pid"],
+        pid_start=row["pid_start"],
     )

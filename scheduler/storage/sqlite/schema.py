@@ -74,6 +74,22 @@ def schema_migrations() -> Any:
         # The daemon polls for paused clocks; with thousands of clocks, read only those.
         db.execute("CREATE INDEX clock_state_paused ON clock_state (paused) WHERE paused = 1")
 
+    @migrations(name="0003_run_daemon_owner")
+    def run_daemon_owner(db: Any) -> None:
+        # Which daemon ran a run and where (spec 3, 8, 9), and who holds its process group,
+        # so that a restart kills what a dead instance left (spec 7).
+        for column in (
+            "daemon TEXT",
+            "worker TEXT",
+            "owner TEXT",
+            "pid INTEGER",
+            "pid_start INTEGER",
+        ):
+            db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
+        db.execute(
+            "CREATE INDEX runs_unfinished ON runs (owner) WHERE state IN ('pending', 'running')"
+        )
+
     # Later schema changes go here as new functions ("0003_..."); never edit an applied one:
     # databases that already ran it would not run it again.
     return migrations

@@ -50,7 +50,7 @@ _RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
 # sysexits codes of spec 7 for a database that cannot be opened.
 EX_NOINPUT, EX_CANTCREAT, EX_IOERR, EX_NOPERM = 66, 73, 74, 77
 
-# Rows per multi-row INSERT of `claim_fires`: 12 values a row stay under SQLite's oldest
+# Rows per multi-row INSERT of `claim_fires`: 14 values a row stay under SQLite's oldest
 # limit of 999 variables a statement.
 _CLAIM_ROWS = 64
 
@@ -58,9 +58,9 @@ _CLAIM_ROWS = 64
 # A new run's columns, in the order of `SQLiteStore._insert_values`.
 _INSERT_INTO = (
     "INSERT INTO runs (job, clock, name, trigger, state, parameters, secret_refs, "
-    "scheduled_time, created_at, error, lateness, parent_id)"
+    "scheduled_time, created_at, error, lateness, parent_id, daemon, owner)"
 )
-_ROW_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ROW_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 @lru_cache(maxsize=_CLAIM_ROWS)
@@ -299,6 +299,8 @@ class SQLiteStore:
             run.error,
             run.lateness,
             run.parent_id,
+            run.daemon,
+            run.owner,
         )
 
     _INSERT = f"{_INSERT_INTO} VALUES {_ROW_VALUES}"
