@@ -61,6 +61,7 @@ async def run_local(config: Config, job: str, values: dict[str, Any], clock: str
     """Create a manual run, execute it in this loop streaming its log; 0 if it succeeded."""
     from clocks.parameters import ParameterError
     from scheduler.daemon.service import Service
+    from scheduler.running.environment import hidden_variables_of
     from scheduler.running.executor import Executor
     from scheduler.storage.sqlite.store import Store
 
@@ -68,7 +69,10 @@ async def run_local(config: Config, job: str, values: dict[str, Any], clock: str
     settings.database.parent.mkdir(parents=True, exist_ok=True)
     store = Store.open(settings.database)
     try:
-        executor = Executor(store, settings, api_url=None, child_token=None, echo=_echo)
+        hidden = hidden_variables_of(lambda: config)
+        executor = Executor(
+            store, settings, api_url=None, child_token=None, echo=_echo, hidden_env=hidden
+        )
         service = Service(config, store, executor)
         try:
             record = service.create_run(job, values, clock=clock, trigger="manual")

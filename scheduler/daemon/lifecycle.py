@@ -205,6 +205,7 @@ class Daemon:
         self._mark = (now, self.time_source.monotonic())
 
     async def _start(self) -> None:
+        from scheduler.running.environment import hidden_variables_of
         from scheduler.running.executor import Executor
         from scheduler.storage.sqlite.store import Store
 
@@ -229,6 +230,8 @@ class Daemon:
             api_url=api_url,
             child_token=child_token,
             on_event=self._on_event,
+            hidden_env=hidden_variables_of(lambda: self.config),  # follows reloads
+            time_source=self.time_source,
         )
         self.assemble(self.config, self.store, executor, child_token=child_token)
         settings = self.config.daemon
