@@ -41,6 +41,7 @@ class Harness:
         max_concurrent_runs: int = 16,
         environ: Mapping[str, str] | None = None,
         max_log_bytes: int = 1 << 20,
+        hidden_env: frozenset[str] = frozenset(),
     ) -> None:
         self.tmp_path = tmp_path
         self.settings = DaemonSettings(
@@ -63,6 +64,7 @@ class Harness:
                 **{k: v for k, v in os.environ.items() if not k.startswith("CLOCKD_")},
                 **(environ or {}),
             },
+            hidden_env=lambda: hidden_env,
             kill_grace=timedelta(seconds=1),
         )
         self._fire_time = T0
