@@ -51,9 +51,10 @@ class RunLog(Protocol):
         """A line from clockd itself (timeouts, kills): never counted against the cap."""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)  # not frozen: that would double its cost per run
 class Attempt:
-    """One attempt of a run, as a backend takes it: plain data, nothing resolved."""
+    """One attempt of a run, as a backend takes it: plain data, nothing resolved. A backend
+    reads it and never changes it."""
 
     run_id: int
     number: int  # 1 for the first attempt, 2 for the first retry, ...

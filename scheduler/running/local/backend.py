@@ -16,7 +16,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,7 +71,7 @@ class LocalBackend:
         add_run_variables(env, attempt, values)
         scratch: Path | None = None
         if attempt.target is not None:
-            argv: Any = [attempt.python or sys.executable, "-m", "scheduler.pyrunner"]
+            argv: Sequence[str] = [attempt.python or sys.executable, "-m", "scheduler.pyrunner"]
             scratch = Path(tempfile.mkdtemp(prefix=f"clockd-run-{attempt.run_id}-"))
             env[SPEC_ENV] = json.dumps(
                 {
@@ -98,7 +98,7 @@ class LocalBackend:
     async def _process(
         self,
         attempt: Attempt,
-        argv: Any,
+        argv: Sequence[str],
         env: dict[str, str],
         log: RunLog,
         scratch: Path | None,
