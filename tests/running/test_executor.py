@@ -713,6 +713,27 @@ def test_a_secret_that_cannot_be_resolved_fails_the_run_and_fires_on_failure(
     scenario(tmp_path, body)
 
 
+def test_a_secret_that_cannot_be_resolved_is_not_retried(tmp_path: Path) -> None:
+    async def body(h: Harness) -> None:
+        job = h.job(
+            parameters={"api_key": {"type": "string", "secret": True}},
+            command=("touch", str(tmp_path / "must-not-run")),
+            retries=2,
+            retry_delay=timedelta(0),
+        )
+        run_id = h.submit(job, {"api_key": "env:ABSENT_KEY_XYZ"}, secrets=frozenset({"api_key"}))
+        await h.executor.wait_idle()
+        record = h.run(run_id)
+        assert (record.state, record.attempt, record.started_at) == ("failed", 0, None)
+        assert record.error is not None
+        assert record.error.startswith("secret 'env:ABSENT_KEY_XYZ': ")
+        # the attempt was announced, then ended before a process existed: no retry
+        assert h.log(run_id, "clockd") == ["[clockd: attempt 1 of 3]"]
+        assert not (tmp_path / "must-not-run").exists()
+
+    scenario(tmp_path, body)
+
+
 # --- Python targets ------------------------------------------------------------------------------
 
 
