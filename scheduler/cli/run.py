@@ -61,6 +61,7 @@ async def run_local(config: Config, job: str, values: dict[str, Any], clock: str
     """Create a manual run, execute it in this loop streaming its log; 0 if it succeeded."""
     from clocks.parameters import ParameterError
     from scheduler.daemon.service import Service
+    from scheduler.running.environment import hidden_variables_of
     from scheduler.running.executor import Executor
     from scheduler.storage import StoreUnavailable, open_store
     from scheduler.storage.reader import StoreReader
@@ -72,7 +73,10 @@ async def run_local(config: Config, job: str, values: dict[str, Any], clock: str
     writer.start()
     reader = StoreReader(lambda: open_store(settings.database, readonly=True))
     try:
-        executor = Executor(writer, settings, api_url=None, child_token=None, echo=_echo)
+        hidden = hidden_variables_of(lambda: config)
+        executor = Executor(
+            writer, settings, api_url=None, child_token=None, echo=_echo, hidden_env=hidden
+        )
         service = Service(config, writer, reader, executor)
         try:
             record = await service.create_run(job, values, clock=clock, trigger="manual")

@@ -189,6 +189,7 @@ class Daemon:
         database = config.daemon.database
         self.reader = StoreReader(lambda: open_store(database, readonly=True, busy_timeout=2.0))
         if executor is None:
+            from scheduler.running.environment import hidden_variables_of
             from scheduler.running.executor import Executor
 
             executor = Executor(
@@ -197,6 +198,8 @@ class Daemon:
                 api_url=api_url,
                 child_token=child_token,
                 on_event=self._on_event,
+                hidden_env=hidden_variables_of(lambda: self.config),  # follows reloads
+                time_source=self.time_source,
             )
         self.executor = executor
         now = self.time_source.now()

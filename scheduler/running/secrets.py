@@ -1,9 +1,10 @@
 """Secret references: `env:NAME` and `file:PATH`, resolved right before a run's process starts.
 
-Where: in the daemon (or `clockd run`) process, immediately before spawning the run, into
-the child's environment only (`CLOCKD_PARAMETERS`, `CLOCKD_PARAM_<NAME>`). The resolved
-value is never stored, logged, rendered into argv or hooks, or returned by the API; those
-see the reference or "***".
+Where: in the process that executes the run, by its backend, into the child's environment
+only (`CLOCKD_PARAMETERS`, `CLOCKD_PARAM_<NAME>`): for a local run the daemon (or `clockd run`)
+right before the spawn, for a remote run the worker. The resolved value is never stored,
+logged, rendered into argv or hooks, or returned by the API; those see the reference or
+"***", and what a run prints of it is masked (`scheduler.running.masking`).
 
     resolve_secret("env:REPORT_API_KEY", os.environ)   # → the variable's value
     resolve_secret("file:/run/secrets/api", os.environ) # → the file's text, one trailing newline stripped
@@ -11,8 +12,9 @@ see the reference or "***".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from pathlib import Path
+from typing import Any
 
 
 class SecretError(ValueError):
@@ -22,6 +24,31 @@ class SecretError(ValueError):
         super().__init__(f"secret '{reference}': {problem}")
         self.reference = reference
         self.problem = problem
+
+
+def resolve_secrets(
+    values: Mapping[str, Any],
+    secrets: Set[str],
+    environ: Mapping[str, str],
+    *,
+    base_dir: Path | None = None,
+) -> Mapping[str, Any]:
+    """`values` with the reference of each secret parameter replaced by the secret; SecretError
+    naming the parameter otherwise. Without secrets, `values` itself (no copy per run)."""
+    if not secrets:
+        return values
+    resolved = dict(values)
+    for name in sorted(secrets):
+        reference = resolved.get(name)
+        if reference is None:
+            continue
+        try:
+            resolved[name] = resolve_secret(str(reference), environ, base_dir=base_dir)
+        except SecretError as error:
+            raise SecretError(
+                error.reference, f"secret parameter '{name}': {error.problem}"
+            ) from None
+    return resolved
 
 
 def resolve_secret(

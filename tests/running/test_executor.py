@@ -42,6 +42,7 @@ class Harness:
         max_concurrent_runs: int = 16,
         environ: Mapping[str, str] | None = None,
         max_log_bytes: int = 1 << 20,
+        hidden_env: frozenset[str] = frozenset(),
     ) -> None:
         self.tmp_path = tmp_path
         self.settings = DaemonSettings(
@@ -53,11 +54,12 @@ class Harness:
         self.events: list[tuple[str, int, str]] = []
         self.echoed: list[LogLine] = []
         self.environ = environ
+        self.hidden_env = hidden_env
         self._fire_time = T0
 
     def start(self) -> None:
         """Inside the test's event loop: the store writer and the executor."""
-        environ = self.environ
+        environ, hidden_env = self.environ, self.hidden_env
         self.writer = StoreWriter(self.store, loop=asyncio.get_running_loop())
         self.writer.start()
         self.executor = Executor(
@@ -72,6 +74,7 @@ class Harness:
                 **{k: v for k, v in os.environ.items() if not k.startswith("CLOCKD_")},
                 **(environ or {}),
             },
+            hidden_env=lambda: hidden_env,
             kill_grace=timedelta(seconds=1),
         )
 
@@ -724,6 +727,27 @@ def test_a_secret_that_cannot_be_resolved_fails_the_run_and_fires_on_failure(
         )
         assert not (tmp_path / "must-not-run").exists()
         assert marker.read_text().strip() == record.error
+
+    scenario(tmp_path, body)
+
+
+def test_a_secret_that_cannot_be_resolved_is_not_retried(tmp_path: Path) -> None:
+    async def body(h: Harness) -> None:
+        job = h.job(
+            parameters={"api_key": {"type": "string", "secret": True}},
+            command=("touch", str(tmp_path / "must-not-run")),
+            retries=2,
+            retry_delay=timedelta(0),
+        )
+        run_id = h.submit(job, {"api_key": "env:ABSENT_KEY_XYZ"}, secrets=frozenset({"api_key"}))
+        await h.executor.wait_idle()
+        record = h.run(run_id)
+        assert (record.state, record.attempt, record.started_at) == ("failed", 0, None)
+        assert record.error is not None
+        assert record.error.startswith("secret 'env:ABSENT_KEY_XYZ': ")
+        # the attempt was announced, then ended before a process existed: no retry
+        assert h.log(run_id, "clockd") == ["[clockd: attempt 1 of 3]"]
+        assert not (tmp_path / "must-not-run").exists()
 
     scenario(tmp_path, body)
 

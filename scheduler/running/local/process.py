@@ -24,22 +24,18 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from scheduler.running.backend import LineSink, RunLog
 from scheduler.running.local.readiness import LoopReaders, Readiness, readiness
+from scheduler.timesource import SYSTEM_TIME, TimeSource
 
 MAX_LINE_BYTES = 64 * 1024
 # After the main process exits, how long descendants may keep the pipes open before the
 # group is killed: the run is over when its main process is, and nothing may outlive it.
 PIPE_DRAIN_GRACE = 2.0
-
-LineSink = Callable[[datetime, str, str], None]  # (time, stream, text)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class LogLimiter:
@@ -50,10 +46,12 @@ class LogLimiter:
     full pipe.
     """
 
-    def __init__(self, max_bytes: int, sink: LineSink, *, now: Callable[[], datetime] = _now):
+    def __init__(
+        self, max_bytes: int, sink: LineSink, *, time_source: TimeSource = SYSTEM_TIME
+    ) -> None:
         self.max_bytes = max_bytes
         self.sink = sink
-        self.now = now
+        self.now = time_source.now
         self.logged_bytes = 0
         self.dropped_bytes = 0
         self.truncated = False
@@ -328,7 +326,7 @@ class RunProcess:
         *,
         env: Mapping[str, str],
         cwd: Path | str | None,
-        log: LogLimiter,
+        log: RunLog,
     ) -> None:
         if not argv:
             raise ValueError("empty argv")

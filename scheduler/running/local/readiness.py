@@ -54,7 +54,8 @@ class Readiness:
         return len(self._callbacks)
 
     def _dispatch(self) -> None:
-        self._removed = removed = set()
+        removed: set[int] = set()
+        self._removed = removed
         try:
             for fd, _ in self._epoll.poll(0, _BATCH):
                 callback = self._callbacks.get(fd)
