@@ -11,6 +11,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from scheduler.web.nesting import too_deep
+
 
 def form_fields(job: Any, timezone: str) -> list[dict[str, Any]]:
     """One input per declared parameter, chosen by its type and schema."""
@@ -158,7 +160,12 @@ def convert_form(
             continue
         if text.strip() == "":
             continue  # empty: the default (or the clock's value) applies
-        if job.parameters[name].type == "datetime":
+        kind = job.parameters[name].type
+        deep = too_deep(name, kind, text)
+        if deep is not None:
+            errors.setdefault(name, []).append(deep)
+            continue
+        if kind == "datetime":
             text = wall_to_instant(text.strip(), timezone)
         try:
             values[name] = job.parameters.convert_text(name, text)
