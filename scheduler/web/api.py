@@ -165,8 +165,9 @@ class Api:
                 400, f"limit must be a whole number from 1 to {MAX_LIMIT}, not {limit_text[:40]!r}"
             )
         states: list[str] | None = None
-        if query.get("state"):
-            states = [s.strip() for s in query["state"].split(",") if s.strip()]
+        if "state" in query:
+            # Every item a state: "state=" or "pending," is a mistake, not "any state".
+            states = [s.strip() for s in query["state"].split(",")]
             bad = [s for s in states if s not in RunState.__members__]
             if bad:
                 raise ApiError(
@@ -202,15 +203,15 @@ class Api:
         follow = request.query_params.get("follow", "false").lower()
         if follow not in ("true", "false", "1", "0", "yes", "no"):
             raise ApiError(400, "follow must be true or false")
-        after_text = (
-            request.query_params.get("after") or request.headers.get("last-event-id") or "0"
-        )
-        if whole_number(after_text) is None:
-            raise ApiError(
-                400,
-                f"after (or Last-Event-ID) must be a log line number, not {after_text[:40]!r}",
-            )
-        after = int(after_text)
+        # `after` wins over Last-Event-ID (what an EventSource sends back); each is checked.
+        given = {
+            "after": request.query_params.get("after"),
+            "Last-Event-ID": request.headers.get("last-event-id"),
+        }
+        for name, text in given.items():
+            if text is not None and whole_number(text) is None:
+                raise ApiError(400, f"{name} must be a log line number, not {text[:40]!r}")
+        after = int(given["after"] or given["Last-Event-ID"] or "0")
         if follow in ("true", "1", "yes"):
             return log_stream_response(self.service, record.id, after)
         lines = self.service.store.read_log(record.id, after_seq=after)
@@ -225,7 +226,7 @@ class Api:
     async def cancel_run(self, request: Request) -> Response:
         self.admin_only(request)
         record = self.run_or_404(request)
-        await read_json_object(request, self.body_limit)
+        check_fields(await read_json_object(request, self.body_limit), set())
         record = await self.service.cancel(record.id)
         return ApiJSON(record.to_json())
 
@@ -236,7 +237,7 @@ class Api:
         action = request.path_params["action"]
         if action not in ("pause", "resume"):
             raise ApiError(404, f"no such action {action[:40]!r}: pause or resume")
-        await read_json_object(request, self.body_limit)
+        check_fields(await read_json_object(request, self.body_limit), set())
         job = request.path_params["job"]
         clock = request.path_params.get("clock")
         if action == "pause":

@@ -101,8 +101,8 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
             raise ApiError(413, f"request body is larger than {limit} bytes")
         chunks.append(chunk)
     body = b"".join(chunks)
-    if not body.strip():
-        return {}
+    if not body:
+        return {}  # no body: no fields (whitespace is not JSON, and is refused below)
     # Browsers may send text/plain cross-site without a preflight: JSON only.
     if content_type not in ("application/json", ""):
         raise ApiError(415, "request body must be application/json")
@@ -190,7 +190,8 @@ def check_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
         raise ApiError(
             400,
             f"unknown field{'s' if len(unknown) > 1 else ''} in request body: "
-            f"{', '.join(repr(u)[:80] for u in unknown[:10])}; allowed: {', '.join(sorted(allowed))}",
+            f"{', '.join(repr(u)[:80] for u in unknown[:10])}; "
+            + (f"allowed: {', '.join(sorted(allowed))}" if allowed else "this request takes none"),
         )
 
 
