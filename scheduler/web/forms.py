@@ -114,9 +114,9 @@ def render_for_now(job: Any, parameter: Any, timezone: str) -> str:
 
 
 def wall_to_instant(text: str, timezone: str) -> str:
-    """A `datetime-local` value (wall time, no offset) → ISO 8601 with the zone's offset
-    (a time in a DST gap moves to the first instant after it; a repeated one takes the
-    first occurrence). Text that already has an offset, or is not a date-time, is unchanged."""
+    """A `datetime-local` value (wall time, no offset) → the instant it means in `timezone`,
+    ISO 8601 in UTC (a time in a DST gap moves to the first instant after it; a repeated one
+    takes the first occurrence). Text that already has an offset, or is not a date-time, is unchanged."""
     from clocks.localtime import first_instant, get_zone
 
     try:
