@@ -49,8 +49,12 @@ async def on_parameter_error(request: Request, error: Exception) -> Response:
 async def on_http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     response = error_response(error.status_code, str(error.detail))
-    # 405's `Allow` (RFC 9110 requires it), and whatever else Starlette attached.
-    response.headers.update(error.headers or {})
+    # 405's `Allow` (RFC 9110 requires it), and whatever else Starlette attached. Starlette
+    # lists a route's methods from a set: sorted, the answer is the same every time.
+    headers = dict(error.headers or {})
+    if "Allow" in headers:
+        headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))
+    response.headers.update(headers)
     return response
 
 
