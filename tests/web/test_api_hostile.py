@@ -254,6 +254,24 @@ MISTAKES: list[tuple[str, str, dict[str, object], int, str]] = [
 ]
 
 
+@pytest.fixture(scope="module")
+def finished_run(daemon: DaemonProcess) -> int:
+    """A run that has ended: the one the first test kept, or a new one when run alone."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{daemon.port}", timeout=30) as api:
+        runs = api.get("/api/v1/runs", params={"limit": 1}).json()["runs"]
+        run_id = (
+            runs[0]["id"]
+            if runs
+            else api.post("/api/v1/jobs/job/runs", json={"parameters": {"n": 1}}).json()["id"]
+        )
+        wait_until(
+            lambda: api.get(f"/api/v1/runs/{run_id}").json()["state"] == "succeeded",
+            15,
+            "a run to succeed",
+        )
+    return int(run_id)
+
+
 @pytest.mark.parametrize(
     ("method", "path", "arguments", "status", "fragment"),
     MISTAKES,
@@ -261,6 +279,7 @@ MISTAKES: list[tuple[str, str, dict[str, object], int, str]] = [
 )
 def test_client_mistakes_are_4xx_with_a_clear_message(
     daemon: DaemonProcess,
+    finished_run: int,
     method: str,
     path: str,
     arguments: dict[str, object],
@@ -269,9 +288,7 @@ def test_client_mistakes_are_4xx_with_a_clear_message(
 ) -> None:
     base = f"http://127.0.0.1:{daemon.port}"
     with httpx.Client(base_url=base, timeout=30) as api:
-        kept = api.get("/api/v1/runs", params={"limit": 1}).json()["runs"]
-        run_id = kept[0]["id"] if kept else 1
-        response = api.request(method, path.replace("{kept}", str(run_id)), **arguments)  # type: ignore[arg-type]
+        response = api.request(method, path.replace("{kept}", str(finished_run)), **arguments)  # type: ignore[arg-type]
     assert response.status_code == status, response.text[:300]
     body = response.json()
     assert set(body) == {"error", "details"}
@@ -291,7 +308,7 @@ def test_a_method_a_path_does_not_allow_is_405_with_allow(daemon: DaemonProcess)
     assert create.headers["allow"] == "POST"
 
 
-def test_ui_run_pages_refuse_unicode_digits(daemon: DaemonProcess) -> None:
+def test_ui_run_pages_refuse_unicode_digits(daemon: DaemonProcess, finished_run: int) -> None:
     base = f"http://127.0.0.1:{daemon.port}"
     with httpx.Client(base_url=base, timeout=30) as browser:
         browser.get("/")  # the CSRF cookie
@@ -302,7 +319,9 @@ def test_ui_run_pages_refuse_unicode_digits(daemon: DaemonProcess) -> None:
         deep = browser.post(
             "/jobs/job/runs", data={"csrf": csrf, "p.n": "1", "p.tags": "[" * 500 + "]" * 500}
         )
-        wrong_resume = browser.get("/runs/1/events", headers={"last-event-id": b"\xb2"}, timeout=30)
+        wrong_resume = browser.get(
+            f"/runs/{finished_run}/events", headers={"last-event-id": b"\xb2"}, timeout=30
+        )
     assert page.status_code == 404
     assert "unknown run" in page.text
     assert events.status_code == 404
