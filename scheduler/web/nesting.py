@@ -8,12 +8,14 @@ a 500. The API (bodies and `parameter_text`) and the UI's form refuse deeper val
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 
 # How deeply a parameter value may nest arrays and objects.
 MAX_NESTING = 64
 # JSON strings, whose brackets do not nest anything.
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_BRACKETS = re.compile(r"[\[\]{}]")
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 # Parameter types whose text is parsed as JSON (clocks.values.from_text).
 JSON_TYPES = frozenset({"array", "object"})
 
@@ -26,14 +28,10 @@ def nesting_depth(text: str) -> int:
     >>> nesting_depth('{"a": [1, "]]]"]}'), nesting_depth("3")
     (2, 0)
     """
-    depth = deepest = 0
-    for bracket in _BRACKETS.findall(_JSON_STRING.sub("", text)):
-        if bracket in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
+    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", text))
+    # A running sum of +1 per opening and -1 per closing bracket, in C (map, accumulate,
+    # max): a 256 KiB body of brackets is measured in a few milliseconds on the event loop.
+    return max(0, max(accumulate(map(_STEP.__getitem__, brackets)), default=0))
 
 
 def too_deep(name: str, type_name: str, text: str) -> str | None:
