@@ -375,7 +375,13 @@ class Daemon:
 
         host, port = parse_listen(listen)
         config = uvicorn.Config(
-            create_app(self.service), host=host, port=port, log_level="warning", lifespan="off"
+            create_app(self.service),
+            host=host,
+            port=port,
+            log_level="warning",
+            # None: no handlers of uvicorn's own; its records reach clockd's (logs.py).
+            log_config=None,
+            lifespan="off",
         )
         self._server = uvicorn.Server(config)
 

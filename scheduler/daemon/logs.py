@@ -75,3 +75,21 @@ def setup_logging(
     root.setLevel(level)
     # APScheduler logs every submission at INFO; clockd logs the fire itself.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    adopt_uvicorn_loggers()
+
+
+# uvicorn's loggers: its own errors ("uvicorn.error"), access lines and ASGI messages.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+
+def adopt_uvicorn_loggers() -> None:
+    """uvicorn's loggers write through clockd's handler, in the configured format.
+
+    uvicorn's default `log_config` gives them handlers of their own on stderr and stops
+    propagation, so `log_format = "json"` did not reach them; the daemon passes
+    `log_config=None` and this undoes what an earlier configuration left."""
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+        logger.propagate = True

@@ -160,6 +160,11 @@ class Service:
             return live
         return await self.reader.call(lambda store: store.get_run(run_id))
 
+    def holds(self, run_id: int) -> bool:
+        """Whether the executor still holds the run: it has not ended, or its final state
+        (and so all of its log) is not stored yet."""
+        return self.executor.live_record(run_id) is not None
+
     async def list_runs(
         self,
         *,

@@ -97,20 +97,20 @@ class WriterHealth:
 
 
 class StoreWriter:
-    """See the module docstring. `loop` receives the callbacks; `store` is used only by the
-    writer's own thread once `start()` was called."""
+    """See the module docstring. `loop` receives the callbacks (default: the loop running
+    at `start()`); `store` is used only by the writer's own thread once started."""
 
     def __init__(
         self,
         store: RunStore,
         *,
-        loop: asyncio.AbstractEventLoop,
+        loop: asyncio.AbstractEventLoop | None = None,
         first_backoff: float = FIRST_BACKOFF,
         max_backoff: float = MAX_BACKOFF,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
-        self.loop = loop
+        self._loop = loop
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
         self.monotonic = monotonic
@@ -125,7 +125,15 @@ class StoreWriter:
 
     # --- the loop's side -------------------------------------------------------------------
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """Where answers go: the loop given, else the one running at `start()`."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
     def start(self) -> None:
+        self.loop  # noqa: B018 - fix the loop now, on the loop's thread
         self._thread = threading.Thread(target=self._work, name="clockd-store-writer", daemon=True)
         self._thread.start()
 

@@ -13,14 +13,11 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from scheduler.errors import NotFound, UserError
 from scheduler.models import RunState
-from scheduler.storage.base import StoreUnavailable
 from scheduler.web import metrics
 from scheduler.web.auth import ADMIN, Authenticator, Principal
 from scheduler.web.bodies import (
@@ -29,16 +26,19 @@ from scheduler.web.bodies import (
     ApiError,
     ApiJSON,
     check_fields,
-    error_response,
     field,
-    parameter_error_response,
     read_json_object,
+    refuse_deep_texts,
 )
 from scheduler.web.logstream import line_json, log_stream_response
+from scheduler.web.numbers import MAX_WHOLE, whole_number
 
 log = logging.getLogger("clockd.api")
 
 MAX_LIMIT = 1000
+# Backfill bounds lie in these years: far enough from the ends of `datetime` (years 1 and
+# 9999) for any time zone and for a clock to look ahead, and a typo ("0206") is refused.
+BACKFILL_YEARS = range(1900, 3000)
 
 
 class Api:
@@ -64,7 +64,7 @@ class Api:
 
     async def run_or_404(self, request: Request) -> Any:
         text = request.path_params["run_id"]
-        if not text.isdigit() or len(text) > 18:
+        if whole_number(text) is None:
             raise ApiError(404, f"unknown run {text[:40]!r}")
         record = await self.service.get_run(int(text))
         if record is None:
@@ -107,6 +107,7 @@ class Api:
         clock = field(body, "clock", str, "a clock name or null")
         parent_id = field(body, "parent_id", int, "a run id or null")
         texts = field(body, "parameter_text", dict, "an object of NAME: TEXT") or {}
+        refuse_deep_texts(job, texts)
         principal = self.principal(request)
         if principal.run_id is not None:
             if parent_id is not None and parent_id != principal.run_id:
@@ -159,21 +160,26 @@ class Api:
                 f"unknown query parameter {unknown[0][:80]!r}; allowed: {', '.join(sorted(allowed))}",
             )
         limit_text = query.get("limit", "100")
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+        if not 1 <= (whole_number(limit_text) or 0) <= MAX_LIMIT:
             raise ApiError(
                 400, f"limit must be a whole number from 1 to {MAX_LIMIT}, not {limit_text[:40]!r}"
             )
         states: list[str] | None = None
-        if query.get("state"):
-            states = [s.strip() for s in query["state"].split(",") if s.strip()]
+        if "state" in query:
+            # Every item a state: "state=" or "pending," is a mistake, not "any state".
+            states = [s.strip() for s in query["state"].split(",")]
             bad = [s for s in states if s not in RunState.__members__]
             if bad:
                 raise ApiError(
                     400, f"unknown state {bad[0][:40]!r}; states: {', '.join(RunState.__members__)}"
                 )
         parent_text = query.get("parent_id")
-        if parent_text is not None and not parent_text.isdigit():
-            raise ApiError(400, f"parent_id must be a run id, not {parent_text[:40]!r}")
+        if parent_text is not None and whole_number(parent_text) is None:
+            raise ApiError(
+                400,
+                f"parent_id must be a run id (a whole number up to {MAX_WHOLE}), "
+                f"not {parent_text[:40]!r}",
+            )
         parent_id = int(parent_text) if parent_text else None
         principal = self.principal(request)
         if not principal.is_admin:
@@ -197,12 +203,15 @@ class Api:
         follow = request.query_params.get("follow", "false").lower()
         if follow not in ("true", "false", "1", "0", "yes", "no"):
             raise ApiError(400, "follow must be true or false")
-        after_text = (
-            request.query_params.get("after") or request.headers.get("last-event-id") or "0"
-        )
-        if not after_text.isdigit():
-            raise ApiError(400, f"after must be a log line number, not {after_text[:40]!r}")
-        after = int(after_text)
+        # `after` wins over Last-Event-ID (what an EventSource sends back); each is checked.
+        given = {
+            "after": request.query_params.get("after"),
+            "Last-Event-ID": request.headers.get("last-event-id"),
+        }
+        for name, text in given.items():
+            if text is not None and whole_number(text) is None:
+                raise ApiError(400, f"{name} must be a log line number, not {text[:40]!r}")
+        after = int(given["after"] or given["Last-Event-ID"] or "0")
         if follow in ("true", "1", "yes"):
             return log_stream_response(self.service, record.id, after)
         lines = await self.service.read_log(record.id, after_seq=after)
@@ -217,7 +226,7 @@ class Api:
     async def cancel_run(self, request: Request) -> Response:
         self.admin_only(request)
         record = await self.run_or_404(request)
-        await read_json_object(request, self.body_limit)
+        check_fields(await read_json_object(request, self.body_limit), set())
         record = await self.service.cancel(record.id)
         return ApiJSON(record.to_json())
 
@@ -228,7 +237,7 @@ class Api:
         action = request.path_params["action"]
         if action not in ("pause", "resume"):
             raise ApiError(404, f"no such action {action[:40]!r}: pause or resume")
-        await read_json_object(request, self.body_limit)
+        check_fields(await read_json_object(request, self.body_limit), set())
         job = request.path_params["job"]
         clock = request.path_params.get("clock")
         if action == "pause":
@@ -251,12 +260,11 @@ class Api:
             raise ApiError(
                 404, f"job {job.name!r} has no clock {clock_name[:200]!r} (clocks: {known})"
             )
-        start = parse_moment(
-            field(body, "from", str, "a date or date-time"), "from", clock.timezone, end=False
-        )
-        end = parse_moment(
-            field(body, "to", str, "a date or date-time"), "to", clock.timezone, end=True
-        )
+        bounds = {name: field(body, name, str, "a date or date-time") for name in ("from", "to")}
+        for name, text in bounds.items():
+            refuse_far_year(name, text)
+        start = parse_moment(bounds["from"], "from", clock.timezone, end=False)
+        end = parse_moment(bounds["to"], "to", clock.timezone, end=True)
         dry_run = field(body, "dry_run", bool, "true or false") or False
         entries = await self.service.backfill(job.name, clock_name, start, end, dry_run=dry_run)
         created = sum(1 for e in entries if e.get("run_id") is not None)
@@ -286,6 +294,19 @@ class Api:
         from scheduler.web.ui import STATIC_DIR
 
         return Response((STATIC_DIR / "openapi.json").read_bytes(), media_type="application/json")
+
+
+def refuse_far_year(name: str, text: str | None) -> None:
+    """A backfill bound outside BACKFILL_YEARS: 400 before it is parsed. Near the ends of the
+    calendar (0001-01-01) a time-zone shift or a step back overflows `datetime`."""
+    text = text or ""
+    year = whole_number(text[:4])  # ISO 8601 starts with the year, basic or extended
+    if year is not None and year not in BACKFILL_YEARS:
+        raise ApiError(
+            400,
+            f"'{name}' {text[:40]!r} is outside the years a backfill covers: "
+            f"{BACKFILL_YEARS.start} to {BACKFILL_YEARS.stop - 1}",
+        )
 
 
 def parse_moment(text: str | None, name: str, timezone: str, *, end: bool) -> datetime:
@@ -323,6 +344,7 @@ def create_app(
     """
     from scheduler.web import ui
     from scheduler.web.auth import ApiGuard, combined_child_check, read_token
+    from scheduler.web.failures import CrashGuard, exception_handlers
 
     if token is UNSET:
         token = read_token(service.config.daemon.token_file)
@@ -330,42 +352,6 @@ def create_app(
         child_token_check = combined_child_check(token, getattr(service, "child_token", None))
     auth = Authenticator(token, child_token_check)
     api = Api(service, auth)
-
-    async def on_api_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, ApiError)
-        return error_response(error.status, error.error, error.details)
-
-    async def on_not_found(request: Request, error: Exception) -> Response:
-        return error_response(404, str(error))
-
-    async def on_user_error(request: Request, error: Exception) -> Response:
-        return error_response(400, str(error))
-
-    async def on_parameter_error(request: Request, error: Exception) -> Response:
-        return parameter_error_response(error)
-
-    async def on_store_unavailable(request: Request, error: Exception) -> Response:
-        # Not the client's mistake: the database refuses writes (locked, full, gone) and
-        # the request's write was withdrawn, so nothing happened; it may be sent again.
-        response = error_response(503, f"the run history cannot be written now: {error}")
-        response.headers["Retry-After"] = "5"
-        return response
-
-    async def on_http_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, HTTPException)
-        return error_response(error.status_code, str(error.detail))
-
-    async def on_disconnect(request: Request, error: Exception) -> Response:
-        # The client went away mid-body: nobody reads this answer; no traceback in the log.
-        return error_response(400, "the client disconnected before sending the whole body")
-
-    async def on_crash(request: Request, error: Exception) -> Response:
-        log.error(
-            "request failed method=%s path=%s", request.method, request.url.path, exc_info=error
-        )
-        return error_response(500, "internal error; see the daemon's log")
-
-    from clocks.parameters import ParameterError
 
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
@@ -384,22 +370,11 @@ def create_app(
         *ui.routes(service, auth),
         Mount("/static", app=ui.static_files(), name="static"),
     ]
-    app = Starlette(
-        routes=routes,
-        exception_handlers={
-            ApiError: on_api_error,
-            ClientDisconnect: on_disconnect,
-            NotFound: on_not_found,
-            ParameterError: on_parameter_error,
-            StoreUnavailable: on_store_unavailable,
-            UserError: on_user_error,
-            HTTPException: on_http_error,
-            Exception: on_crash,
-        },
-    )
+    app = Starlette(routes=routes, exception_handlers=exception_handlers())
     listen_host = str(service.config.daemon.listen).rpartition(":")[0].lower()
     allowed = frozenset({listen_host, str(service.config.daemon.listen).lower()})
     app.add_middleware(ApiGuard, auth=auth, allowed_hosts=allowed)
+    app.add_middleware(CrashGuard)  # added last: the outermost, it sees the guard's failures too
     app.state.service = service
     app.state.auth = auth
     return app

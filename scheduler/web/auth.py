@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scheduler.web.numbers import whole_number
+
 if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -87,9 +89,9 @@ def default_child_check(token: str) -> ChildTokenCheck:
         if hmac.compare_digest(candidate.encode(), generic.encode()):
             return True
         head, _, _ = candidate[len(CHILD_PREFIX) :].partition(".")
-        if not head.isdigit() or len(head) > 18:
+        run_id = whole_number(head)
+        if run_id is None:
             return None
-        run_id = int(head)
         if hmac.compare_digest(candidate.encode(), derive_child_token(token, run_id).encode()):
             return run_id
         return None

@@ -7,6 +7,7 @@ A client's mistake becomes an `ApiError` (status, error, details), rendered as
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -14,9 +15,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from scheduler.web.nesting import MAX_NESTING, nesting_depth, too_deep
+from scheduler.web.numbers import whole_number
+
 UNSET: Any = object()
 # A request body may hold the parameters plus a little envelope.
 BODY_OVERHEAD = 64 * 1024
+# A body nests the parameters two levels down: {"parameters": {"name": value}}.
+BODY_NESTING = MAX_NESTING + 2
 
 
 class ApiError(Exception):
@@ -82,9 +88,10 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     length_header = request.headers.get("content-length")
     if length_header is not None:
-        if not length_header.isdigit():
+        length = whole_number(length_header)
+        if length is None:
             raise ApiError(400, "invalid Content-Length header")
-        if int(length_header) > limit:
+        if length > limit:
             raise ApiError(413, f"request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -94,8 +101,8 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
             raise ApiError(413, f"request body is larger than {limit} bytes")
         chunks.append(chunk)
     body = b"".join(chunks)
-    if not body.strip():
-        return {}
+    if not body:
+        return {}  # no body: no fields (whitespace is not JSON, and is refused below)
     # Browsers may send text/plain cross-site without a preflight: JSON only.
     if content_type not in ("application/json", ""):
         raise ApiError(415, "request body must be application/json")
@@ -103,8 +110,13 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ApiError(400, f"request body is not valid UTF-8 (byte {error.start})") from None
+    depth = nesting_depth(text)
+    if depth > BODY_NESTING:
+        raise ApiError(
+            400, f"request body is nested {depth} levels deep; at most {BODY_NESTING} are accepted"
+        )
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_int=_parse_int)
     except json.JSONDecodeError as error:
         raise ApiError(
             400,
@@ -124,6 +136,38 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     except (RecursionError, ValueError):
         raise ApiError(400, "request body is nested too deeply or holds invalid numbers") from None
     return value
+
+
+def refuse_deep_texts(job: Any, texts: Mapping[str, Any]) -> None:
+    """`parameter_text` values of JSON-typed parameters nested deeper than MAX_NESTING: 422,
+    one detail per parameter, before anything converts them."""
+    details = []
+    for name, text in texts.items():
+        parameter = job.parameters[name] if name in job.parameters else None
+        message = (
+            too_deep(name, parameter.type, text)
+            if parameter is not None and isinstance(text, str)
+            else None
+        )
+        if message is not None:
+            details.append(
+                {"parameter": name, "kind": "invalid", "message": message, "pointer": f"/{name}"}
+            )
+    if details:
+        raise ApiError(422, "parameters refused", details)
+
+
+def _parse_int(text: str) -> int:
+    # json.loads would raise a ValueError that is not a JSONDecodeError (Python's limit on
+    # converting long digit strings), and it would surface as a 500.
+    limit = sys.get_int_max_str_digits()
+    if limit and len(text.lstrip("-")) > limit:
+        raise ApiError(
+            400,
+            f"request body holds an integer of {len(text.lstrip('-'))} digits; "
+            f"at most {limit} are accepted",
+        )
+    return int(text)
 
 
 def _json_type(value: Any) -> str:
@@ -146,7 +190,8 @@ def check_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
         raise ApiError(
             400,
             f"unknown field{'s' if len(unknown) > 1 else ''} in request body: "
-            f"{', '.join(repr(u)[:80] for u in unknown[:10])}; allowed: {', '.join(sorted(allowed))}",
+            f"{', '.join(repr(u)[:80] for u in unknown[:10])}; "
+            + (f"allowed: {', '.join(sorted(allowed))}" if allowed else "this request takes none"),
         )
 
 

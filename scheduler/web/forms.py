@@ -11,6 +11,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from scheduler.web.nesting import too_deep
+
 
 def form_fields(job: Any, timezone: str) -> list[dict[str, Any]]:
     """One input per declared parameter, chosen by its type and schema."""
@@ -112,9 +114,9 @@ def render_for_now(job: Any, parameter: Any, timezone: str) -> str:
 
 
 def wall_to_instant(text: str, timezone: str) -> str:
-    """A `datetime-local` value (wall time, no offset) → ISO 8601 with the zone's offset
-    (a time in a DST gap moves to the first instant after it; a repeated one takes the
-    first occurrence). Text that already has an offset, or is not a date-time, is unchanged."""
+    """A `datetime-local` value (wall time, no offset) → the instant it means in `timezone`,
+    ISO 8601 in UTC (a time in a DST gap moves to the first instant after it; a repeated one
+    takes the first occurrence). Text that already has an offset, or is not a date-time, is unchanged."""
     from clocks.localtime import first_instant, get_zone
 
     try:
@@ -158,7 +160,12 @@ def convert_form(
             continue
         if text.strip() == "":
             continue  # empty: the default (or the clock's value) applies
-        if job.parameters[name].type == "datetime":
+        kind = job.parameters[name].type
+        deep = too_deep(name, kind, text)
+        if deep is not None:
+            errors.setdefault(name, []).append(deep)
+            continue
+        if kind == "datetime":
             text = wall_to_instant(text.strip(), timezone)
         try:
             values[name] = job.parameters.convert_text(name, text)

@@ -85,8 +85,9 @@ async def _follow_log(
         for line in lines:
             after = line.seq
             yield sse("line", line_json(line), line.seq)
-        if record is None or record.state in FINAL_STATES:
-            # The executor writes a run's last lines before its final state: read once more.
+        if record is None or (record.state in FINAL_STATES and not service.holds(run_id)):
+            # A run's last lines are stored before its final state, and the executor holds a
+            # run until its final state is stored: read once more, then end.
             for line in await service.read_log(run_id, after_seq=after):
                 after = line.seq
                 yield sse("line", line_json(line), line.seq)

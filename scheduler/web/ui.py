@@ -32,6 +32,7 @@ from scheduler.web.auth import (
     new_csrf_token,
 )
 from scheduler.web.forms import convert_form, field_text, form_fields
+from scheduler.web.numbers import whole_number
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -116,8 +117,8 @@ class Ui:
             return self.page(
                 request, "error.html", 403, message="cross-site form posts are refused"
             )
-        length = request.headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > FORM_LIMIT:
+        length = whole_number(request.headers.get("content-length", "0"))
+        if length is None or length > FORM_LIMIT:
             return self.page(request, "error.html", 413, message="form too large")
         body = b""
         async for chunk in request.stream():
@@ -282,9 +283,8 @@ class Ui:
         if (redirect := self.login_redirect(request)) is not None:
             return redirect
         text = request.path_params["run_id"]
-        record = (
-            await self.service.get_run(int(text)) if text.isdigit() and len(text) < 19 else None
-        )
+        number = whole_number(text)
+        record = await self.service.get_run(number) if number is not None else None
         if record is None:
             return self.page(request, "error.html", 404, message=f"unknown run {text!r}")
         children = [
@@ -298,20 +298,21 @@ class Ui:
         if not self.auth.ui_logged_in(request.cookies):
             return Response("login required", status_code=401)
         text = request.path_params["run_id"]
-        record = (
-            await self.service.get_run(int(text)) if text.isdigit() and len(text) < 19 else None
-        )
+        number = whole_number(text)
+        record = await self.service.get_run(number) if number is not None else None
         if record is None:
             return Response("unknown run", status_code=404)
-        after = request.headers.get("last-event-id", "0")
-        return log_stream_response(self.service, record.id, int(after) if after.isdigit() else 0)
+        # A Last-Event-ID that is not a line number starts from the beginning: the browser's
+        # EventSource sends back what the stream gave it, so anything else is not ours.
+        after = whole_number(request.headers.get("last-event-id")) or 0
+        return log_stream_response(self.service, record.id, after)
 
     async def cancel(self, request: Request) -> Response:
         form = await self.read_form(request)
         if isinstance(form, Response):
             return form
         text = request.path_params["run_id"]
-        if not text.isdigit() or await self.service.get_run(int(text)) is None:
+        if whole_number(text) is None or await self.service.get_run(int(text)) is None:
             return self.page(request, "error.html", 404, message=f"unknown run {text!r}")
         await self.service.cancel(int(text))
         return RedirectResponse(f"/runs/{int(text)}", status_code=303)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -428,9 +427,9 @@ def test_k_th_fire_is_computed_from_the_anchor_far_away() -> None:
     assert c.index_after(at("2031-09-09T01:46:40+00:00")) == 1_000_000_001
 
 
-def test_one_day_interval_over_100000_fires_is_fast() -> None:
+def test_one_day_interval_over_100000_fires_keeps_the_anchors_wall_time() -> None:
+    # How long it takes: benchmarks/model.py, beside pendulum adding days.
     c = clock("1d", "2025-01-01T09:00:00+01:00", "Europe/Berlin")
-    began = time.perf_counter()
     count, previous, last = 0, None, None
     for last in c.fires(at("2024-12-31T00:00:00+00:00")):
         assert previous is None or last > previous
@@ -441,7 +440,6 @@ def test_one_day_interval_over_100000_fires_is_fast() -> None:
     assert last is not None
     # Fire 99,999 is 99,999 days after 2025-01-01, still at 09:00 Berlin time.
     assert last.astimezone(ZoneInfo("Europe/Berlin")).isoformat() == "2298-10-16T09:00:00+02:00"
-    assert time.perf_counter() - began < 15
     # The same fire straight from the anchor, with next_fire.
     assert c.next_fire(at("2298-10-16T06:00:00+00:00")) == last
 

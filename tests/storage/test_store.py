@@ -88,15 +88,11 @@ def test_an_offset_time_is_the_same_fire_as_its_utc_instant(store: Store) -> Non
     assert store.get_run(1).scheduled_time == T0  # type: ignore[union-attr]
 
 
-def test_claiming_a_thousand_fires_is_one_cheap_transaction(store: Store) -> None:
-    import time
-
+def test_claiming_a_thousand_fires_in_one_call_gives_a_thousand_runs(store: Store) -> None:
+    # How long it takes: benchmarks/model.py, beside plain sqlite3 inserts.
     runs = [fire("bulk", T0 + timedelta(seconds=i)) for i in range(1000)]
-    started = time.perf_counter()
     ids = store.claim_fires(runs)
-    elapsed = time.perf_counter() - started
     assert ids == list(range(1, 1001))
-    assert elapsed < 1.0, f"claiming 1000 fires took {elapsed:.3f}s"
 
 
 def test_to_json_has_the_spec_fields_with_offsets_and_no_secret_refs(store: Store) -> None:

@@ -177,3 +177,158 @@ def test_lying_content_length_and_raw_garbage_do_not_hurt(daemon: DaemonProcess)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert httpx.get(f"http://127.0.0.1:{daemon.port}/healthz").json()["status"] == "ok"
     assert "Traceback" not in daemon.log()
+
+
+# --- client mistakes that were 500s (issue 12, finding 6) ------------------------------------
+
+JSON = {"content-type": "application/json"}
+DEEP_OBJECT = b'{"a":' * 500 + b"1" + b"}" * 500
+
+# (method, path, request arguments, status, a fragment of the error message)
+MISTAKES: list[tuple[str, str, dict[str, object], int, str]] = [
+    (
+        "POST",
+        "/api/v1/jobs/job/runs",
+        {"content": b'{"parameters": {"n": ' + b"9" * 5000 + b"}}", "headers": JSON},
+        400,
+        "integer of 5000 digits",
+    ),
+    (
+        "POST",
+        "/api/v1/jobs/job/runs",
+        {"content": b'{"parameters": {"n": 1, "tags": [' + DEEP_OBJECT + b"]}}", "headers": JSON},
+        400,
+        "nested 503 levels deep",
+    ),
+    (
+        "POST",
+        "/api/v1/jobs/job/runs",
+        {"json": {"parameter_text": {"tags": "[" * 500 + "]" * 500}}},
+        422,
+        "parameter 'tags' is nested 500 levels deep",
+    ),
+    (
+        "POST",
+        "/api/v1/jobs/job/backfill",
+        {"json": {"clock": "c", "from": "0001-01-01", "to": "0001-01-02"}},
+        400,
+        "'from' '0001-01-01' is outside the years a backfill covers",
+    ),
+    (
+        "POST",
+        "/api/v1/jobs/job/backfill",
+        {"json": {"clock": "c", "from": "2026-01-01", "to": "9999-12-31", "dry_run": True}},
+        400,
+        "'to' '9999-12-31' is outside",
+    ),
+    ("GET", "/api/v1/runs?limit=²", {}, 400, "limit must be a whole number from 1 to 1000"),
+    ("GET", "/api/v1/runs?parent_id=²", {}, 400, "parent_id must be a run id"),
+    ("GET", "/api/v1/runs?parent_id=99999999999999999999", {}, 400, "parent_id must be a run id"),
+    ("GET", "/api/v1/runs?state=", {}, 400, "unknown state ''"),
+    ("GET", "/api/v1/runs/²", {}, 404, "unknown run '²'"),
+    ("GET", "/api/v1/runs/٣", {}, 404, "unknown run '٣'"),
+    ("GET", "/api/v1/runs/99999999999999999999", {}, 404, "unknown run"),
+    ("POST", "/api/v1/runs/²/cancel", {}, 404, "unknown run '²'"),
+    ("GET", "/api/v1/runs/{kept}/logs?after=²", {}, 400, "after must be a log line number"),
+    (
+        "GET",
+        "/api/v1/runs/{kept}/logs?after=99999999999999999999",
+        {},
+        400,
+        "after must be a log line number",
+    ),
+    (
+        "GET",
+        "/api/v1/runs/{kept}/logs",
+        {"headers": {"last-event-id": b"\xb2"}},  # "²" in Latin-1, as ASGI decodes headers
+        400,
+        "Last-Event-ID must be a log line number",
+    ),
+    (
+        "POST",
+        "/api/v1/runs/{kept}/cancel",
+        {"json": {"force": True}},
+        400,
+        "unknown field in request body: 'force'; this request takes none",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def finished_run(daemon: DaemonProcess) -> int:
+    """A run that has ended: the one the first test kept, or a new one when run alone."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{daemon.port}", timeout=30) as api:
+        runs = api.get("/api/v1/runs", params={"limit": 1}).json()["runs"]
+        run_id = (
+            runs[0]["id"]
+            if runs
+            else api.post("/api/v1/jobs/job/runs", json={"parameters": {"n": 1}}).json()["id"]
+        )
+        wait_until(
+            lambda: api.get(f"/api/v1/runs/{run_id}").json()["state"] == "succeeded",
+            15,
+            "a run to succeed",
+        )
+    return int(run_id)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "arguments", "status", "fragment"),
+    MISTAKES,
+    ids=[f"{m} {p[:50]} {s}" for m, p, _, s, _ in MISTAKES],
+)
+def test_client_mistakes_are_4xx_with_a_clear_message(
+    daemon: DaemonProcess,
+    finished_run: int,
+    method: str,
+    path: str,
+    arguments: dict[str, object],
+    status: int,
+    fragment: str,
+) -> None:
+    base = f"http://127.0.0.1:{daemon.port}"
+    with httpx.Client(base_url=base, timeout=30) as api:
+        response = api.request(method, path.replace("{kept}", str(finished_run)), **arguments)  # type: ignore[arg-type]
+    assert response.status_code == status, response.text[:300]
+    body = response.json()
+    assert set(body) == {"error", "details"}
+    assert fragment in body["error"] + json.dumps(body["details"], ensure_ascii=False)
+    assert "Traceback" not in daemon.log()
+
+
+def test_a_method_a_path_does_not_allow_is_405_with_allow(daemon: DaemonProcess) -> None:
+    base = f"http://127.0.0.1:{daemon.port}"
+    with httpx.Client(base_url=base, timeout=30) as api:
+        runs = api.delete("/api/v1/runs")
+        create = api.get("/api/v1/jobs/job/runs")
+    assert runs.status_code == 405
+    assert runs.headers["allow"] == "GET, HEAD"
+    assert runs.json() == {"error": "Method Not Allowed", "details": []}
+    assert create.status_code == 405
+    assert create.headers["allow"] == "POST"
+
+
+def test_ui_run_pages_refuse_unicode_digits(daemon: DaemonProcess, finished_run: int) -> None:
+    base = f"http://127.0.0.1:{daemon.port}"
+    with httpx.Client(base_url=base, timeout=30) as browser:
+        browser.get("/")  # the CSRF cookie
+        csrf = browser.cookies["clockd_csrf"]
+        page = browser.get("/runs/²")
+        events = browser.get("/runs/²/events")
+        cancel = browser.post("/runs/²/cancel", data={"csrf": csrf})
+        deep = browser.post(
+            "/jobs/job/runs", data={"csrf": csrf, "p.n": "1", "p.tags": "[" * 500 + "]" * 500}
+        )
+        wrong_resume = browser.get(
+            f"/runs/{finished_run}/events", headers={"last-event-id": b"\xb2"}, timeout=30
+        )
+    assert page.status_code == 404
+    assert "unknown run" in page.text
+    assert events.status_code == 404
+    assert cancel.status_code == 404
+    assert deep.status_code == 422
+    assert "nested 500 levels deep; at most 64 are accepted" in deep.text
+    # A Last-Event-ID that is not a line number replays the log from its start.
+    assert wrong_resume.status_code == 200
+    assert "event: end" in wrong_resume.text
+    assert "Traceback" not in daemon.log()
