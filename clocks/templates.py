@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from clocks.budget import DEFAULT_BUDGET, Budget, start_meter, stop_meter
 from clocks.errors import ClockError
-from clocks.sandbox import DEFAULT_BUDGET, Budget, start_meter, stop_meter
 
 if TYPE_CHECKING:
     from jinja2 import Environment, Template
@@ -68,7 +68,7 @@ def render(template: str, context: Mapping[str, Any], *, budget: Budget = DEFAUL
 
     Undefined names, sandbox violations, syntax errors, errors raised by what the template
     calls (a bad pendulum argument, a division by zero) and a render that runs out of its
-    budget (`clocks.sandbox`) all become TemplateError.
+    budget (`clocks.budget`) all become TemplateError.
     """
     compiled = _compile(template)
     token = start_meter(budget)
@@ -137,7 +137,7 @@ def _environment() -> Environment:
 def _reason(exc: Exception) -> str:
     from jinja2.exceptions import SecurityError, UndefinedError
 
-    from clocks.sandbox import BudgetExceeded
+    from clocks.budget import BudgetExceeded
 
     text = str(getattr(exc, "message", None) or exc).rstrip(".")
     if isinstance(exc, BudgetExceeded):
