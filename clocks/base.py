@@ -43,6 +43,16 @@ class Clock(ABC):
     def describe(self) -> str:
         """A short human text: "every 5m", "cron 30 2 * * * (Europe/Berlin)"."""
 
+    @property
+    def needs_anchor(self) -> bool:
+        """True when the clock cannot compute fires before `anchored` gives it its anchor (an
+        interval clock without `start`). Other clocks need none."""
+        return False
+
+    def anchored(self, moment: datetime) -> Clock:
+        """This clock anchored at `moment` when it `needs_anchor`; else itself."""
+        return self
+
     def fires(self, after: datetime, until: datetime | None = None) -> Iterator[datetime]:
         """Fires strictly after `after` and at or before `until` (or forever), in order."""
         current = self.next_fire(after)

@@ -125,6 +125,10 @@ class IntervalClock(Clock):
         return self.start is not None
 
     @property
+    def needs_anchor(self) -> bool:
+        return self.start is None
+
+    @property
     def is_elapsed(self) -> bool:
         """True when the interval is fixed elapsed time (seconds, minutes, hours only)."""
         return not self._parts.is_calendar

@@ -241,10 +241,10 @@ def _check_clock(
     The first fire after `now` goes to `first_fires` (the planner starts from it).
     """
     from clocks.errors import ClockError
-    from clocks.parameters import ParameterError, render_context
-    from clocks.templates import is_dynamic
+    from clocks.parameters import ParameterError
+    from clocks.resolution import Resolver
 
-    probe = clock.anchored(now) if clock.kind == "interval" and clock.start is None else clock  # type: ignore[attr-defined]
+    probe = clock.anchored(now)
     try:
         upcoming = probe.next_fire(now)
     except ClockError as error:
@@ -276,19 +276,11 @@ def _check_clock(
         return
 
     sample = upcoming or now
-    dynamic = any(p.is_dynamic for p in parameters) or any(
-        is_dynamic(value) for value in given.values()
-    )
-    # Without a dynamic value nothing renders: skip building the pendulum time (10,000 clocks).
-    context = (
-        render_context(
-            scheduled_time=sample, timezone=clock.timezone, job=job, clock=clock.name, run_id=None
-        )
-        if dynamic
-        else {}
-    )
+    # Renders each dynamic value once, for this sample fire, under the daemon's template
+    # budget: one that exceeds it is refused here, not at its first fire.
+    resolver = Resolver(job, parameters, clock=clock.name, timezone=clock.timezone, values=given)
     try:
-        parameters.resolve(given, context=context)
+        resolver.resolve(sample)
     except ParameterError as error:
         from clocks.localtime import get_zone
 
@@ -303,14 +295,13 @@ def _check_clock(
 def _check_defaults(
     section: Section, job: str, daemon: DaemonSettings, parameters: ParameterSet, now: datetime
 ) -> None:
-    """A job without clocks: the defaults it has must render and fit (required ones may be absent)."""
-    from clocks.parameters import ParameterError, render_context
+    """A job without clocks: the defaults it has must render (within the template budget)
+    and fit (required ones may be absent)."""
+    from clocks.parameters import ParameterError
+    from clocks.resolution import Resolver
 
-    context = render_context(
-        scheduled_time=now, timezone=daemon.timezone, job=job, clock=None, run_id=None
-    )
     try:
-        parameters.resolve(context=context)
+        Resolver(job, parameters, timezone=daemon.timezone).resolve(now)
     except ParameterError as error:
         for problem in error.problems:
             if problem.kind != "required":

@@ -14,13 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from scheduler.errors import NotFound, UserError
-from scheduler.scheduling.firing import (
-    ClockBook,
-    _Due,
-    resolve_parameters,
-    secret_refs,
-    uses_run_id,
-)
+from scheduler.scheduling.firing import ClockBook, secret_refs
 from scheduler.timesource import SYSTEM_TIME, TimeSource, whole_second
 
 if TYPE_CHECKING:
@@ -148,18 +142,23 @@ class Service:
         parent_id: int | None = None,
         trigger: str = "api",
     ) -> RunRecord:
-        """A run now. Trigger-time `parameters` are the highest layer; `clock` lends its defaults
-        and its time zone. Raises NotFound or ParameterError (nothing is recorded then)."""
+        """A run now. Trigger-time `parameters` are the highest layer, data (never rendered);
+        `clock` lends its defaults and its time zone. Raises NotFound or ParameterError
+        (nothing is recorded then)."""
+        from clocks.resolution import Resolver
         from scheduler.storage.sqlite.store import NewRun
 
         job_obj = self._job(job)
         clock_obj = self._clock(job_obj, clock) if clock is not None else None
         now = whole_second(self.time_source.now())
-        layers = [dict(clock_obj.parameter_defaults) if clock_obj else {}, dict(parameters or {})]
-        timezone = clock_obj.timezone if clock_obj else self.config.daemon.timezone
-        resolved = resolve_parameters(
-            job_obj, layers, scheduled_time=now, timezone=timezone, clock=clock, run_id=None
-        )
+        given = dict(parameters or {})
+        if clock_obj is not None:
+            resolver = Resolver.for_clock(job_obj.name, job_obj.parameters, clock_obj)
+        else:
+            resolver = Resolver(
+                job_obj.name, job_obj.parameters, timezone=self.config.daemon.timezone
+            )
+        resolved = resolver.resolve(now, given=given)
         run_id = self.store.create_run(
             NewRun(
                 job=job_obj.name,
@@ -173,10 +172,8 @@ class Service:
                 lateness=0.0,
             )
         )
-        if uses_run_id(job_obj, layers):
-            resolved = resolve_parameters(
-                job_obj, layers, scheduled_time=now, timezone=timezone, clock=clock, run_id=run_id
-            )
+        if resolver.uses_run_id:
+            resolved = resolver.resolve(now, run_id=run_id, given=given)
             self.store.update_run(
                 run_id, parameters=resolved.masked(), secret_refs=secret_refs(resolved)
             )
@@ -222,9 +219,11 @@ class Service:
         scheduled_time (so dynamic values are computed for that time). Fires that already have
         a run are listed with run_id None and not run again."""
         from clocks.parameters import ParameterError
+        from clocks.resolution import Resolver
 
         job_obj = self._job(job)
         clock_obj = self.book.effective(job, self._clock(job_obj, clock))
+        resolver = Resolver.for_clock(job_obj.name, job_obj.parameters, clock_obj)
         if end < start:
             raise UserError(
                 f"backfill range is reversed: {start.isoformat()} is after {end.isoformat()}"
@@ -240,17 +239,9 @@ class Service:
         todo: list[datetime] = []
         for moment in times:
             try:
-                resolved = resolve_parameters(
-                    job_obj,
-                    [clock_obj.parameter_defaults],
-                    scheduled_time=moment,
-                    timezone=clock_obj.timezone,
-                    clock=clock,
-                    run_id=None,
-                )
-                values: dict[str, Any] | None = resolved.masked()
+                values: dict[str, Any] | None = resolver.resolve(moment).masked()
             except ParameterError as problem:
-                values, resolved = None, None
+                values = None
                 error = str(problem)
             entry: dict[str, Any] = {
                 "time": moment.isoformat(),
@@ -267,7 +258,7 @@ class Service:
             return entries
         if self.firing is None:
             raise UserError("backfill needs the daemon's firing path")
-        result = self.firing.fire([_Due(job, clock, todo, "backfill")])
+        result = self.firing.backfill(job, clock, todo)
         created = set(result.created) | set(result.failed)
         for run_id in created:
             record = self.store.get_run(run_id)
