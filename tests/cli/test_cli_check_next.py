@@ -313,7 +313,7 @@ def test_next_refuses_a_bad_after_as_a_usage_error(
 ) -> None:
     code, _, err = clockd(capsys, "next", "report", "-c", berlin, "--after", "tomorrow")
     assert code == 2
-    assert "'tomorrow' is not a date and time" in err
+    assert "'tomorrow' is not a date or date-time" in err
 
 
 # --- start-up cost ------------------------------------------------------------------
