@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 Overlap = Literal["allow", "skip", "queue"]
 
+# Where the HTTP API listens when [daemon] listen is not set (spec 2).
+DEFAULT_LISTEN = "127.0.0.1:8787"
+
 
 class RunState(enum.StrEnum):
     pending = "pending"
@@ -56,7 +59,7 @@ FIRE_TRIGGERS = (Trigger.clock, Trigger.catchup, Trigger.backfill)
 class DaemonSettings:
     database: Path
     timezone: str = "UTC"
-    listen: str = "127.0.0.1:8787"
+    listen: str = DEFAULT_LISTEN
     token_file: Path | None = None
     max_concurrent_runs: int = 16
     shutdown_grace: timedelta = timedelta(seconds=30)
