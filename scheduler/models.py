@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from clocks.base import Clock
     from clocks.parameters import ParameterSet
+    from scheduler.problems import Problem
 
 Overlap = Literal["allow", "skip", "queue"]
 
@@ -112,6 +113,9 @@ class Config:
     daemon: DaemonSettings
     jobs: dict[str, Job]
     files: tuple[Path, ...] = ()
+    # Valid but risky (a template in a shell's script): `clockd check` prints them,
+    # `clockd serve` logs them.
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
     @property
     def clock_count(self) -> int:

@@ -36,8 +36,10 @@ def build_job(
     daemon: DaemonSettings,
     problems: list[Problem],
     now: datetime,
+    warnings: list[Problem] | None = None,
 ) -> Job | None:
-    """The job declared by `table` in `file`; None when it has problems (recorded)."""
+    """The job declared by `table` in `file`; None when it has problems (recorded).
+    Warnings (valid but risky: a template in a shell's script) go to `warnings`."""
     path = job_path(name)
     if not isinstance(table, dict):
         problems.append(Problem(file, path, f"expected a table [{path}], got {describe(table)}"))
@@ -82,6 +84,8 @@ def build_job(
     parameters, broken = _build_parameters(section, daemon)
     if parameters is not None:
         _check_templates(section, {*parameters.names, *broken})
+    if warnings is not None:
+        _warn_shell_templates(section, warnings)
     first_fires: dict[str, tuple[datetime, datetime | None]] = {}
     clocks = _build_clocks(section, name, daemon, parameters, broken, now, first_fires)
     if parameters is not None and not broken and clocks == ():
@@ -171,6 +175,18 @@ def _check_templates(section: Section, parameter_names: set[str]) -> None:
                 check_template(template, names=allowed)
             except TemplateError as error:
                 section.report(error.message, where)
+
+
+def _warn_shell_templates(section: Section, warnings: list[Problem]) -> None:
+    """A template inside the script string of `sh -c` & co. in command or hooks."""
+    from scheduler.config.shell import shell_warnings
+
+    for key in ("command", "on_success", "on_failure"):
+        argv = section.table.get(key)
+        if not isinstance(argv, list) or not all(isinstance(item, str) for item in argv):
+            continue
+        for index, message in shell_warnings(argv):
+            warnings.append(Problem(section.file, f"{section.path}.{key}[{index}]", message))
 
 
 def _build_clocks(

@@ -51,6 +51,7 @@ def load_config(
     display = str(main)
     folder = main.absolute().parent
     problems: list[Problem] = []
+    warnings: list[Problem] = []
 
     document = read_toml(main, display, problems)
     if document is None:
@@ -99,6 +100,7 @@ def load_config(
                 daemon=daemon,
                 problems=problems,
                 now=moment,
+                warnings=warnings,
             )
             if job is not None:
                 jobs[name] = job
@@ -109,6 +111,7 @@ def load_config(
         daemon=daemon,
         jobs=jobs,
         files=tuple(source for _, source, _ in sources),
+        warnings=tuple(warnings),
     )
 
 

@@ -124,6 +124,7 @@ class Daemon:
         from scheduler.daemon.logs import setup_logging
 
         setup_logging(self.config.daemon.log_format)
+        self._log_warnings(self.config)
         if not self._take_lock():
             return 1
         # Before the (possibly slow) start: a SIGHUP's default action would kill us, and a
@@ -139,6 +140,13 @@ class Daemon:
         finally:
             self.notifier.close()
         return self._exit_code
+
+    def _log_warnings(self, config: Config, previous: Config | None = None) -> None:
+        """The config's warnings, once: at start, and after a reload those it did not have."""
+        seen = set(previous.warnings) if previous is not None else set()
+        for warning in config.warnings:
+            if warning not in seen:
+                log.warning("config warning: %s", warning.render())
 
     def _take_lock(self) -> bool:
         database = self.config.daemon.database
@@ -383,6 +391,7 @@ class Daemon:
             log.warning("reload: [daemon] settings changed; they apply after a restart")
         now = self.time_source.now()
         gc.unfreeze()  # the old config's objects may be garbage now
+        self._log_warnings(new, self.config)
         self.config = new
         self.service.config = new
         added, removed, changed = self.planner.apply(new.jobs, now)
