@@ -168,7 +168,11 @@ def test_convert_text_keeps_secret_text_for_resolution(name: str, text: str) -> 
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
-        ("count", "{{ 1 + 2 }}", "parameter 'count': '{{ 1 + 2 }}' is not an integer (write it like 42)"),
+        (
+            "count",
+            "{{ 1 + 2 }}",
+            "parameter 'count': '{{ 1 + 2 }}' is not an integer (write it like 42)",
+        ),
         (
             "day",
             "{{ scheduled_time.to_date_string() }}",
