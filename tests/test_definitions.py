@@ -5,7 +5,6 @@ address were each written twice)."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 

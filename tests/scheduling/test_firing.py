@@ -506,4 +506,5 @@ def test_a_default_over_the_template_budget_at_fire_time_makes_a_failed_run_at_o
         job = config.jobs["echo"]
         resolver = firing.resolver(job, job.clock("every"))
         assert firing.resolver(job, book.effective("echo", job.clock("every"))) is resolver
-        assert resolver.renders and not resolver.uses_run_id
+        assert resolver.renders
+        assert not resolver.uses_run_id
