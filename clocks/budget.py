@@ -229,11 +229,11 @@ FILTER_STEPS = 5
 # pendulum methods that cost several times an ordinary call (measured in
 # benchmarks/templates.py: nth_of ~130 µs, closest ~60 µs, in_timezone ~35 µs).
 SLOW_METHODS = {
-    "nth_of": 200,
-    "closest": 100,
-    "farthest": 100,
-    "in_timezone": 60,
-    "in_tz": 60,
+    "nth_of": 250,
+    "closest": 150,
+    "farthest": 150,
+    "in_timezone": 100,
+    "in_tz": 100,
     "average": 40,
     "diff": 40,
     "diff_for_humans": 40,
