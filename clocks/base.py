@@ -45,8 +45,8 @@ class Clock(ABC):
 
     @property
     def needs_anchor(self) -> bool:
-        """Whether the clock computes nothing until `anchored(moment)` (an interval clock
-        without `start`, anchored when the daemon first loads it)."""
+        """True when the clock cannot compute fires before `anchored` gives it its anchor (an
+        interval clock without `start`). Other clocks need none."""
         return False
 
     def anchored(self, moment: datetime) -> Clock:

@@ -59,7 +59,7 @@ _TYPE_SCHEMAS: dict[str, dict[str, str]] = {
 _TYPE_ALIASES = {"int": "integer", "str": "string", "text": "string", "bool": "boolean", "float": "number",
                  "list": "array", "dict": "object", "table": "object", "date-time": "datetime",
                  "timestamp": "datetime"}  # fmt: skip
-_OWN_KEYS = ("type", "description", "default", "secret")
+_OWN_KEYS = ("type", "description", "default", "secret", "references")
 
 # Keywords that only mean something for some types: elsewhere JSON Schema ignores them
 # silently, which is never what the author meant.
@@ -97,10 +97,19 @@ class Parameter:
     default: Any = MISSING
     secret: bool = False
     description: str = ""
+    # A secret parameter's references a caller may choose at trigger time, besides its
+    # default (spec 2.1 point 5).
+    references: tuple[str, ...] = ()
 
     @property
     def required(self) -> bool:
         return self.default is MISSING
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """What a secret parameter accepts at trigger time: its default, then its references."""
+        first = (self.default,) if isinstance(self.default, str) else ()
+        return (*first, *(r for r in self.references if r not in first))
 
     @property
     def is_dynamic(self) -> bool:
@@ -114,6 +123,22 @@ class Parameter:
 def secret_literal_message(name: str) -> str:
     # Never show the value: it may be the secret itself.
     return f"secret parameter '{name}' takes a reference (env:NAME or file:PATH), never a value"
+
+
+def secret_choice_message(parameter: Parameter) -> str:
+    """A trigger-time value of a secret parameter that the config does not list (never shown:
+    it may be the secret itself, or a file the caller wants read)."""
+    name = parameter.name
+    if not parameter.choices:
+        return (
+            f"secret parameter '{name}' cannot be chosen at trigger time: the config gives it "
+            "no default and no references"
+        )
+    listed = ", ".join(parameter.choices)
+    return (
+        f"secret parameter '{name}' takes at trigger time only one of the references the "
+        f"config lists: {listed}"
+    )
 
 
 def build_parameter(name: object, declaration: object) -> tuple[Parameter | None, list[str]]:
@@ -151,6 +176,7 @@ def build_parameter(name: object, declaration: object) -> tuple[Parameter | None
     secret = declaration.get("secret", False)
     if not isinstance(secret, bool):
         problems.append(f"{where}: secret must be true or false")
+    references = _references(name, declaration, secret is True, problems)
     keywords: dict[str, Any] = {}
     for key, value in declaration.items():
         if key in _OWN_KEYS:
@@ -185,6 +211,11 @@ def build_parameter(name: object, declaration: object) -> tuple[Parameter | None
             )
         if default is not MISSING and not _values.is_reference(default):
             problems.append(secret_literal_message(name))
+        elif references and default is not MISSING and default not in references:
+            problems.append(
+                f"secret parameter '{name}': default {_values.quoted(default)} is not one of its "
+                "references; add it to references (or remove references to allow the default only)"
+            )
     if problems or not isinstance(type_name, str):
         return None, problems
     schema = {**_TYPE_SCHEMAS[type_name], **keywords}
@@ -198,7 +229,36 @@ def build_parameter(name: object, declaration: object) -> tuple[Parameter | None
         problems.append(f"{where}: invalid '{keyword}': {shorten(reason, 300)}")
     if problems:
         return None, problems
-    return Parameter(name, type_name, schema, default, bool(secret), description), []
+    return Parameter(name, type_name, schema, default, bool(secret), description, references), []
+
+
+def _references(
+    name: str, declaration: Mapping[str, Any], secret: bool, problems: list[str]
+) -> tuple[str, ...]:
+    """The `references` of a secret parameter: a list of env:NAME / file:PATH texts."""
+    if "references" not in declaration:
+        return ()
+    value = declaration["references"]
+    if not secret:
+        problems.append(
+            f"parameter '{name}': references apply only to a secret parameter (secret = true)"
+        )
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.append(
+            f"secret parameter '{name}': references must be a list of texts such as "
+            '["env:A_KEY", "file:/etc/clockd/b-key"]'
+        )
+        return ()
+    bad = [index for index, item in enumerate(value) if not _values.is_reference(item)]
+    if bad:
+        # Not shown: a literal here may be the secret itself.
+        problems.append(
+            f"secret parameter '{name}': references[{bad[0]}] is not a reference: write "
+            "env:NAME or file:PATH"
+        )
+        return ()
+    return tuple(dict.fromkeys(value))
 
 
 @lru_cache(maxsize=1)

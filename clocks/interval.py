@@ -125,6 +125,10 @@ class IntervalClock(Clock):
         return self.start is not None
 
     @property
+    def needs_anchor(self) -> bool:
+        return self.start is None
+
+    @property
     def is_elapsed(self) -> bool:
         """True when the interval is fixed elapsed time (seconds, minutes, hours only)."""
         return not self._parts.is_calendar
@@ -134,10 +138,6 @@ class IntervalClock(Clock):
         if self._parts.is_calendar and self.timezone != "UTC":
             text += f" ({self.timezone})"
         return text
-
-    @property
-    def needs_anchor(self) -> bool:
-        return self.start is None
 
     def anchored(self, moment: datetime) -> IntervalClock:
         """This clock anchored at `moment` (whole second) when it has no `start`; else itself."""

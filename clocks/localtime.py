@@ -12,13 +12,23 @@ defaults (fold=1, +1 h for non-existent times) are not the rules we want here.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clocks.errors import ClockError
 
-__all__ = ["UTC", "all_instants", "first_instant", "get_zone", "is_gap", "to_wall"]
+__all__ = [
+    "UTC",
+    "all_instants",
+    "first_instant",
+    "get_zone",
+    "is_gap",
+    "parse_moment",
+    "parse_wall_time",
+    "to_instant",
+    "to_wall",
+]
 
 
 @lru_cache(maxsize=256)
@@ -94,3 +104,73 @@ def _transition_between(low: datetime, high: datetime, zone: ZoneInfo) -> dateti
         else:
             high = mid
     return high
+
+
+# -- text given by people: `next --after`, backfill bounds ----------------------------------
+
+_MOMENT_EXAMPLES = "2026-03-29, 2026-03-29T02:30, 2026-03-29T02:30:00+02:00 or 2026-03-29T00:30:00Z"
+
+
+def parse_wall_time(text: str) -> date | datetime:
+    """A date, a wall time (naive: to be read in a zone) or an instant (with an offset or Z),
+    whole seconds; ClockError when `text` is none of them.
+
+    >>> parse_wall_time("2026-03-29"), parse_wall_time("2026-03-29 02:30")
+    (datetime.date(2026, 3, 29), datetime.datetime(2026, 3, 29, 2, 30))
+    >>> parse_wall_time("2026-03-29T00:30:00Z")
+    datetime.datetime(2026, 3, 29, 0, 30, tzinfo=datetime.timezone.utc)
+    """
+    stripped = text.strip()
+    try:
+        if len(stripped) == 10:
+            return date.fromisoformat(stripped)
+        moment = datetime.fromisoformat(stripped)
+    except ValueError:
+        shown = stripped if len(stripped) <= 40 else stripped[:39] + "…"
+        raise ClockError(
+            f"'{shown}' is not a date or date-time: use ISO 8601 such as {_MOMENT_EXAMPLES}",
+            value=text,
+        ) from None
+    return moment.replace(microsecond=0)
+
+
+def to_instant(moment: date | datetime, zone: ZoneInfo, *, end: bool = False) -> datetime:
+    """The UTC instant of `moment` in `zone` (spec 2.3's rules for wall times):
+
+    - an instant (aware) is taken as given;
+    - a wall time (naive) in a gap becomes the first instant after the gap, one in a
+      repeated hour its first occurrence;
+    - a date is its whole local day: its first instant, or with `end` its last second.
+
+    Berlin skips 02:00–03:00 on 2026-03-29 and repeats 02:00–03:00 on 2026-10-25:
+
+    >>> berlin = get_zone("Europe/Berlin")
+    >>> to_instant(datetime(2026, 3, 29, 2, 30), berlin).isoformat()
+    '2026-03-29T01:00:00+00:00'
+    >>> to_instant(datetime(2026, 10, 25, 2, 30), berlin).isoformat()
+    '2026-10-25T00:30:00+00:00'
+    >>> to_instant(date(2026, 10, 25), berlin, end=True).isoformat()
+    '2026-10-25T22:59:59+00:00'
+    """
+    if isinstance(moment, datetime):
+        if moment.utcoffset() is not None:
+            return moment.astimezone(UTC).replace(microsecond=0)
+        return first_instant(moment.replace(microsecond=0), zone)
+    if end:
+        following = datetime.combine(moment + timedelta(days=1), time())
+        return first_instant(following, zone) - timedelta(seconds=1)
+    return first_instant(datetime.combine(moment, time()), zone)
+
+
+def parse_moment(text: str, zone: ZoneInfo, *, end: bool = False) -> datetime:
+    """`parse_wall_time` then `to_instant`: what people type as a bound or a time, as the
+    UTC instant it means in `zone`. ClockError for text that is not a date or date-time,
+    or one too close to year 1 or 9999 to have an instant."""
+    moment = parse_wall_time(text)
+    try:
+        return to_instant(moment, zone, end=end)
+    except (OverflowError, ValueError):
+        raise ClockError(
+            f"'{moment.isoformat()}' is out of range: use a date between 0002-01-01 and 9998-12-31",
+            value=text,
+        ) from None

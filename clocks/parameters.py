@@ -11,8 +11,15 @@ resolution of one run's values (spec 2.1).
 >>> params.resolve({"x": 9}, context=context).values
 {'x': 9, 'day': '2026-02-28'}
 
-Values given as text on the command line (`-p x=3`) go through `convert_text` first; a text
-containing "{{" is kept as is there and rendered at resolution, like any dynamic value.
+Only the config holds templates: values given at trigger time (`given`: the CLI's `-p`, the
+API, the UI's form, child runs) are data, never rendered; a text containing "{{" stays that
+text:
+
+>>> params.resolve({"x": 9}, given={"day": "2026-01-31"}, context=context).values
+{'x': 9, 'day': '2026-01-31'}
+
+Values given as text on the command line (`-p x=3`) go through `convert_text` first.
+`clocks.resolution.Resolver` puts the layers of one clock together (spec 2.1).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from clocks.declarations import (
     TYPES,
     Parameter,
     build_parameter,
+    secret_choice_message,
     secret_literal_message,
 )
 from clocks.schema_errors import format_checker, phrase_schema_error, pointer
@@ -224,7 +232,8 @@ class ParameterSet:
         """The job's parameters as one JSON Schema object (for the API and the UI's run form).
 
         A static default appears as "default"; a dynamic one as "x-dynamic-default" (its
-        template); a secret parameter carries "x-secret": true.
+        template); a secret parameter carries "x-secret": true and, as "enum", the references
+        a caller may choose (its default and its `references`).
         """
         properties: dict[str, Any] = {}
         for p in self:
@@ -237,6 +246,8 @@ class ParameterSet:
                 prop["default"] = copy.deepcopy(p.default)
             if p.secret:
                 prop["x-secret"] = True
+                if p.choices:
+                    prop["enum"] = list(p.choices)
             properties[p.name] = prop
         return {
             "type": "object",
@@ -289,8 +300,9 @@ class ParameterSet:
     def convert_text(self, name: str, text: str) -> Any:
         """`-p NAME=VALUE`: VALUE converted by the declared type of NAME (ParameterError).
 
-        A text containing "{{" (and any value of a secret parameter) is returned as is: it
-        is rendered and converted (or checked as a reference) at resolution.
+        The value is data: a text containing "{{" is converted like any other (and refused
+        when it is not of the type). A secret parameter's text is returned as is, to be
+        checked against its references at resolution.
 
         >>> ParameterSet.from_declarations({"x": {"type": "integer"}}).convert_text("x", "3")
         3
@@ -298,7 +310,7 @@ class ParameterSet:
         parameter = self._parameters.get(name)
         if parameter is None:
             raise ParameterError(self._unexpected(({name: text},)))
-        if parameter.secret or is_dynamic(text):
+        if parameter.secret:
             return text
         try:
             return _values.from_text(parameter.type, text)
@@ -307,12 +319,19 @@ class ParameterSet:
             raise ParameterError([ParameterProblem(name, "invalid", message, "/" + name)]) from None
 
     def resolve(
-        self, *layers: Mapping[str, Any] | None, context: Mapping[str, Any]
+        self,
+        *layers: Mapping[str, Any] | None,
+        context: Mapping[str, Any],
+        given: Mapping[str, Any] | None = None,
     ) -> ResolvedParameters:
-        """One run's values: defaults, then each layer in order (later wins); then refuse
-        unexpected names, missing required values; render dynamic values with `context`
-        (see `render_context`) and convert them to their type; validate against the schema;
-        limit the JSON size to `max_bytes`. Every problem is collected; ParameterError once.
+        """One run's values: defaults, then each config layer in order, then `given` (later
+        wins); refuse unexpected names and missing required values; render the dynamic
+        values of the config (defaults and `layers`) with `context` (see `render_context`)
+        and convert them to their type; validate against the schema; limit the JSON size
+        to `max_bytes`. Every problem is collected; ParameterError once.
+
+        `given` holds the values given at trigger time: data, never rendered; a secret
+        parameter takes there only its default or one of its `references`.
         """
         merged = dict(self._defaults)
         literal_secrets: set[str] = set()
@@ -324,7 +343,17 @@ class ParameterSet:
                 if parameter.secret and not _values.is_reference(value):
                     literal_secrets.add(name)  # at any layer, even when a later one overrides it
                 merged[name] = value
-        problems = self._unexpected(layers)
+        data: set[str] = set()
+        problems: list[ParameterProblem] = []
+        for name, value in (given or {}).items():
+            parameter = self._parameters.get(name)
+            if parameter is None:
+                continue
+            if parameter.secret and value not in parameter.choices:
+                problems.append(ParameterProblem(name, "secret", secret_choice_message(parameter)))
+            merged[name] = value
+            data.add(name)
+        problems[:0] = self._unexpected((*layers, given))
         for parameter in self:
             if parameter.required and parameter.name not in merged:
                 message = f"required parameter '{parameter.name}' has no value"
@@ -340,7 +369,7 @@ class ParameterSet:
                     problems.append(_secret_problem(name))
                 resolved[name] = value
                 continue
-            if is_dynamic(value):
+            if name not in data and is_dynamic(value):
                 value = self._render(parameter, value, context, problems)
                 if value is MISSING:
                     continue

@@ -75,15 +75,13 @@ class Schedule:
 
     def fires(self, after: datetime, until: datetime | None = None) -> Iterator[Fire]:
         """Like `merge_fires`, each Fire carrying its resolved values (ParameterError if refused)."""
-        from clocks.parameters import render_context  # the template machinery, only when needed
+        from clocks.resolution import Resolver
 
+        resolvers: dict[int, Resolver] = {}
         for fire in merge_fires(self.clocks, after, until):
-            context = render_context(
-                scheduled_time=fire.time,
-                timezone=fire.clock.timezone,
-                job=self.job_name,
-                clock=fire.clock.name,
-                run_id=None,
-            )
-            resolved = self.parameters.resolve(fire.clock.parameter_defaults, context=context)
+            resolver = resolvers.get(id(fire.clock))
+            if resolver is None:
+                resolver = Resolver.for_clock(self.job_name, self.parameters, fire.clock)
+                resolvers[id(fire.clock)] = resolver
+            resolved = resolver.resolve(fire.time)
             yield Fire(time=fire.time, clock=fire.clock, parameters=resolved.values)

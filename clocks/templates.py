@@ -13,23 +13,20 @@ that importing this module does not import jinja2.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from clocks.budget import DEFAULT_BUDGET, Budget, start_meter, stop_meter
 from clocks.errors import ClockError
 
 if TYPE_CHECKING:
     from jinja2 import Environment, Template
 
-__all__ = ["TemplateError", "check_template", "is_dynamic", "render"]
+__all__ = ["DEFAULT_BUDGET", "Budget", "TemplateError", "check_template", "is_dynamic", "render"]
 
 # A template text longer than this is shown shortened in messages.
 _SHOWN_CHARS = 80
-# Guards against a template that asks for gigabytes: 'a' * 10**10, 2 ** 10**9.
-_MAX_SEQUENCE_LENGTH = 1 << 20
-_MAX_EXPONENT = 1 << 12
 
 
 class TemplateError(ClockError):
@@ -65,17 +62,26 @@ def is_dynamic(value: object) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
-def render(template: str, context: Mapping[str, Any]) -> str:
-    """`template` rendered with `context`; TemplateError (phrased) when it cannot be.
+def render(template: str, context: Mapping[str, Any], *, budget: Budget = DEFAULT_BUDGET) -> str:
+    """`template` rendered with `context` within `budget`; TemplateError (phrased) when it
+    cannot be.
 
-    Undefined names, sandbox violations, syntax errors and errors raised by what the template
-    calls (a bad pendulum argument, a division by zero) all become TemplateError.
+    Undefined names, sandbox violations, syntax errors, errors raised by what the template
+    calls (a bad pendulum argument, a division by zero) and a render that runs out of its
+    budget (`clocks.budget`) all become TemplateError.
     """
     compiled = _compile(template)
+    token = start_meter(budget)
     try:
-        return compiled.render(context)
+        text = compiled.render(context)
     except Exception as exc:  # whatever a user's template raises is the user's mistake
         raise TemplateError.for_template(template, _reason(exc)) from None
+    finally:
+        stop_meter(token)
+    if len(text) > budget.output:
+        reason = f"it renders {len(text):,} characters, over the {budget.output:,} a template may produce"
+        raise TemplateError.for_template(template, reason)
+    return text
 
 
 def check_template(template: str, *, names: Iterable[str] | None = None) -> None:
@@ -122,42 +128,22 @@ def _compile(template: str) -> Template:
         ) from None
 
 
-@lru_cache(maxsize=1)
 def _environment() -> Environment:
-    from jinja2 import StrictUndefined
-    from jinja2.exceptions import SecurityError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from clocks.sandbox import sandbox
 
-    class _Sandbox(ImmutableSandboxedEnvironment):
-        # Values are not HTML: no autoescape. Immutable: a hook cannot change the run's parameters.
-        intercepted_binops = frozenset({"*", "**"})
-
-        def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
-            if op == "**":
-                if isinstance(right, int) and abs(right) > _MAX_EXPONENT and not _is_unit(left):
-                    raise SecurityError(
-                        f"the exponent {right} is too large (at most {_MAX_EXPONENT})"
-                    )
-                return operator.pow(left, right)
-            for sequence, count in ((left, right), (right, left)):
-                if isinstance(sequence, str | list | tuple) and isinstance(count, int):
-                    if len(sequence) * count > _MAX_SEQUENCE_LENGTH:
-                        raise SecurityError(
-                            f"repeating a sequence {count} times is too large (at most {_MAX_SEQUENCE_LENGTH} items)"
-                        )
-            return operator.mul(left, right)
-
-    return _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-
-
-def _is_unit(base: Any) -> bool:
-    return isinstance(base, int | float) and base in (0, 1, -1)
+    return sandbox()
 
 
 def _reason(exc: Exception) -> str:
     from jinja2.exceptions import SecurityError, UndefinedError
 
+    from clocks.budget import BudgetExceeded
+
     text = str(getattr(exc, "message", None) or exc).rstrip(".")
+    if isinstance(exc, BudgetExceeded):
+        return text
+    if isinstance(exc, RecursionError):
+        return "it nests calls too deeply (RecursionError)"
     if isinstance(exc, SecurityError):
         return f"{text}: templates run in a sandbox"
     if isinstance(exc, UndefinedError):

@@ -23,10 +23,9 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol, TextIO
 
 from scheduler.errors import DaemonUnreachable, UserError
+from scheduler.models import FINAL_STATES as FINAL_STATES  # for callers: runs in these states ended
 
 __all__ = ["Client", "ClientError", "DaemonUnreachable"]
-
-FINAL_STATES = frozenset({"succeeded", "failed", "timed_out", "cancelled", "crashed", "skipped"})
 
 
 def _httpx() -> Any:

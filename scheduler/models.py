@@ -15,8 +15,12 @@ if TYPE_CHECKING:
 
     from clocks.base import Clock
     from clocks.parameters import ParameterSet
+    from scheduler.problems import Problem
 
 Overlap = Literal["allow", "skip", "queue"]
+
+# Where the HTTP API listens when [daemon] listen is not set (spec 2).
+DEFAULT_LISTEN = "127.0.0.1:8787"
 
 
 class RunState(enum.StrEnum):
@@ -56,7 +60,7 @@ FIRE_TRIGGERS = (Trigger.clock, Trigger.catchup, Trigger.backfill)
 class DaemonSettings:
     database: str  # an absolute SQLite file path, or a database server's URL
     timezone: str = "UTC"
-    listen: str = "127.0.0.1:8787"
+    listen: str = DEFAULT_LISTEN
     token_file: Path | None = None
     max_concurrent_runs: int = 16
     shutdown_grace: timedelta = timedelta(seconds=30)
@@ -109,6 +113,9 @@ class Config:
     daemon: DaemonSettings
     jobs: dict[str, Job]
     files: tuple[Path, ...] = ()
+    # Valid but risky (a template in a shell's script): `clockd check` prints them,
+    # `clockd serve` logs them.
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
     @property
     def clock_count(self) -> int:

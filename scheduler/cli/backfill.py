@@ -42,8 +42,14 @@ def backfill(
     url: str | None,
     config_path: str | None,
 ) -> None:
-    """One run per fire time of CLOCK between --from and --to, each with its own scheduled_time."""
+    """One run per fire time of CLOCK between --from and --to, each with its own scheduled_time.
+
+    A date is its whole day; a date-time without offset is wall time in the clock's zone
+    (in a DST gap: the first instant after it; in a repeated hour: its first occurrence).
+    """
     from rich.console import Console
+
+    check_bounds(start, end)
 
     console = Console()
     with connect(url, config_path) as client:
@@ -87,6 +93,19 @@ def backfill(
     )
     for entry in failed:
         click.echo(f"  {entry['time']}: {entry['error']}", err=True)
+
+
+def check_bounds(start: str, end: str) -> None:
+    """Refuse, before asking the daemon, a bound that is not a date or date-time. The daemon
+    reads them in the clock's zone with the same parser (`clocks.localtime`)."""
+    from clocks.errors import ClockError
+    from clocks.localtime import parse_wall_time
+
+    for option, text in (("--from", start), ("--to", end)):
+        try:
+            parse_wall_time(text)
+        except ClockError as error:
+            raise click.BadParameter(error.message, param_hint=option) from None
 
 
 def _print_plan(console: object, plan: dict) -> None:  # type: ignore[type-arg]

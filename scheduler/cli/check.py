@@ -17,6 +17,8 @@ def check(ctx: click.Context, config_file: str | None, config_path: str | None) 
     """Validate the config and report every problem.
 
     Prints "N jobs, M clocks OK" and exits 0, or every problem on stderr and exits 1.
+    Warnings (a template inside a shell's script string) go to stderr, prefixed
+    "warning:", and do not change the exit code.
     The config is CONFIG, else -c/--config, else $CLOCKD_CONFIG, ./clockd.toml,
     /etc/clockd/clockd.toml.
     """
@@ -27,5 +29,7 @@ def check(ctx: click.Context, config_file: str | None, config_path: str | None) 
         if source is click.core.ParameterSource.COMMANDLINE:
             raise click.UsageError(f"two configs given: '{config_file}' and -c '{config_path}'")
     config = load_config(config_file or config_path, environ=os.environ)
+    for warning in config.warnings:
+        click.echo(f"warning: {warning.render()}", err=True)
     jobs, clocks = len(config.jobs), config.clock_count
     click.echo(f"{jobs} jobs, {clocks} clocks OK")  # spec 4 wording, also for 1

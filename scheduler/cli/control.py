@@ -9,7 +9,8 @@ from __future__ import annotations
 import click
 
 from scheduler.cli.common import config_option, url_option
-from scheduler.cli.trigger import connect, find_config, read_daemon_table
+from scheduler.cli.trigger import connect, read_daemon_table
+from scheduler.config.find import locate_config
 from scheduler.errors import DaemonUnreachable, UserError
 
 
@@ -60,7 +61,7 @@ def _write_directly(job: str, clock: str | None, paused: bool, config_path: str 
     from scheduler.config import load_config
     from scheduler.storage import open_store
 
-    config_file = find_config(config_path, os.environ)
+    config_file = locate_config(config_path, os.environ)
     if config_file is None:
         raise UserError("the daemon did not answer and no config says where its database is")
     read_daemon_table(config_file)  # a readable file first: a clear message if not

@@ -25,22 +25,17 @@ if TYPE_CHECKING:
 MASK = "***"
 
 
-def parse_after(text: str) -> datetime:
-    """'2026-03-29T01:00', '2026-03-29 01:00:00+01:00', '2026-03-29' (midnight) → datetime.
+def parse_after(text: str) -> date | datetime:
+    """'2026-03-29T01:00', '2026-03-29 01:00:00+01:00', '2026-03-29' (midnight) → a date or
+    datetime (`clocks.localtime.parse_wall_time`). One without offset is a wall time, to be
+    read in each clock's zone."""
+    from clocks.errors import ClockError
+    from clocks.localtime import parse_wall_time
 
-    A result without offset is a wall time, to be read in each clock's zone.
-    """
-    text = text.strip()
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time())
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"'{text}' is not a date and time: use ISO 8601 such as 2026-03-29T01:00 or "
-            "2026-03-29T01:00:00+01:00",
-            param_hint="--after",
-        ) from None
+        return parse_wall_time(text)
+    except ClockError as error:
+        raise click.BadParameter(error.message, param_hint="--after") from None
 
 
 def select_clocks(job: Job, clock_name: str | None) -> tuple[list[Clock], list[str]]:
@@ -64,7 +59,7 @@ def select_clocks(job: Job, clock_name: str | None) -> tuple[list[Clock], list[s
 def upcoming_fires(
     job: Job,
     *,
-    after: datetime | None = None,
+    after: date | datetime | None = None,
     count: int = 10,
     clock_name: str | None = None,
     now: datetime,
@@ -72,10 +67,11 @@ def upcoming_fires(
     """The next `count` fires strictly after `after` (default `now`), and notes for people.
 
     Each fire is `{"time": ISO in the clock's zone, "clock": name, "parameters": {...}}`
-    with secrets masked. A naive `after` is wall time in each clock's own zone. An
-    interval clock without `start` is anchored at `now` (the daemon anchors from its store).
+    with secrets masked. A naive `after` is wall time in each clock's own zone (a date: its
+    midnight there). An interval clock without `start` is anchored at `now` (the daemon
+    anchors from its store).
     """
-    from clocks.localtime import first_instant, get_zone
+    from clocks.localtime import get_zone, to_instant
     from clocks.schedule import Schedule
 
     clocks, notes = select_clocks(job, clock_name)
@@ -87,19 +83,14 @@ def upcoming_fires(
     now = now.astimezone(UTC).replace(microsecond=0)
     streams = []
     for position, clock in enumerate(clocks):
-        if clock.kind == "interval" and clock.start is None:
-            clock = clock.anchored(now)  # type: ignore[attr-defined]
+        if clock.needs_anchor:
+            clock = clock.anchored(now)
             notes.append(
                 f"clock '{clock.name}' has no start: anchored at now, {now.isoformat()}; "
                 "the daemon anchors it when it first loads the clock"
             )
         zone = get_zone(clock.timezone)
-        if after is None:
-            since = now
-        elif after.tzinfo is None:
-            since = first_instant(after, zone)
-        else:
-            since = after.astimezone(UTC)
+        since = now if after is None else to_instant(after, zone)
         schedule = Schedule(job.name, [clock], job.parameters)
         streams.append(_entries(schedule, since, position, zone, secrets, count))
     entries = [entry for _, _, entry in islice(heapq.merge(*streams), count)]
@@ -188,9 +179,10 @@ def next_(
     """
     from scheduler.cli.output import print_json, print_table
     from scheduler.config import load_config
+    from scheduler.timesource import SYSTEM_TIME, whole_second
 
     after_time = parse_after(after) if after is not None else None
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = whole_second(SYSTEM_TIME.now())
     config = load_config(config_path, environ=os.environ, now=now)
     job = config.jobs.get(job_name)
     if job is None:

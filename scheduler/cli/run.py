@@ -68,10 +68,12 @@ async def run_local(config: Config, job: str, values: dict[str, Any], clock: str
     from scheduler.storage.writer import StoreWriter
 
     settings = config.daemon
-    store = open_store(settings.database)
-    writer = StoreWriter(store, loop=asyncio.get_running_loop())
+    store = open_store(settings.database, wait=False)
+    writer = StoreWriter(store)
     writer.start()
-    reader = StoreReader(lambda: open_store(settings.database, readonly=True))
+    reader = StoreReader(
+        lambda: open_store(settings.database, readonly=True, wait=False), on_loop=True
+    )
     try:
         hidden = hidden_variables_of(lambda: config)
         executor = Executor(

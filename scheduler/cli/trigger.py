@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from scheduler.cli.common import config_option, url_option, with_parameter_options
+from scheduler.config.find import locate_config
 from scheduler.errors import UserError
+from scheduler.models import DEFAULT_LISTEN
 
 if TYPE_CHECKING:
     from scheduler.client import Client
-
-DEFAULT_LISTEN = "127.0.0.1:8787"
 
 
 @dataclass(frozen=True)
@@ -35,19 +35,6 @@ class DaemonAddress:
     token: str | None
     config_path: Path | None  # the config that told us, if any
     daemon_table: dict[str, Any]
-
-
-def find_config(explicit: str | None, environ: os._Environ[str] | dict[str, str]) -> Path | None:
-    """Spec 2's lookup without loading anything: --config, $CLOCKD_CONFIG, ./clockd.toml,
-    /etc/clockd/clockd.toml; None when none exists (the caller may still have --url)."""
-    if explicit:
-        return Path(explicit)
-    if environ.get("CLOCKD_CONFIG"):
-        return Path(environ["CLOCKD_CONFIG"])
-    for candidate in (Path("clockd.toml"), Path("/etc/clockd/clockd.toml")):
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def read_daemon_table(path: Path) -> dict[str, Any]:
@@ -72,7 +59,7 @@ def locate_daemon(url: str | None, config_path: str | None, environ: Any = None)
     table: dict[str, Any] = {}
     needs_config = not (url or environ.get("CLOCKD_API_URL")) or (token is None and not in_run)
     if needs_config:
-        config = find_config(config_path, environ)
+        config = locate_config(config_path, environ)
         if config is not None:
             table = read_daemon_table(config)
     if not url:

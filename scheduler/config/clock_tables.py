@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from clocks.base import CATCHUP_POLICIES
 from scheduler.config.keys import CLOCK_KEYS, CLOCK_KINDS
 from scheduler.config.values import NAME_PATTERN, Section, describe
 
 if TYPE_CHECKING:
     from clocks.base import Clock
-
-CATCHUP = ("none", "latest", "all")
 
 
 def read_moment(value: Any, *, allow_date: bool) -> datetime | str:
@@ -100,7 +99,7 @@ def build_clock(section: Section, index: int, *, default_timezone: str) -> Clock
             "nothing would fire; swap them or remove end"
         )
 
-    catchup = section.choice("catchup", CATCHUP, "latest")
+    catchup = section.choice("catchup", CATCHUP_POLICIES, "latest")
     jitter = section.duration("jitter", timedelta(0))
     enabled = section.boolean("enabled", True)
     labels = section.string_table("labels")

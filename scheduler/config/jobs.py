@@ -36,8 +36,10 @@ def build_job(
     daemon: DaemonSettings,
     problems: list[Problem],
     now: datetime,
+    warnings: list[Problem] | None = None,
 ) -> Job | None:
-    """The job declared by `table` in `file`; None when it has problems (recorded)."""
+    """The job declared by `table` in `file`; None when it has problems (recorded).
+    Warnings (valid but risky: a template in a shell's script) go to `warnings`."""
     path = job_path(name)
     if not isinstance(table, dict):
         problems.append(Problem(file, path, f"expected a table [{path}], got {describe(table)}"))
@@ -82,6 +84,8 @@ def build_job(
     parameters, broken = _build_parameters(section, daemon)
     if parameters is not None:
         _check_templates(section, {*parameters.names, *broken})
+    if warnings is not None:
+        _warn_shell_templates(section, warnings)
     first_fires: dict[str, tuple[datetime, datetime | None]] = {}
     clocks = _build_clocks(section, name, daemon, parameters, broken, now, first_fires)
     if parameters is not None and not broken and clocks == ():
@@ -173,6 +177,18 @@ def _check_templates(section: Section, parameter_names: set[str]) -> None:
                 section.report(error.message, where)
 
 
+def _warn_shell_templates(section: Section, warnings: list[Problem]) -> None:
+    """A template inside the script string of `sh -c` & co. in command or hooks."""
+    from scheduler.config.shell import shell_warnings
+
+    for key in ("command", "on_success", "on_failure"):
+        argv = section.table.get(key)
+        if not isinstance(argv, list) or not all(isinstance(item, str) for item in argv):
+            continue
+        for index, message in shell_warnings(argv):
+            warnings.append(Problem(section.file, f"{section.path}.{key}[{index}]", message))
+
+
 def _build_clocks(
     section: Section,
     job: str,
@@ -241,10 +257,10 @@ def _check_clock(
     The first fire after `now` goes to `first_fires` (the planner starts from it).
     """
     from clocks.errors import ClockError
-    from clocks.parameters import ParameterError, render_context
-    from clocks.templates import is_dynamic
+    from clocks.parameters import ParameterError
+    from clocks.resolution import Resolver
 
-    probe = clock.anchored(now) if clock.kind == "interval" and clock.start is None else clock  # type: ignore[attr-defined]
+    probe = clock.anchored(now)
     try:
         upcoming = probe.next_fire(now)
     except ClockError as error:
@@ -276,19 +292,11 @@ def _check_clock(
         return
 
     sample = upcoming or now
-    dynamic = any(p.is_dynamic for p in parameters) or any(
-        is_dynamic(value) for value in given.values()
-    )
-    # Without a dynamic value nothing renders: skip building the pendulum time (10,000 clocks).
-    context = (
-        render_context(
-            scheduled_time=sample, timezone=clock.timezone, job=job, clock=clock.name, run_id=None
-        )
-        if dynamic
-        else {}
-    )
+    # Renders each dynamic value once, for this sample fire, under the daemon's template
+    # budget: one that exceeds it is refused here, not at its first fire.
+    resolver = Resolver(job, parameters, clock=clock.name, timezone=clock.timezone, values=given)
     try:
-        parameters.resolve(given, context=context)
+        resolver.resolve(sample)
     except ParameterError as error:
         from clocks.localtime import get_zone
 
@@ -303,14 +311,13 @@ def _check_clock(
 def _check_defaults(
     section: Section, job: str, daemon: DaemonSettings, parameters: ParameterSet, now: datetime
 ) -> None:
-    """A job without clocks: the defaults it has must render and fit (required ones may be absent)."""
-    from clocks.parameters import ParameterError, render_context
+    """A job without clocks: the defaults it has must render (within the template budget)
+    and fit (required ones may be absent)."""
+    from clocks.parameters import ParameterError
+    from clocks.resolution import Resolver
 
-    context = render_context(
-        scheduled_time=now, timezone=daemon.timezone, job=job, clock=None, run_id=None
-    )
     try:
-        parameters.resolve(context=context)
+        Resolver(job, parameters, timezone=daemon.timezone).resolve(now)
     except ParameterError as error:
         for problem in error.problems:
             if problem.kind != "required":

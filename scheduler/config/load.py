@@ -23,7 +23,7 @@ from scheduler.config.find import find_config_path
 from scheduler.config.jobs import build_job, job_path, sample_now
 from scheduler.config.keys import DAEMON_KEYS, INCLUDED_TOP_KEYS, TOP_KEYS
 from scheduler.config.values import Section, describe
-from scheduler.models import Config, DaemonSettings
+from scheduler.models import DEFAULT_LISTEN, Config, DaemonSettings
 from scheduler.problems import ConfigError, Problem
 
 _TOML_POSITION = re.compile(
@@ -51,6 +51,7 @@ def load_config(
     display = str(main)
     folder = main.absolute().parent
     problems: list[Problem] = []
+    warnings: list[Problem] = []
 
     document = read_toml(main, display, problems)
     if document is None:
@@ -99,6 +100,7 @@ def load_config(
                 daemon=daemon,
                 problems=problems,
                 now=moment,
+                warnings=warnings,
             )
             if job is not None:
                 jobs[name] = job
@@ -109,6 +111,7 @@ def load_config(
         daemon=daemon,
         jobs=jobs,
         files=tuple(source for _, source, _ in sources),
+        warnings=tuple(warnings),
     )
 
 
@@ -167,7 +170,7 @@ def build_daemon(section: Section, folder: Path) -> DaemonSettings:
     except ClockError as error:
         section.report(error.message, "timezone")
         timezone = "UTC"
-    listen = section.string("listen", "127.0.0.1:8787")
+    listen = section.string("listen", DEFAULT_LISTEN)
     token_text = section.string("token_file", "")
     token_file = (folder / Path(token_text).expanduser()).absolute() if token_text else None
     if listen:

@@ -137,6 +137,7 @@ class Daemon:
         from scheduler.daemon.logs import setup_logging
 
         setup_logging(self.config.daemon.log_format)
+        self._log_warnings(self.config)
         # Before the (possibly slow) start: a SIGHUP's default action would kill us, and a
         # SIGTERM during start-up should still stop cleanly.
         loop = asyncio.get_running_loop()
@@ -164,6 +165,13 @@ class Daemon:
             self.notifier.close()
         return self._exit_code
 
+    def _log_warnings(self, config: Config, previous: Config | None = None) -> None:
+        """The config's warnings, once: at start, and after a reload those it did not have."""
+        seen = set(previous.warnings) if previous is not None else set()
+        for warning in config.warnings:
+            if warning not in seen:
+                log.warning("config warning: %s", warning.render())
+
     async def assemble(
         self,
         config: Config,
@@ -187,7 +195,10 @@ class Daemon:
         self.writer = StoreWriter(store, loop=loop)
         self.writer.start()
         database = config.daemon.database
-        self.reader = StoreReader(lambda: open_store(database, readonly=True, busy_timeout=2.0))
+        self.reader = StoreReader(
+            lambda: open_store(database, readonly=True, wait=store.blocking),
+            on_loop=not store.blocking,
+        )
         if executor is None:
             from scheduler.running.environment import hidden_variables_of
             from scheduler.running.executor import Executor
@@ -252,7 +263,7 @@ class Daemon:
     async def _start(self) -> bool:
         """Open the store, assemble, serve the API; False when stopped before it was done."""
         settings = self.config.daemon
-        store = open_store(settings.database, busy_timeout=2.0)
+        store = open_store(settings.database, wait=False)
         try:
             if hasattr(store, "lock_for_daemon"):
                 store.lock_for_daemon()
@@ -481,6 +492,7 @@ class Daemon:
             log.warning("reload: [daemon] settings changed; they apply after a restart")
         now = self.time_source.now()
         gc.unfreeze()  # the old config's objects may be garbage now
+        self._log_warnings(new, self.config)
         self.config = new
         self.service.config = new
         added, removed, changed = self.planner.apply(new.jobs, now)

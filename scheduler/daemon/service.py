@@ -22,7 +22,7 @@ from scheduler.errors import NotFound, UserError
 from scheduler.models import RunState
 from scheduler.running.events import RunEvents
 from scheduler.scheduling.clockbook import ClockBook
-from scheduler.scheduling.firing import Due, resolve_parameters, secret_refs, uses_run_id
+from scheduler.scheduling.firing import Due, secret_refs
 from scheduler.timesource import SYSTEM_TIME, TimeSource, whole_second
 
 if TYPE_CHECKING:
@@ -211,19 +211,23 @@ class Service:
         parent_id: int | None = None,
         trigger: str = "api",
     ) -> RunRecord:
-        """A run now. Trigger-time `parameters` are the highest layer; `clock` lends its defaults
-        and its time zone. Raises NotFound, ParameterError or StoreUnavailable (nothing is
-        recorded then)."""
+        """A run now. Trigger-time `parameters` are the highest layer, data (never rendered);
+        `clock` lends its defaults and its time zone. Raises NotFound, ParameterError or
+        StoreUnavailable (nothing is recorded then)."""
+        from clocks.resolution import Resolver
         from scheduler.storage.records import NewRun
 
         job_obj = self._job(job)
         clock_obj = self._clock(job_obj, clock) if clock is not None else None
         now = whole_second(self.time_source.now())
-        layers = [dict(clock_obj.parameter_defaults) if clock_obj else {}, dict(parameters or {})]
-        timezone = clock_obj.timezone if clock_obj else self.config.daemon.timezone
-        resolved = resolve_parameters(
-            job_obj, layers, scheduled_time=now, timezone=timezone, clock=clock, run_id=None
-        )
+        given = dict(parameters or {})
+        if clock_obj is not None:
+            resolver = Resolver.for_clock(job_obj.name, job_obj.parameters, clock_obj)
+        else:
+            resolver = Resolver(
+                job_obj.name, job_obj.parameters, timezone=self.config.daemon.timezone
+            )
+        resolved = resolver.resolve(now, given=given)
         new_run = NewRun(
             job=job_obj.name,
             clock=clock,
@@ -238,10 +242,8 @@ class Service:
         run_id = await self.writer.call(
             lambda store: store.create_run(new_run), "create run", timeout=WRITE_TIMEOUT
         )
-        if uses_run_id(job_obj, layers):
-            resolved = resolve_parameters(
-                job_obj, layers, scheduled_time=now, timezone=timezone, clock=clock, run_id=run_id
-            )
+        if resolver.uses_run_id:
+            resolved = resolver.resolve(now, run_id=run_id, given=given)
             new_run.parameters, new_run.secret_refs = resolved.masked(), secret_refs(resolved)
             changes = {"parameters": new_run.parameters, "secret_refs": new_run.secret_refs}
             self.writer.submit(lambda store: store.update_runs([(run_id, changes)]), "run values")
@@ -307,9 +309,11 @@ class Service:
         scheduled_time (so dynamic values are computed for that time). Fires that already have
         a run are listed with run_id None and not run again."""
         from clocks.parameters import ParameterError
+        from clocks.resolution import Resolver
 
         job_obj = self._job(job)
         clock_obj = self.book.effective(job, self._clock(job_obj, clock))
+        resolver = Resolver.for_clock(job_obj.name, job_obj.parameters, clock_obj)
         if end < start:
             raise UserError(
                 f"backfill range is reversed: {start.isoformat()} is after {end.isoformat()}"
@@ -330,15 +334,7 @@ class Service:
                 "run_id": None,
             }
             try:
-                resolved = resolve_parameters(
-                    job_obj,
-                    [clock_obj.parameter_defaults],
-                    scheduled_time=moment,
-                    timezone=clock_obj.timezone,
-                    clock=clock,
-                    run_id=None,
-                )
-                entry["parameters"] = resolved.masked()
+                entry["parameters"] = resolver.resolve(moment).masked()
             except ParameterError as problem:
                 entry["error"] = str(problem)
             entries.append(entry)

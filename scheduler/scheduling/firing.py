@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from scheduler.timesource import SYSTEM_TIME, TimeSource, whole_second
 if TYPE_CHECKING:
     from clocks.base import Clock
     from clocks.parameters import ResolvedParameters
+    from clocks.resolution import Resolver
     from scheduler.models import Job
     from scheduler.running.executor import Executor
     from scheduler.scheduling.clockbook import ClockBook
@@ -44,64 +45,6 @@ FIRE_CHUNK = 32
 
 
 # -- parameters ----------------------------------------------------------------------------
-
-
-def _dynamic_values(job: Job, layers: Iterable[Mapping[str, Any]]) -> list[str]:
-    from clocks.parameters import MISSING
-
-    values: list[Any] = [p.default for p in job.parameters if p.default is not MISSING]
-    for layer in layers:
-        values.extend(layer.values())
-    return [v for v in values if isinstance(v, str) and "{{" in v]
-
-
-def uses_run_id(job: Job, layers: Iterable[Mapping[str, Any]]) -> bool:
-    """Whether a dynamic value mentions `run_id`, so that it must be rendered once the id exists."""
-    return any("run_id" in value for value in _dynamic_values(job, layers))
-
-
-def resolve_parameters(
-    job: Job,
-    layers: Sequence[Mapping[str, Any]],
-    *,
-    scheduled_time: datetime,
-    timezone: str,
-    clock: str | None,
-    run_id: int | None,
-    dynamic: bool | None = None,
-) -> ResolvedParameters:
-    """Spec 2.1: defaults → `layers` (lowest first) → render → convert → validate. ParameterError.
-
-    `dynamic`: whether anything renders, when the caller knows (else it is looked for)."""
-    from clocks.parameters import render_context
-
-    if not (_dynamic_values(job, layers) if dynamic is None else dynamic):
-        # Nothing to render: skip building the pendulum time (1,000 fires at once add up).
-        return job.parameters.resolve(*layers, context={})
-    context = render_context(
-        scheduled_time=scheduled_time, timezone=timezone, job=job.name, clock=clock, run_id=run_id
-    )
-    return job.parameters.resolve(*layers, context=context)
-
-
-def resolve_fire(
-    job: Job,
-    clock: Clock,
-    scheduled_time: datetime,
-    *,
-    run_id: int | None,
-    dynamic: bool | None = None,
-) -> ResolvedParameters:
-    """The parameters of one fire of `clock`: its defaults over the job's, at `scheduled_time`."""
-    return resolve_parameters(
-        job,
-        [clock.parameter_defaults],
-        scheduled_time=scheduled_time,
-        timezone=clock.timezone,
-        clock=clock.name,
-        run_id=run_id,
-        dynamic=dynamic,
-    )
 
 
 def secret_refs(resolved: ResolvedParameters) -> dict[str, Any]:
@@ -188,7 +131,7 @@ class Firing:
         self._pump_scheduled = False
         self._in_flight = 0
         self._idle_waiters: list[asyncio.Future[None]] = []
-        self._dynamic: dict[tuple[str, str], tuple[Job, Clock, bool, bool]] = {}
+        self._resolvers: dict[tuple[str, str], tuple[Job, Resolver]] = {}
         self.results = FireResult()  # everything claimed since the last `drain`
         self.closed = False
 
@@ -346,7 +289,7 @@ class Firing:
                 log.info("fire dropped job=%s clock=%s reason=removed", due.job, due.clock)
                 continue
             clock = self.book.effective(job.name, config_clock)
-            dynamic = self._renders(job, clock)[0]
+            resolver = self.resolver(job, config_clock)
             key = (job.name, clock.name)
             backfill = due.trigger == "backfill"
             for scheduled_time in due.times:
@@ -360,9 +303,7 @@ class Firing:
                 resolved: ResolvedParameters | None = None
                 error: str | None = None
                 try:
-                    resolved = resolve_fire(
-                        job, clock, scheduled_time, run_id=None, dynamic=dynamic
-                    )
+                    resolved = resolver.resolve(scheduled_time)
                 except ParameterError as problem:
                     error = f"parameters: {problem}"
                 claim.new_runs.append(
@@ -436,8 +377,9 @@ class Firing:
                 )
                 continue
             try:
-                if self._renders(job, clock)[1]:
-                    resolved = resolve_fire(job, clock, scheduled_time, run_id=run_id, dynamic=True)
+                resolver = self.resolver(job, clock)
+                if resolver.uses_run_id:
+                    resolved = resolver.resolve(scheduled_time, run_id=run_id)
                     run.parameters, run.secret_refs = resolved.masked(), secret_refs(resolved)
                     self._update(run_id, parameters=run.parameters, secret_refs=run.secret_refs)
             except ParameterError as problem:
@@ -460,16 +402,19 @@ class Firing:
     def _update(self, run_id: int, **fields: Any) -> None:
         self.writer.submit(lambda store: store.update_runs([(run_id, fields)]), "fire update")
 
-    def _renders(self, job: Job, clock: Clock) -> tuple[bool, bool]:
-        """Whether fires of `clock` have dynamic values to render, and whether one mentions
-        `run_id`: worked out once per clock (and again after a reload), not once per fire."""
+    def resolver(self, job: Job, clock: Clock) -> Resolver:
+        """How fires of `clock` get their parameters: built once per clock (and again after
+        a reload, which makes new jobs), not once per fire. `clock` may be the config's or
+        its anchored copy: they resolve alike."""
+        from clocks.resolution import Resolver
+
         key = (job.name, clock.name)
-        cached = self._dynamic.get(key)
-        if cached is None or cached[0] is not job or cached[1] is not clock:
-            values = _dynamic_values(job, [clock.parameter_defaults])
-            cached = (job, clock, bool(values), any("run_id" in value for value in values))
-            self._dynamic[key] = cached
-        return cached[2], cached[3]
+        cached = self._resolvers.get(key)
+        if cached is not None and cached[0] is job:
+            return cached[1]
+        resolver = Resolver.for_clock(job.name, job.parameters, clock)
+        self._resolvers[key] = (job, resolver)
+        return resolver
 
     # -- catch-up ----------------------------------------------------------------------------
 

@@ -154,11 +154,15 @@ class Planner:
         *,
         catch_up: bool,
         first_seen: dict[tuple[str, str], datetime] | None = None,
+        fresh: bool = False,
     ) -> None:
         """Schedule one clock (after its catch-up) from now.
 
         `first_seen` collects the "seen until now" marks of first-loaded clocks, for the caller
-        to write in one transaction; without it each is written at once."""
+        to write in one transaction; without it each is written at once. A `fresh` clock (one
+        a reload added or enabled) is marked seen until now whatever it fired before: the time
+        it did not exist, or was disabled, is never caught up (spec 7), not now and not after
+        a restart."""
         from scheduler.scheduling.triggers import ClockTrigger
 
         key = (job.name, clock.name)
@@ -167,6 +171,16 @@ class Planner:
             return
         effective = self.book.effective(job.name, clock)
         last_fire = self.firing.last_fires.get(key)
+        if fresh and last_fire is not None and last_fire < whole_second(now):
+            self._mark_first_seen({key: whole_second(now)})
+            log.info(
+                "clock starts fresh job=%s clock=%s last_fire=%s",
+                job.name,
+                clock.name,
+                last_fire.isoformat(),
+            )
+            last_fire = whole_second(now)
+            catch_up = False
         known: tuple[datetime | None] | None = None  # the first fire after now, when found here
         if catch_up and last_fire is not None:
             following = effective.next_fire(last_fire)
@@ -258,7 +272,10 @@ class Planner:
     def apply(self, jobs: Mapping[str, Job], now: datetime) -> tuple[int, int, int]:
         """Bring the plan to a reloaded config; (added, removed, changed) clocks.
 
-        A clock whose fingerprint is unchanged keeps its APScheduler job and next fire."""
+        A clock whose fingerprint is unchanged keeps its APScheduler job and next fire. A
+        clock the reload adds (even one that existed before under its name, its old last
+        fire still stored) or that it enables again starts fresh: no catch-up for the time
+        it did not exist or was disabled."""
         from scheduler.scheduling.triggers import ClockTrigger
 
         old_keys = set(self.fingerprints)
@@ -274,7 +291,7 @@ class Planner:
         for key, (job, clock) in new_clocks.items():
             fingerprint = clock_fingerprint(job, clock)
             if key not in old_keys:
-                self.plan(job, clock, now, catch_up=True)
+                self.plan(job, clock, now, catch_up=False, fresh=True)
                 added += 1
             elif self.fingerprints[key] != fingerprint:
                 changed += 1
@@ -293,6 +310,6 @@ class Planner:
                         self.scheduler.remove_job(scheduled_id)
                 elif exists:
                     self.scheduler.modify_job(scheduled_id, trigger=trigger, next_run_time=first)
-                else:
-                    self.plan(job, clock, now, catch_up=False)
+                else:  # enabled again (or given fires again): nothing before now is due
+                    self.plan(job, clock, now, catch_up=False, fresh=True)
         return added, removed, changed

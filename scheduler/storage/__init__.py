@@ -48,15 +48,22 @@ def is_url(database: str | Path) -> bool:
     return str(database).startswith(URL_SCHEMES)
 
 
-def open_store(database: str | Path, *, readonly: bool = False, **options: Any) -> RunStore:
+def open_store(
+    database: str | Path, *, readonly: bool = False, wait: bool = True, **options: Any
+) -> RunStore:
     """A connection to the store at `database`: a SQLite file path, or a PostgreSQL URL.
 
-    Creates and migrates the schema unless `readonly`. StoreOpenError (one line, with the
-    sysexits code of spec 7) when it cannot be opened."""
+    Creates and migrates the schema unless `readonly`. `wait=False` asks for a connection
+    that never waits for another writer's lock, where the store can give one (SQLite: its
+    `blocking` is then False, and the daemon uses it on its loop). StoreOpenError (one line,
+    with the sysexits code of spec 7) when it cannot be opened."""
     if is_url(database):
         raise StoreOpenError(
             f"{database}: PostgreSQL is not supported by this clockd yet", sysexit=78
         )
     from scheduler.storage.sqlite.store import SQLiteStore
 
-    return SQLiteStore.open(database, readonly=readonly, **options)
+    store = SQLiteStore.open(database, readonly=readonly, **options)
+    if not wait:
+        store.never_wait()
+    return store

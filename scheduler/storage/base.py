@@ -59,6 +59,9 @@ class RunStore(Protocol):
     """One connection to the run history and clock state. See the module docstring."""
 
     location: str  # what the user configured, for messages: a file path or a URL without password
+    # Whether a call may wait (a lock, the network): the daemon then keeps the store's calls
+    # on threads (`writer`, `reader`); one that never waits is called on the loop itself.
+    blocking: bool
 
     def close(self) -> None: ...
 

@@ -1,14 +1,22 @@
-"""`StoreWriter`: every write of the daemon, on one thread, in order, retried until written.
+"""`StoreWriter`: every write of the daemon, in order, retried until written, never waited for.
 
-The event loop never waits for the database: it hands a write (a function of the store) to
-the writer and goes on; the result comes back as a callback on the loop. A write that fails
-transiently (the database is locked by someone else, the disk is full, the server is gone)
-is kept at the head of the queue and retried with backoff, so later writes wait behind it
-and nothing is written out of order or lost (spec 7). While writes fail, `health` says why;
-`/healthz` reports it and the log says once when writing fails and once when it recovers.
+The event loop hands a write (a function of the store) to the writer and goes on; the result
+comes back as a callback on the loop. A write that fails transiently (the database is locked
+by someone else, the disk is full, the server is gone) is kept at the head of the queue and
+retried with backoff, so later writes wait behind it and nothing is written out of order or
+lost (spec 7). While writes fail, `health` says why; `/healthz` reports it and the log says
+once when writing fails and once when it recovers.
 
-    writer = StoreWriter(store, loop=loop)
-    writer.start()
+Where the writes happen depends on the store (`RunStore.blocking`):
+- a store whose calls can block (a database server over the network) gets a thread of its
+  own, which may wait as long as it likes;
+- a store whose calls never wait (SQLite opened with `busy_timeout = 0`: a locked file
+  fails at once, and the writer retries later) is written on the loop itself, between its
+  other work: no thread hand-off per write (each costs a loop wake-up, and libfaketime, which
+  the clock-jump tests run under, makes thread hand-offs take 100 ms).
+
+    writer = StoreWriter(store)
+    writer.start()                                     # on the loop
     writer.submit(lambda s: s.update_runs(changes), "run states", done=on_written)
     run_id = await writer.call(lambda s: s.create_run(new_run), "create run", timeout=10)
 """
@@ -38,12 +46,15 @@ Done = Callable[[Any, BaseException | None], None]
 
 FIRST_BACKOFF = 0.05  # seconds before the first retry of a failed write
 MAX_BACKOFF = 2.0  # and at most this long between retries
+# On the loop: writes done in one go before the loop gets a turn (a burst's claims and state
+# changes are a few dozen; the loop must still start runs in between).
+LOOP_BATCH = 8
 
 
 @dataclass(eq=False)
 class Write(Generic[T]):
     """One queued write. `done(result, error)` runs on the loop once it is written or failed
-    for good (a permanent error: a bug or a constraint, never retried)."""
+    for good (a permanent error: a bug or a constraint, never retried) or withdrawn."""
 
     fn: Callable[[RunStore], T]
     label: str
@@ -53,6 +64,22 @@ class Write(Generic[T]):
     running: bool = False
     finished: bool = False
     attempts: int = 0
+
+
+@dataclass
+class WriterHealth:
+    """What `/healthz` and the metrics read. Times are monotonic seconds."""
+
+    failing_since: float | None = None
+    last_error: str | None = None
+    failed_attempts: int = 0
+    recoveries: int = 0
+    written: int = 0
+    queued: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.failing_since is None
 
 
 class _Alarm:
@@ -80,25 +107,9 @@ class _Alarm:
         os.close(self._fd)
 
 
-@dataclass
-class WriterHealth:
-    """What `/healthz` and the metrics read. Times are monotonic seconds."""
-
-    failing_since: float | None = None
-    last_error: str | None = None
-    failed_attempts: int = 0
-    recoveries: int = 0
-    written: int = 0
-    queued: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.failing_since is None
-
-
 class StoreWriter:
     """See the module docstring. `loop` receives the callbacks (default: the loop running
-    at `start()`); `store` is used only by the writer's own thread once started."""
+    at `start()`). `on_loop` overrides the store's own answer to where writes happen."""
 
     def __init__(
         self,
@@ -108,18 +119,22 @@ class StoreWriter:
         first_backoff: float = FIRST_BACKOFF,
         max_backoff: float = MAX_BACKOFF,
         monotonic: Callable[[], float] = time.monotonic,
+        on_loop: bool | None = None,
     ) -> None:
         self.store = store
         self._loop = loop
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
         self.monotonic = monotonic
+        self.on_loop = not getattr(store, "blocking", True) if on_loop is None else on_loop
         self.health = WriterHealth()
         self._queue: deque[Write[Any]] = deque()
         self._condition = threading.Condition()
         # Ends a backoff early on close (new writes do not: they would defeat the backoff).
         self._closed_alarm = _Alarm()
         self._thread: threading.Thread | None = None
+        self._pump_handle: asyncio.Handle | None = None
+        self._loop_thread: int | None = None
         self._closing = False
         self._abandon = False
 
@@ -134,8 +149,12 @@ class StoreWriter:
 
     def start(self) -> None:
         self.loop  # noqa: B018 - fix the loop now, on the loop's thread
-        self._thread = threading.Thread(target=self._work, name="clockd-store-writer", daemon=True)
-        self._thread.start()
+        self._loop_thread = threading.get_ident()
+        if not self.on_loop:
+            self._thread = threading.Thread(
+                target=self._work, name="clockd-store-writer", daemon=True
+            )
+            self._thread.start()
 
     def submit(self, fn: Callable[[RunStore], T], label: str, done: Done | None = None) -> Write[T]:
         """Queue a write; `done(result, error)` is called on the loop when it is over."""
@@ -146,6 +165,8 @@ class StoreWriter:
             self._queue.append(write)
             self.health.queued = len(self._queue)
             self._condition.notify()
+        if self.on_loop and self._pump_handle is None:
+            self._pump_handle = self.loop.call_soon(self._pump)
         return write
 
     async def call(
@@ -208,9 +229,12 @@ class StoreWriter:
         with self._condition:
             self._closing = True
             self._condition.notify()
-        self._closed_alarm.ring()
-        if self._thread is not None:
-            self._thread.join(max(timeout, 0))
+        if self.on_loop:
+            self._finish_on_caller(timeout)
+        else:
+            self._closed_alarm.ring()
+            if self._thread is not None:
+                self._thread.join(max(timeout, 0))
         with self._condition:
             left = len(self._queue)
             self._abandon = True
@@ -221,52 +245,96 @@ class StoreWriter:
             self._closed_alarm.close()
         return left
 
-    # --- the writer's thread ---------------------------------------------------------------
+    # --- doing the writes ------------------------------------------------------------------
+
+    def _next(self) -> Write[Any] | None:
+        """The head write, marked running (withdrawn ones dropped); None when none is left."""
+        with self._condition:
+            while self._queue and self._queue[0].withdrawn:
+                self._queue.popleft()  # already answered by withdraw()
+            if not self._queue:
+                return None
+            write = self._queue[0]
+            write.running = True
+            return write
+
+    def _do(self, write: Write[Any]) -> float | None:
+        """One attempt of the head write: answered (None), or seconds until the next try."""
+        result, error = self._attempt(write)
+        retry_in: float | None = None
+        with self._condition:
+            write.running = False
+            transient = error is not None and self.store.is_transient(error)
+            if transient and write.withdrawn:
+                write.finished = True
+                self._queue.popleft()
+                self._failed(write, error)  # type: ignore[arg-type]
+                error = self._withdrawn_error(write.why)
+            elif transient:
+                retry_in = self._failed(write, error)  # type: ignore[arg-type]
+            else:
+                write.finished = True
+                self._queue.popleft()
+            self.health.queued = len(self._queue)
+        if retry_in is not None:
+            return retry_in
+        if error is None:
+            self._succeeded()
+        elif not self.store.is_transient(error):
+            log.error(
+                "store write failed for good write=%s error=%s",
+                write.label,
+                self.store.describe_error(error),
+            )
+        self._deliver(write, result, error)
+        return None
 
     def _work(self) -> None:
+        """The writer's own thread (a store whose calls can block)."""
         while True:
             with self._condition:
                 while not self._queue and not self._closing:
                     self._condition.wait()
-                if not self._queue:
-                    return  # closing and nothing left
-                write = self._queue[0]
-                if write.withdrawn:  # already answered by withdraw()
-                    self._queue.popleft()
-                    continue
-                write.running = True
-            result, error = self._attempt(write)
-            retry_in: float | None = None
-            with self._condition:
-                write.running = False
-                if error is not None and self.store.is_transient(error) and write.withdrawn:
-                    write.finished = True
-                    self._queue.popleft()
-                    self.health.queued = len(self._queue)
-                    self._failed(write, error)
-                    error = self._withdrawn_error(write.why)
-                elif error is not None and self.store.is_transient(error):
-                    if self._abandon:
-                        self._queue.clear()
-                        return
-                    retry_in = self._failed(write, error)
-                else:
-                    write.finished = True
-                    self._queue.popleft()
-                    self.health.queued = len(self._queue)
+                if self._abandon:
+                    self._queue.clear()
+                    return
+            write = self._next()
+            if write is None:
+                if self._closing:
+                    return
+                continue
+            retry_in = self._do(write)
             if retry_in is not None:
                 # Closing ends the wait early (then the retries continue until close gives up).
                 self._closed_alarm.wait(retry_in)
-                continue
-            if error is None:
-                self._succeeded()
-            elif not self.store.is_transient(error):
-                log.error(
-                    "store write failed for good write=%s error=%s",
-                    write.label,
-                    self.store.describe_error(error),
-                )
-            self._deliver(write, result, error)
+
+    def _pump(self) -> None:
+        """On the loop (a store whose calls never wait): a few writes, then the loop's turn."""
+        self._pump_handle = None
+        for _ in range(LOOP_BATCH):
+            write = self._next()
+            if write is None:
+                return
+            retry_in = self._do(write)
+            if retry_in is not None:
+                self._pump_handle = self.loop.call_later(retry_in, self._pump)
+                return
+        self._pump_handle = self.loop.call_soon(self._pump)
+
+    def _finish_on_caller(self, timeout: float) -> None:
+        """Close of an on-loop writer: the writes left, done here, until `timeout`."""
+        if self._pump_handle is not None:
+            self._pump_handle.cancel()
+            self._pump_handle = None
+        deadline = self.monotonic() + max(timeout, 0)
+        while (write := self._next()) is not None:
+            retry_in = self._do(write)
+            if retry_in is not None:
+                if self.monotonic() + retry_in > deadline:
+                    with self._condition:
+                        write.running = False
+                    return
+                self._closed_alarm.wait(retry_in)
 
     def _attempt(self, write: Write[Any]) -> tuple[Any, BaseException | None]:
         write.attempts += 1
@@ -314,6 +382,13 @@ class StoreWriter:
         if write.done is None:
             if error is not None and not self.store.is_transient(error):
                 log.error("store write failed write=%s", write.label, exc_info=error)
+            return
+        if threading.get_ident() == self._loop_thread:
+            # On the loop already: answer on the next pass, as a thread's answer would come.
+            try:
+                self.loop.call_soon(write.done, result, error)
+            except RuntimeError:  # the loop is closed: nobody waits for this answer any more
+                pass
             return
         try:
             self.loop.call_soon_threadsafe(write.done, result, error)

@@ -9,7 +9,7 @@ executor live. A client's mistake is a 4xx with `{"error": ..., "details": [...]
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -310,24 +310,20 @@ def refuse_far_year(name: str, text: str | None) -> None:
 
 
 def parse_moment(text: str | None, name: str, timezone: str, *, end: bool) -> datetime:
-    """A backfill bound: a date (its whole day: from its start, or to its last second) or a
-    date-time; without an offset it is wall time in the clock's zone."""
-    from zoneinfo import ZoneInfo
+    """A backfill bound, read as `clockd next --after` reads a time (`clocks.localtime`): a
+    date is its whole day (from its start, or to its last second), a date-time without an
+    offset is wall time in the clock's zone (a gap → the first instant after it, a repeated
+    hour → its first occurrence)."""
+    from clocks.errors import ClockError
+    from clocks.localtime import get_zone
+    from clocks.localtime import parse_moment as parse_local_moment
 
     if not text:
         raise ApiError(400, f"'{name}' is required: a date (2026-03-01) or date-time")
-    zone = ZoneInfo(timezone)
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day, time(23, 59, 59) if end else time(0), tzinfo=zone)
-        else:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=zone)
-    except ValueError:
-        raise ApiError(400, f"'{name}' is not a date or date-time: {text[:60]!r}") from None
-    return moment.astimezone(UTC).replace(microsecond=0)
+        return parse_local_moment(text[:100], get_zone(timezone), end=end)
+    except ClockError as error:
+        raise ApiError(400, f"'{name}': {error.message}") from None
 
 
 def create_app(

@@ -14,8 +14,9 @@ from typing import Any
 from scheduler.web.nesting import too_deep
 
 
-def form_fields(job: Any, timezone: str) -> list[dict[str, Any]]:
-    """One input per declared parameter, chosen by its type and schema."""
+def form_fields(job: Any, timezone: str, now: datetime) -> list[dict[str, Any]]:
+    """One input per declared parameter, chosen by its type and schema; a dynamic default is
+    shown as it renders for a run at `now`."""
     from clocks.templates import is_dynamic
 
     fields = []
@@ -38,10 +39,15 @@ def form_fields(job: Any, timezone: str) -> list[dict[str, Any]]:
             "options": [],
             "checked": False,
         }
-        if parameter.secret:
+        if parameter.secret and parameter.choices:
+            # Only the references the config lists are accepted at trigger time (spec 2.1).
+            entry["input"] = "select"
+            entry["options"] = list(parameter.choices)
+            entry["hint"] = "a reference the config lists, resolved only where the run executes"
+        elif parameter.secret:
             entry["input"] = "text"
-            entry["placeholder"] = "env:NAME or file:PATH"
-            entry["hint"] = "a reference, resolved only where the run executes"
+            entry["placeholder"] = "set by the config's clocks only"
+            entry["hint"] = "the config lists no references a run may choose"
         elif schema.get("enum"):
             entry["input"] = "select"
             entry["options"] = [
@@ -71,7 +77,7 @@ def form_fields(job: Any, timezone: str) -> list[dict[str, Any]]:
             if "maxLength" in schema:
                 entry["attrs"] = {"maxlength": str(schema["maxLength"])}
         if dynamic:
-            rendered = render_for_now(job, parameter, timezone)
+            rendered = render_for_now(job, parameter, timezone, now)
             entry["placeholder"] = rendered or str(default)
             entry["hint"] = (
                 f"default {default} → {rendered} now" if rendered else f"default {default}"
@@ -95,14 +101,14 @@ def field_text(input_kind: str, value: Any) -> str:
     return str(value)
 
 
-def render_for_now(job: Any, parameter: Any, timezone: str) -> str:
-    """A dynamic default rendered for a manual run now, or "" when it cannot be."""
+def render_for_now(job: Any, parameter: Any, timezone: str, now: datetime) -> str:
+    """A dynamic default rendered for a manual run at `now`, or "" when it cannot be."""
     try:
         from clocks.parameters import render_context
         from clocks.templates import render
 
         context = render_context(
-            scheduled_time=datetime.now(UTC).replace(microsecond=0),
+            scheduled_time=now.astimezone(UTC).replace(microsecond=0),
             timezone=timezone,
             job=job.name,
             clock=None,

@@ -171,7 +171,7 @@ class Ui:
         if job is None:
             return self.page(request, "error.html", 404, message=f"unknown job {name!r}")
         timezone = self.service.config.daemon.timezone
-        fields = form_fields(job, timezone)
+        fields = form_fields(job, timezone, self.service.time_source.now())
         for entry in fields:
             if texts is not None and entry["name"] in texts:
                 entry["value"] = texts[entry["name"]]

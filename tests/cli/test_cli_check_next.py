@@ -129,6 +129,28 @@ def test_check_reports_every_problem_on_stderr_and_exits_1(
     ]
 
 
+def test_check_warns_about_a_template_inside_a_shell_script_and_still_exits_0(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("clockd.toml").write_text(
+        '[jobs.echo]\ncommand = ["sh", "-c", "echo {{ msg }}"]\n'
+        'on_failure = ["/bin/bash", "-lc", "notify \'{{ error }}\'"]\n'
+        '[jobs.echo.parameters.msg]\ntype = "string"\ndefault = "hi"\n'
+        '[jobs.safe]\ncommand = ["sh", "-c", "echo \\"$1\\"", "sh", "{{ job }}"]\n'
+    )
+    code, out, err = clockd(capsys, "check")
+    assert (code, out) == (0, "2 jobs, 0 clocks OK\n")
+    assert err.splitlines() == [
+        "warning: clockd.toml: jobs.echo.command[2]: a template inside the script of 'sh -c' is "
+        "injectable: a value with a quote, ';' or '$(...)' runs as shell code; pass it as an "
+        'argument of the script instead: ["sh", "-c", "echo \\"$1\\"", "sh", "{{ msg }}"]',
+        "warning: clockd.toml: jobs.echo.on_failure[2]: a template inside the script of 'bash -lc' "
+        "is injectable: a value with a quote, ';' or '$(...)' runs as shell code; pass it as an "
+        'argument of the script instead: ["/bin/bash", "-lc", "notify \\"$1\\"", "bash", "{{ error }}"]',
+    ]
+
+
 def test_check_names_a_missing_config_in_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -313,7 +335,7 @@ def test_next_refuses_a_bad_after_as_a_usage_error(
 ) -> None:
     code, _, err = clockd(capsys, "next", "report", "-c", berlin, "--after", "tomorrow")
     assert code == 2
-    assert "'tomorrow' is not a date and time" in err
+    assert "'tomorrow' is not a date or date-time" in err
 
 
 # --- start-up cost ------------------------------------------------------------------

@@ -156,15 +156,40 @@ def test_convert_text_refuses_an_unknown_name_without_a_close_one() -> None:
 @pytest.mark.parametrize(
     ("name", "text"),
     [
-        ("count", "{{ 1 + 2 }}"),
-        ("day", "{{ scheduled_time.to_date_string() }}"),
         ("api_key", "env:API_KEY"),
-        ("api_key", "hunter2"),  # kept as given; resolution refuses the literal (kind "secret")
+        ("api_key", "hunter2"),  # kept as given; resolution refuses it (kind "secret")
     ],
-    ids=["dynamic-int", "dynamic-date", "secret-reference", "secret-literal"],
+    ids=["secret-reference", "secret-literal"],
 )
-def test_convert_text_keeps_dynamic_and_secret_text_for_resolution(name: str, text: str) -> None:
+def test_convert_text_keeps_secret_text_for_resolution(name: str, text: str) -> None:
     assert PARAMETERS.convert_text(name, text) == text
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (
+            "count",
+            "{{ 1 + 2 }}",
+            "parameter 'count': '{{ 1 + 2 }}' is not an integer (write it like 42)",
+        ),
+        (
+            "day",
+            "{{ scheduled_time.to_date_string() }}",
+            "parameter 'day': '{{ scheduled_time.to_date_string() }}' is not a date (write it like 2026-03-01)",
+        ),
+    ],
+    ids=["template-as-int", "template-as-date"],
+)
+def test_convert_text_takes_a_template_as_data(name: str, text: str, message: str) -> None:
+    # Spec 2.1.3: only the config holds templates; a trigger-time "{{" is plain text.
+    with pytest.raises(ParameterError) as caught:
+        PARAMETERS.convert_text(name, text)
+    assert [p.message for p in caught.value.problems] == [message]
+
+
+def test_convert_text_keeps_a_template_as_text_for_a_string() -> None:
+    assert PARAMETERS.convert_text("label", "{{ 7 * 7 }}") == "{{ 7 * 7 }}"
 
 
 @settings(max_examples=200, deadline=None)

@@ -224,13 +224,19 @@ def test_dynamic_values_are_converted_to_their_type(
     assert parameters.resolve(context=CONTEXT).values == {"v": expected}
 
 
-def test_dynamic_values_from_any_layer_are_rendered() -> None:
-    parameters = declare(v={"type": "integer"})
-    cli_value = parameters.convert_text("v", "{{ scheduled_time.year }}")
+def test_dynamic_values_from_any_config_layer_are_rendered_and_given_ones_are_data() -> None:
+    parameters = declare(v={"type": "integer"}, s={"type": "string", "default": "{{ job }}"})
     assert parameters.resolve({"v": "{{ scheduled_time.month }}"}, context=CONTEXT).values == {
-        "v": 3
+        "v": 3,
+        "s": "report",
     }
-    assert parameters.resolve({"v": cli_value}, context=CONTEXT).values == {"v": 2026}
+    # Spec 2.1.3: values given at trigger time are data, never rendered.
+    given = parameters.resolve({"v": 1}, given={"s": "{{ 7 * 7 }}"}, context=CONTEXT)
+    assert given.values == {"v": 1, "s": "{{ 7 * 7 }}"}
+    with pytest.raises(ParameterError) as caught:
+        parameters.resolve(given={"v": "{{ scheduled_time.year }}"}, context=CONTEXT)
+    assert [p.kind for p in caught.value.problems] == ["invalid"]
+    assert "is not of type 'integer'" in caught.value.problems[0].message
 
 
 def test_the_context_knows_job_clock_and_run_id() -> None:
@@ -662,7 +668,12 @@ def test_json_schema_shape() -> None:
             "since": {"type": "string", "format": "date", "default": "2026-01-01"},
             "at": {"type": "string", "format": "date-time", "default": "2026-01-01T00:00:00+00:00"},
             "tags": {"type": "array", "items": {"type": "string"}, "default": []},
-            "api_key": {"type": "string", "default": "env:REPORT_API_KEY", "x-secret": True},
+            "api_key": {
+                "type": "string",
+                "default": "env:REPORT_API_KEY",
+                "x-secret": True,
+                "enum": ["env:REPORT_API_KEY"],
+            },
         },
         "required": ["x"],
         "additionalProperties": False,

@@ -227,6 +227,24 @@ def test_find_config_explains_what_is_missing(
             find_config_path(None, {})
 
 
+def test_commands_that_may_do_without_a_config_share_the_same_lookup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scheduler.cli.trigger import locate_daemon
+    from scheduler.config import locate_config
+
+    monkeypatch.chdir(tmp_path)
+    if not Path("/etc/clockd/clockd.toml").exists():
+        assert locate_config(None, {}) is None
+    # `clockd trigger -c nope.toml` says what `clockd check -c nope.toml` says
+    with pytest.raises(UserError) as caught:
+        locate_daemon(None, "nope.toml", environ={})
+    assert caught.value.message == "config file 'nope.toml' (from --config) does not exist"
+    (tmp_path / "clockd.toml").write_text('[daemon]\nlisten = "127.0.0.1:9999"\n')
+    assert locate_config(None, {}) == Path("clockd.toml")
+    assert locate_daemon(None, None, environ={}).url == "http://127.0.0.1:9999"
+
+
 def test_load_config_uses_clockd_config_from_the_environment(tmp_path: Path) -> None:
     path = tmp_path / "other.toml"
     path.write_text('[jobs.a]\ncommand = ["true"]\n')

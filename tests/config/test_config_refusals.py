@@ -159,6 +159,41 @@ REFUSALS = [
         "clockd.toml: jobs.report.clocks[0]: secret parameter 'key' takes a reference (env:NAME or file:PATH), never a value",
     ),
     (
+        JOB + '[jobs.report.parameters.key]\ntype = "string"\nsecret = true\n'
+        'default = "env:A_KEY"\nreferences = ["env:B_KEY"]\n',
+        "clockd.toml: jobs.report.parameters.key: secret parameter 'key': default 'env:A_KEY' is not one "
+        "of its references; add it to references (or remove references to allow the default only)",
+    ),
+    (
+        JOB + '[jobs.report.parameters.key]\ntype = "string"\nsecret = true\n'
+        'references = ["env:B_KEY", "hunter2"]\n',
+        "clockd.toml: jobs.report.parameters.key: secret parameter 'key': references[1] is not a "
+        "reference: write env:NAME or file:PATH",
+    ),
+    (
+        JOB + '[jobs.report.parameters.key]\ntype = "string"\nreferences = ["env:B_KEY"]\n',
+        "clockd.toml: jobs.report.parameters.key: parameter 'key': references apply only to a secret "
+        "parameter (secret = true)",
+    ),
+    (
+        # The payload as a default is rendered once under the template budget.
+        JOB + '[jobs.report.parameters.msg]\ntype = "string"\n'
+        "default = \"{% set x = range(20000)|list %}{% for i in x %}{{ x|join(',')|length }}{% endfor %}\"\n"
+        '[[jobs.report.clocks]]\nname = "every"\ncron = "@daily"\n',
+        "clockd.toml: jobs.report.clocks[0] (\"every\"): parameter 'msg': dynamic value "
+        "'{% set x = range(20000)|list %}{% for i… %}{{ x|join(',')|length }}{% endfor %}' does not render: "
+        "it needs more than the 50,000 steps a template may take (loop passes, calls and the size "
+        "of what they work on) (for a fire at 2026-03-02T00:00:00+00:00)",
+    ),
+    (
+        # a job without clocks: its defaults are checked at the parameter
+        JOB + '[jobs.report.parameters.msg]\ntype = "string"\n'
+        "default = \"{{ 'x'.center(10 ** 9) }}\"\n",
+        "clockd.toml: jobs.report.parameters.msg: parameter 'msg': dynamic value "
+        "'{{ 'x'.center(10 ** 9) }}' does not render: it would build a text of 1,000,000,001 "
+        "characters, over the 1,048,576 a template may produce",
+    ),
+    (
         "[jobs]\nreport = 3\n",
         "clockd.toml: jobs.report: expected a table [jobs.report], got 3",
     ),

@@ -548,3 +548,51 @@ def test_planning_starts_from_the_first_fire_the_config_check_found_while_it_sti
     assert planned(told, T0 + timedelta(milliseconds=500)) == T0 + timedelta(seconds=5)
     assert planned(told, T0 + timedelta(seconds=6)) == T0 + timedelta(seconds=7)
     assert planned(told, T0 - timedelta(seconds=10)) == T0 - timedelta(seconds=9)
+
+
+def test_a_default_over_the_template_budget_at_fire_time_makes_a_failed_run_at_once(
+    tmp_path: Path,
+) -> None:
+    # The issue's payload, reached only by March fires: the config check (November) passes.
+    path = tmp_path / "clockd.toml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            [daemon]
+            database = "clockd.db"
+            listen = ""
+
+            [jobs.echo]
+            command = ["echo", "{{ msg }}"]
+
+            [jobs.echo.parameters.msg]
+            type = "string"
+            default = "{% set x = range(20000 if scheduled_time.month == 3 else 1)|list %}{% for i in x %}{{ x|join(',')|length }}{% endfor %}"
+
+            [[jobs.echo.clocks]]
+            name = "every"
+            interval = "1s"
+            start = "2026-03-01T00:00:00Z"
+            """
+        )
+    )
+    config = load_config(path, now=datetime(2026, 11, 1, tzinfo=UTC))
+    with SQLiteStore.open(config.daemon.database) as store:
+        world = World(config, store)
+
+        async def body() -> Any:
+            return await world.fire(Due("echo", "every", [T0]))
+
+        result = world.run(body)
+        executor, firing, book = world.executor, world.firing, world.book
+        [failed] = [store.get_run(run_id) for run_id in result.failed]
+        assert failed.state == "failed"
+        assert failed.error.startswith("parameters: parameter 'msg': dynamic value '{% set x ")
+        assert "it needs more than the 50,000 steps a template may take" in failed.error
+        assert executor.submitted == []
+        # the same clock's resolver serves every fire until a reload makes a new job
+        job = config.jobs["echo"]
+        resolver = firing.resolver(job, job.clock("every"))
+        assert firing.resolver(job, book.effective("echo", job.clock("every"))) is resolver
+        assert resolver.renders
+        assert not resolver.uses_run_id

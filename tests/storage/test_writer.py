@@ -1,5 +1,7 @@
 """`StoreWriter` against a real SQLite file that another connection locks (spec 7: a write
-that fails is kept and retried, in order, until written; the loop never waits for it)."""
+that fails is kept and retried, in order, until written; the loop never waits for it) —
+both ways it can run: on a thread of its own (a store whose calls can wait), and on the
+loop (a store that never waits: SQLite with `never_wait()`)."""
 
 from __future__ import annotations
 
@@ -40,12 +42,25 @@ class Locker:
         self.conn.close()
 
 
-def run(tmp_path: Path, body: Any) -> Any:
+@pytest.fixture(params=["thread", "loop"])
+def where(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def open_store(tmp_path: Path, where: str) -> SQLiteStore:
     store = SQLiteStore.open(tmp_path / "clockd.db", busy_timeout=0.05)
+    if where == "loop":
+        store.never_wait()
+    return store
+
+
+def run(tmp_path: Path, body: Any, where: str = "thread") -> Any:
+    store = open_store(tmp_path, where)
     locker = Locker(tmp_path / "clockd.db")
 
     async def main() -> Any:
-        writer = StoreWriter(store, loop=asyncio.get_running_loop(), max_backoff=0.1)
+        writer = StoreWriter(store, max_backoff=0.1)
+        assert writer.on_loop == (where == "loop")
         writer.start()
         try:
             return await body(writer, store, locker)
@@ -59,7 +74,7 @@ def run(tmp_path: Path, body: Any) -> Any:
         store.close()
 
 
-def test_writes_happen_in_order_and_answer_on_the_loop(tmp_path: Path) -> None:
+def test_writes_happen_in_order_and_answer_on_the_loop(tmp_path: Path, where: str) -> None:
     async def body(writer: StoreWriter, store: SQLiteStore, locker: Locker) -> Any:
         loop = asyncio.get_running_loop()
         answers: list[tuple[Any, bool]] = []
@@ -72,13 +87,13 @@ def test_writes_happen_in_order_and_answer_on_the_loop(tmp_path: Path) -> None:
         await writer.drained()
         return answers, [r.job for r in store.list_runs(limit=None)]
 
-    answers, jobs = run(tmp_path, body)
+    answers, jobs = run(tmp_path, body, where)
     assert answers == [(1, True), (2, True), (3, True)]
     assert jobs == ["c", "b", "a"]
 
 
 def test_a_locked_database_keeps_the_writes_and_writes_them_in_order_once_free(
-    tmp_path: Path,
+    tmp_path: Path, where: str
 ) -> None:
     async def body(writer: StoreWriter, store: SQLiteStore, locker: Locker) -> Any:
         locker.lock()
@@ -100,7 +115,7 @@ def test_a_locked_database_keeps_the_writes_and_writes_them_in_order_once_free(
         await writer.drained()
         return ticks, failing, done, [r.job for r in store.list_runs(limit=None)]
 
-    ticks, failing, done, jobs = run(tmp_path, body)
+    ticks, failing, done, jobs = run(tmp_path, body, where)
     assert ticks > 10
     ok, attempts, backlog, done_while_locked = failing
     assert not ok
@@ -111,7 +126,7 @@ def test_a_locked_database_keeps_the_writes_and_writes_them_in_order_once_free(
     assert jobs == ["third", "second", "first"]
 
 
-def test_health_says_why_and_recovers(tmp_path: Path) -> None:
+def test_health_says_why_and_recovers(tmp_path: Path, where: str) -> None:
     async def body(writer: StoreWriter, store: SQLiteStore, locker: Locker) -> Any:
         locker.lock()
         writer.submit(lambda s: s.create_run(new_run()), "create")
@@ -122,14 +137,16 @@ def test_health_says_why_and_recovers(tmp_path: Path) -> None:
         await writer.drained()
         return during, writer.health.ok, writer.health.recoveries
 
-    (error, since), ok, recoveries = run(tmp_path, body)
+    (error, since), ok, recoveries = run(tmp_path, body, where)
     assert "locked" in error
     assert since
     assert ok
     assert recoveries == 1
 
 
-def test_a_permanent_error_is_answered_and_the_next_write_goes_on(tmp_path: Path) -> None:
+def test_a_permanent_error_is_answered_and_the_next_write_goes_on(
+    tmp_path: Path, where: str
+) -> None:
     async def body(writer: StoreWriter, store: SQLiteStore, locker: Locker) -> Any:
         def broken(s: SQLiteStore) -> None:
             s.update_runs([(1, {"no_such_column": 1})])
@@ -138,11 +155,11 @@ def test_a_permanent_error_is_answered_and_the_next_write_goes_on(tmp_path: Path
             await writer.call(broken, "broken")
         return await writer.call(lambda s: s.create_run(new_run()), "create")
 
-    assert run(tmp_path, body) == 1
+    assert run(tmp_path, body, where) == 1
 
 
 def test_a_request_that_cannot_wait_withdraws_its_write_and_it_never_happens(
-    tmp_path: Path,
+    tmp_path: Path, where: str
 ) -> None:
     async def body(writer: StoreWriter, store: SQLiteStore, locker: Locker) -> Any:
         locker.lock()
@@ -152,15 +169,17 @@ def test_a_request_that_cannot_wait_withdraws_its_write_and_it_never_happens(
         await writer.call(lambda s: s.create_run(new_run("later")), "create")
         return [r.job for r in store.list_runs(limit=None)]
 
-    assert run(tmp_path, body) == ["later"]
+    assert run(tmp_path, body, where) == ["later"]
 
 
-def test_close_gives_up_on_writes_that_keep_failing_and_counts_them(tmp_path: Path) -> None:
-    store = SQLiteStore.open(tmp_path / "clockd.db", busy_timeout=0.05)
+def test_close_gives_up_on_writes_that_keep_failing_and_counts_them(
+    tmp_path: Path, where: str
+) -> None:
+    store = open_store(tmp_path, where)
     locker = Locker(tmp_path / "clockd.db")
 
     async def main() -> int:
-        writer = StoreWriter(store, loop=asyncio.get_running_loop(), max_backoff=0.05)
+        writer = StoreWriter(store, max_backoff=0.05)
         writer.start()
         locker.lock()
         writer.submit(lambda s: s.create_run(new_run()), "create")

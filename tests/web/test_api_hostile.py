@@ -91,9 +91,10 @@ HOSTILE: list[bytes] = [
     b'{"parameters": {"n": 1, "s": "' + b"x" * 20_000 + b'"}}',  # over max_parameters_bytes
     b'{"parameters": {"n": 1, "s": "' + b"x" * 300_000 + b'"}}',  # over the body limit
     b'{"parameters": {"n": 1, "s": "{{ 7 * 7 }}"}, "clock": "' + b"c" * 5000 + b'"}',
-    b'{"parameters": {"n": 1, "s": "{{ self.__class__.__mro__ }}"}}',
-    b'{"parameters": {"n": 1, "s": "{{ cycler.__init__.__globals__.os.system(\'id\') }}"}}',
-    b'{"parameters": {"n": 1, "s": "{{ range(99999999) | list | length }}"}}',
+    # Trigger-time values are data (spec 2.1.3): a template is text, refused where its type is not.
+    b'{"parameters": {"n": "{{ self.__class__.__mro__ }}"}}',
+    b'{"parameter_text": {"n": "{{ cycler.__init__.__globals__.os.system(\'id\') }}"}}',
+    b'{"parameters": {"n": 1, "when": "{{ range(99999999) | list | length }}"}}',
     b'{"parameters": {"n": 1}, "parent_id": -5}',
     b'{"parameters": {"n": 1}, "parent_id": 1.5}',
     b'{"parameters": {"n": 1}, "parent_id": 99999999999999999999999}',
@@ -154,6 +155,32 @@ def test_hostile_bodies_are_all_4xx_and_history_survives(daemon: DaemonProcess) 
     assert 400 in statuses
     assert not daemon.exited()
     assert "Traceback" not in daemon.log()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ self.__class__.__mro__ }}",
+        "{{ cycler.__init__.__globals__.os.system('id') }}",
+        "{{ range(99999999) | list | length }}",
+    ],
+)
+def test_template_escapes_given_at_trigger_time_are_plain_text(
+    daemon: DaemonProcess, text: str
+) -> None:
+    # Before spec 2.1.3 these were rendered (and refused by the sandbox); now they are data.
+    with httpx.Client(base_url=f"http://127.0.0.1:{daemon.port}", timeout=30) as api:
+        response = api.post("/api/v1/jobs/job/runs", json={"parameters": {"n": 2, "s": text}})
+        assert response.status_code == 201, response.text
+        run = response.json()
+        assert run["parameters"]["s"] == text
+        wait_until(
+            lambda: api.get(f"/api/v1/runs/{run['id']}").json()["state"] == "succeeded",
+            15,
+            "the run to succeed",
+        )
+        lines = api.get(f"/api/v1/runs/{run['id']}/logs").json()["lines"]
+        assert [line["text"] for line in lines if line["stream"] == "stdout"] == [f"n=2 s={text}"]
 
 
 def test_lying_content_length_and_raw_garbage_do_not_hurt(daemon: DaemonProcess) -> None:

@@ -3,7 +3,7 @@ job, and posted text back to typed values or per-field errors."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -78,6 +78,10 @@ default = "env:KEY"
 """
 
 
+# 23:30 UTC on March 1st: already March 2nd in Berlin, the form's zone
+NOW = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+
+
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> Any:
     path = tmp_path_factory.mktemp("forms") / "clockd.toml"
@@ -87,11 +91,11 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def fields(job: Any) -> dict[str, dict[str, Any]]:
-    return {entry["name"]: entry for entry in form_fields(job, "Europe/Berlin")}
+    return {entry["name"]: entry for entry in form_fields(job, "Europe/Berlin", NOW)}
 
 
 def test_one_input_per_parameter_in_declaration_order(job: Any) -> None:
-    names = [entry["name"] for entry in form_fields(job, "Europe/Berlin")]
+    names = [entry["name"] for entry in form_fields(job, "Europe/Berlin", NOW)]
     assert names == [
         "label",
         "count",
@@ -147,10 +151,11 @@ def test_one_input_per_parameter_in_declaration_order(job: Any) -> None:
         (
             "key",
             {
-                "input": "text",
+                # a caller may choose only the default (the config lists no references)
+                "input": "select",
+                "options": ["env:KEY"],
                 "secret": True,
                 "value": "env:KEY",
-                "placeholder": "env:NAME or file:PATH",
             },
         ),
     ],
@@ -164,13 +169,10 @@ def test_the_input_of_each_type(
 
 
 def test_a_dynamic_default_is_shown_rendered_for_now(fields: dict[str, dict[str, Any]]) -> None:
-    # forms.render_for_now reads the wall clock itself: accept the UTC day on either side.
-    before = datetime.now(UTC)
     day = fields["day"]
-    after = datetime.now(UTC) + timedelta(seconds=1)
     assert day["input"] == "date"
     assert day["value"] == ""  # empty: the default applies when the form is posted
-    assert day["placeholder"] in {before.date().isoformat(), after.date().isoformat()}
+    assert day["placeholder"] == "2026-03-02"  # NOW in Berlin
     assert (
         day["hint"]
         == f"default {{{{ scheduled_time.to_date_string() }}}} → {day['placeholder']} now"

@@ -159,6 +159,8 @@ class SQLiteStore:
         self.location = str(path)
         self.readonly = readonly
         self._daemon_lock: IO[str] | None = None
+        # Whether a call may wait (for another writer's lock): until `never_wait()`.
+        self.blocking = True
 
     @classmethod
     def open(
@@ -239,6 +241,14 @@ class SQLiteStore:
                 f"another clockd serve is using the database {self.path} (lock {lock_path})"
             ) from None
         self._daemon_lock = handle
+
+    def never_wait(self) -> None:
+        """From now on a call never waits for a lock: a locked file fails at once (a
+        transient error the caller retries later), so the daemon may call this store on its
+        event loop. Reads in WAL mode never wait for writers anyway."""
+        with self._lock:
+            self._conn.execute("PRAGMA busy_timeout=0")
+        self.blocking = False
 
     def changes_marker(self) -> object:
         """The database files' modification times and sizes: unchanged while nobody writes."""
