@@ -68,6 +68,7 @@ class DaemonSettings:
     max_parameters_bytes: int = 1024 * 1024
     max_log_bytes: int = 10 * 1024 * 1024
     catchup_limit: int = 100
+    name: str | None = None  # this daemon's name among several (spec 8); None: the hostname
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,3 +121,39 @@ class Config:
     @property
     def clock_count(self) -> int:
         return sum(len(job.clocks) for job in self.jobs.values())
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who runs runs: the name every run records (`daemon`, spec 3), and the owner of their
+    processes (spec 7): one daemon instance, or one `clockd run` process, never reused."""
+
+    name: str
+    owner: str
+
+    @classmethod
+    def for_daemon(cls, name: str) -> Identity:
+        import uuid
+
+        return cls(name=name, owner=f"daemon:{name}:{uuid.uuid4().hex[:12]}")
+
+    @classmethod
+    def for_cli(cls) -> Identity:
+        import os
+        import socket
+
+        host = socket.gethostname()
+        return cls(
+            name=f"cli@{host}", owner=f"cli:{host}:{os.getpid()}:{process_start(os.getpid())}"
+        )
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (/proc/PID/stat field 22): with
+    the pid, it names one process for good (a pid alone may be reused). None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None

@@ -61,6 +61,7 @@ async def run_local(config: Config, job: str, values: dict[str, Any], clock: str
     """Create a manual run, execute it in this loop streaming its log; 0 if it succeeded."""
     from clocks.parameters import ParameterError
     from scheduler.daemon.service import Service
+    from scheduler.models import Identity
     from scheduler.running.environment import hidden_variables_of
     from scheduler.running.executor import Executor
     from scheduler.storage import StoreUnavailable, open_store
@@ -79,7 +80,7 @@ async def run_local(config: Config, job: str, values: dict[str, Any], clock: str
         executor = Executor(
             writer, settings, api_url=None, child_token=None, echo=_echo, hidden_env=hidden
         )
-        service = Service(config, writer, reader, executor)
+        service = Service(config, writer, reader, executor, identity=Identity.for_cli())
         try:
             record = await service.create_run(job, values, clock=clock, trigger="manual")
         except ParameterError as error:

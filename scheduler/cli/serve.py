@@ -10,8 +10,14 @@ from scheduler.cli.common import config_option
 
 
 @click.command()
+@click.option(
+    "--name",
+    default=None,
+    help="This daemon's name among several sharing a database (else $CLOCKD_NAME, "
+    "[daemon] name, the hostname).",
+)
 @config_option
-def serve(config_path: str | None) -> None:
+def serve(name: str | None, config_path: str | None) -> None:
     """Run the daemon in the foreground.
 
     Exits 78 (EX_CONFIG) on an invalid config, so systemd does not restart it in a loop.
@@ -21,4 +27,4 @@ def serve(config_path: str | None) -> None:
     from scheduler.daemon.logs import setup_logging
 
     setup_logging("text")
-    sys.exit(run_daemon(config_path))
+    sys.exit(run_daemon(config_path, name=name))

@@ -20,6 +20,7 @@ DAEMON_KEYS = (
     "max_parameters_bytes",
     "max_log_bytes",
     "catchup_limit",
+    "name",
 )
 
 JOB_KEYS = (

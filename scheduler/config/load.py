@@ -147,6 +147,23 @@ def read_toml(path: Path, shown: str, problems: list[Problem]) -> dict[str, Any]
         return None
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$")
+
+
+def _daemon_name(section: Section) -> str | None:
+    """`[daemon] name`: this daemon's name among several (spec 8); None: decided at start
+    ($CLOCKD_NAME or `--name`, else the hostname)."""
+    name = section.string("name", "")
+    if name and not _NAME.match(name):
+        section.report(
+            f"invalid name '{name[:80]}': letters, digits, '.', '_', '@' and '-', "
+            "at most 63 characters, starting with a letter or digit",
+            "name",
+        )
+        return None
+    return name or None
+
+
 def database_location(database: str, folder: Path) -> str:
     """A database server's URL as given; a SQLite file as an absolute path (relative to the
     main file's folder)."""
@@ -186,6 +203,7 @@ def build_daemon(section: Section, folder: Path) -> DaemonSettings:
         max_parameters_bytes=section.integer("max_parameters_bytes", 1024 * 1024, minimum=1),
         max_log_bytes=section.integer("max_log_bytes", 10 * 1024 * 1024, minimum=1),
         catchup_limit=section.integer("catchup_limit", 100, minimum=1),
+        name=_daemon_name(section),
     )
 
 

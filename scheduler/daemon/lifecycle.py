@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from scheduler.daemon.health import HealthWatch
 from scheduler.daemon.systemd import Notifier
+from scheduler.models import Identity
 from scheduler.running.events import RunEvents
 from scheduler.scheduling.clockbook import ClockBook
 from scheduler.scheduling.firing import JUMP_THRESHOLD, Firing
@@ -67,10 +68,12 @@ class Daemon:
         *,
         environ: MutableMapping[str, str] | None = None,
         time_source: TimeSource = SYSTEM_TIME,
+        name: str | None = None,
     ) -> None:
         self.config_path = Path(config_path) if config_path else None
         self.environ = os.environ if environ is None else environ
         self.time_source = time_source
+        self._name = name
         self.notifier = Notifier.from_environ(self.environ)
         self._wake = asyncio.Event()
         self._stop_requested = False
@@ -172,6 +175,18 @@ class Daemon:
             if warning not in seen:
                 log.warning("config warning: %s", warning.render())
 
+    def daemon_name(self, config: Config) -> str:
+        """This daemon's name (spec 8): `--name`, else $CLOCKD_NAME, else `[daemon] name`,
+        else the hostname."""
+        import socket
+
+        return (
+            self._name
+            or self.environ.get("CLOCKD_NAME")
+            or config.daemon.name
+            or socket.gethostname()
+        )
+
     async def assemble(
         self,
         config: Config,
@@ -190,6 +205,7 @@ class Daemon:
         from scheduler.daemon.service import Service
 
         self.config, self.store = config, store
+        self.identity = Identity.for_daemon(self.daemon_name(config))
         loop = asyncio.get_running_loop()
         states = store.clock_states()  # one read, before the writer's thread takes the store
         self.writer = StoreWriter(store, loop=loop)
@@ -229,6 +245,7 @@ class Daemon:
             catchup_limit=config.daemon.catchup_limit,
             time_source=self.time_source,
             last_fires={key: s.last_fire for key, s in states.items() if s.last_fire},
+            identity=self.identity,
         )
         self.service = Service(
             self.config,
@@ -240,6 +257,7 @@ class Daemon:
             events=self.events,
             time_source=self.time_source,
             child_token=child_token,
+            identity=self.identity,
         )
         self.scheduler = create_scheduler(self.firing)
         self.planner = Planner(
@@ -545,6 +563,6 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-def serve(config_path: str | Path | None = None) -> int:
+def serve(config_path: str | Path | None = None, *, name: str | None = None) -> int:
     """Run the daemon until SIGTERM; the process exit code."""
-    return asyncio.run(Daemon(config_path).run())
+    return asyncio.run(Daemon(config_path, name=name).run())

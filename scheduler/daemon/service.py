@@ -27,7 +27,7 @@ from scheduler.timesource import SYSTEM_TIME, TimeSource, whole_second
 
 if TYPE_CHECKING:
     from clocks.base import Clock
-    from scheduler.models import Config, Job
+    from scheduler.models import Config, Identity, Job
     from scheduler.running.executor import Executor
     from scheduler.scheduling.firing import Firing
     from scheduler.storage.base import RunStore
@@ -57,8 +57,10 @@ class Service:
         events: RunEvents | None = None,
         time_source: TimeSource = SYSTEM_TIME,
         child_token: str | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.config = config
+        self.identity = identity
         self.writer = writer
         self.reader = reader
         self.executor = executor
@@ -238,6 +240,8 @@ class Service:
             parent_id=parent_id,
             created_at=now,
             lateness=0.0,
+            daemon=self.identity.name if self.identity else None,
+            owner=self.identity.owner if self.identity else None,
         )
         run_id = await self.writer.call(
             lambda store: store.create_run(new_run), "create run", timeout=WRITE_TIMEOUT

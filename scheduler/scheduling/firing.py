@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from clocks.base import Clock
     from clocks.parameters import ResolvedParameters
     from clocks.resolution import Resolver
-    from scheduler.models import Job
+    from scheduler.models import Identity, Job
     from scheduler.running.executor import Executor
     from scheduler.scheduling.clockbook import ClockBook
     from scheduler.storage.base import RunStore
@@ -114,8 +114,10 @@ class Firing:
         catchup_limit: int = 100,
         time_source: TimeSource = SYSTEM_TIME,
         last_fires: Mapping[tuple[str, str], datetime] | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.writer = writer
+        self.identity = identity
         self.executor = executor
         self.book = book
         self.jobs = jobs
@@ -318,6 +320,8 @@ class Firing:
                         created_at=now,
                         error=error,
                         lateness=None if backfill else (now - scheduled_time).total_seconds(),
+                        daemon=self.identity.name if self.identity else None,
+                        owner=self.identity.owner if self.identity else None,
                     )
                 )
                 claim.prepared.append((job, clock, scheduled_time, resolved))
