@@ -101,8 +101,15 @@ class RunStore(Protocol):
         """Oldest first."""
         ...
 
-    def mark_crashed(self, now: datetime) -> list[int]:
-        """Runs left `running` or `pending` by a daemon that died become `crashed`; their ids."""
+    def unfinished_runs(self, owner_prefix: str | None = None) -> list[RunRecord]:
+        """Runs left `pending` or `running`, oldest first; with `owner_prefix`, only those
+        whose owner starts with it ("daemon:host-a:" — a row without owner counts as a
+        daemon's)."""
+        ...
+
+    def mark_crashed(self, now: datetime, run_ids: Sequence[int] | None = None) -> list[int]:
+        """Runs left `running` or `pending` by an owner that died become `crashed` (all of
+        them, or those of `run_ids` still unfinished); their ids."""
         ...
 
     def has_fire(self, job: str, clock: str, scheduled_time: datetime) -> bool: ...

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -396,3 +397,25 @@ def test_update_runs_groups_rows_by_columns_and_keeps_each_runs_own_values(
         ("running", T0 + timedelta(seconds=i)) for i in range(3)
     ]
     assert [r.name for r in runs] == [None, "second", None]  # type: ignore[union-attr]
+
+
+def test_unfinished_runs_of_an_owner_and_crashing_only_those(store: Store) -> None:
+    mine, other, cli, done = (
+        store.create_run(replace(fire(c, trigger="manual"), owner=owner))
+        for c, owner in (
+            ("a", "daemon:host-a:1"),
+            ("b", "daemon:host-b:2"),
+            ("c", "cli:vm:7:99"),
+            ("d", "daemon:host-a:1"),
+        )
+    )
+    legacy = store.create_run(fire("e", trigger="manual"))  # no owner: before owners existed
+    store.update_run(done, state="succeeded")
+    assert [r.id for r in store.unfinished_runs("daemon:host-a:")] == [mine, legacy]
+    assert [r.id for r in store.unfinished_runs("cli:")] == [cli]
+    # "_" is literal (only the owner-less row, which any daemon may claim, matches)
+    assert [r.id for r in store.unfinished_runs("daemon:host_a")] == [legacy]
+    assert [r.id for r in store.unfinished_runs()] == [mine, other, cli, legacy]
+    assert store.mark_crashed(T0, [mine, done]) == [mine]
+    assert store.get_run(other).state == "pending"  # type: ignore[union-attr]
+    assert store.mark_crashed(T0, []) == []

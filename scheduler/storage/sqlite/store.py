@@ -137,6 +137,11 @@ def _open_error(path: Path, error: BaseException) -> StoreOpenError:
     return StoreOpenError(f"{path}: cannot open the database ({text})", sysexit=EX_NOINPUT)
 
 
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching `prefix` literally, then anything."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _check_writable(path: Path) -> None:
     """OSError with the real errno when the file cannot be created or written (SQLite says
     only "unable to open database file", which cannot tell a permission from a full disk)."""
@@ -437,19 +442,40 @@ class SQLiteStore:
         )
         return [run_record(row) for row in rows]
 
-    def mark_crashed(self, now: datetime) -> list[int]:
-        """Runs left `running` or `pending` by a daemon that died become `crashed`; their ids.
+    def unfinished_runs(self, owner_prefix: str | None = None) -> list[RunRecord]:
+        """Runs left `pending` or `running`, oldest first; with `owner_prefix`, only those
+        whose owner starts with it (a row without owner, from before owners were recorded,
+        counts as a daemon's)."""
+        sql = "SELECT * FROM runs WHERE state IN ('pending', 'running')"
+        params: list[Any] = []
+        if owner_prefix is not None:
+            sql += " AND (owner LIKE ? ESCAPE '\\'"
+            params.append(_like_prefix(owner_prefix))
+            if "daemon:".startswith(owner_prefix) or owner_prefix.startswith("daemon:"):
+                sql += " OR owner IS NULL"
+            sql += ")"
+        return [run_record(row) for row in self._query(sql + " ORDER BY id", params)]
+
+    def mark_crashed(self, now: datetime, run_ids: Sequence[int] | None = None) -> list[int]:
+        """Runs left `running` or `pending` by an owner that died become `crashed` (all of
+        them, or those of `run_ids` still unfinished); their ids.
 
         A pending row may have started: the executor writes starts with other state changes,
         a moment later. Either way it is never started again (its fire stays claimed)."""
+        sql = (
+            "UPDATE runs SET state = 'crashed', ended_at = ?, error = COALESCE(error, "
+            "CASE state WHEN 'running' THEN 'the daemon stopped while this run was running' "
+            "ELSE 'the daemon stopped before this run was recorded as started' END) "
+            "WHERE state IN ('running', 'pending')"
+        )
+        params: list[Any] = [millis_text(now)]
+        if run_ids is not None:
+            if not run_ids:
+                return []
+            sql += f" AND id IN ({', '.join('?' * len(run_ids))})"
+            params.extend(run_ids)
         with self._write() as conn:
-            rows = conn.execute(
-                "UPDATE runs SET state = 'crashed', ended_at = ?, error = COALESCE(error, "
-                "CASE state WHEN 'running' THEN 'the daemon stopped while this run was running' "
-                "ELSE 'the daemon stopped before this run was recorded as started' END) "
-                "WHERE state IN ('running', 'pending') RETURNING id",
-                (millis_text(now),),
-            ).fetchall()
+            rows = conn.execute(sql + " RETURNING id", params).fetchall()
         return sorted(row[0] for row in rows)
 
     def has_fire(self, job: str, clock: str, scheduled_time: datetime) -> bool:
