@@ -7,7 +7,10 @@
   machine, is left alone: it is judged by its own owner only.
 - Their processes are killed (`scheduler.running.local.leftovers`: the recorded process
   group if its leader is still the same process, and every process carrying the run's
-  marks), then the runs are marked `crashed`.
+  marks), then the runs are marked `crashed`. So are the processes that carry the marks of a
+  dead owner's run that ended (one that left its group, when the daemon died before its
+  subreaper killed it), once the run's row confirms that owner: another database's daemon
+  on this machine has other owners.
 - A crashed run whose processes are known to be gone runs again as its next attempt when its
   job has retries left (`retry_crashed`; a survivor calls it too, for a dead peer's runs).
   Not a `clockd run`'s: it ran in a terminal, with that terminal's environment and user, and
@@ -57,6 +60,26 @@ def leftover_runs(store: RunStore, daemon_prefix: str, host: str) -> list[RunRec
     return sorted(runs, key=lambda run: run.id)
 
 
+def ended_runs_with_processes(
+    store: RunStore, daemon_prefix: str, host: str, skip: set[int]
+) -> list[RunRecord]:
+    """Runs of dead owners, not in `skip`, whose marks a live process carries, confirmed by
+    their rows (same id, same owner)."""
+    from scheduler.running.local.leftovers import marked_runs
+
+    def dead(owner: str) -> bool:
+        if owner.startswith(CLI_OWNER):
+            return cli_owner_gone(owner, host)
+        return owner.startswith(daemon_prefix)
+
+    found = []
+    for owner, run_id in sorted(marked_runs(dead)):
+        if run_id not in skip and (run := store.get_run(run_id)) is not None:
+            if run.owner == owner:
+                found.append(run)
+    return found
+
+
 def daemon_prefix(store: RunStore, identity: Identity) -> str:
     """Whose daemon runs a start may take as its own leftovers: any daemon's where one holds
     the store alone (it has `lock_for_daemon`), else this name's."""
@@ -88,10 +111,14 @@ async def recover(
     runs = await write(lambda: leftover_runs(store, prefix, host))
     if runs is None:
         return None
+    skip = {run.id for run in runs}
+    ended = await write(lambda: ended_runs_with_processes(store, prefix, host, skip))
+    if ended is None:
+        return None
     result = Recovered()
-    if not runs:
+    if not runs and not ended:
         return result
-    report = await asyncio.to_thread(kill_leftovers, runs)
+    report = await asyncio.to_thread(kill_leftovers, runs + ended)
     result.killed = report.killed
     if report.killed or report.groups:
         log.warning(
@@ -107,6 +134,8 @@ async def recover(
             sorted(report.survivors),
         )
     ids = [run.id for run in runs]
+    if not ids:
+        return result
     crashed_ids = await write(lambda: store.mark_crashed(now, ids))
     if crashed_ids is None:
         return None

@@ -12,6 +12,9 @@ A restarted daemon kills what its dead instance's runs left before it marks them
   was not stored yet (no pid recorded). Each is signalled through a pidfd opened and checked
   against the start time seen in the scan, so a pid reused meanwhile is left alone.
 
+Both find the processes of runs that ended too: a process that left its group survives its
+run when the daemon died before its subreaper (`reaper`) could kill it.
+
 What still escapes: a process that left the group *and* whose environment no longer holds
 the marks (it exec'd with another environment), one the daemon's user may not read or
 signal, and, on kernels without pidfds (before 5.3), nothing is waited for.
@@ -23,7 +26,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -87,6 +90,16 @@ def run_marks(pid: int) -> tuple[str, int] | None:
         elif item.startswith(_RUN_ID_PREFIX) and item[len(_RUN_ID_PREFIX) :].isdigit():
             run_id = int(item[len(_RUN_ID_PREFIX) :])
     return (owner, run_id) if owner and run_id is not None else None
+
+
+def marked_runs(accept: Callable[[str], bool]) -> set[tuple[str, int]]:
+    """(owner, run id) of the marks of every live process whose owner `accept`s: a start
+    looks up which of them name runs of its own database (`scheduler.daemon.recovery`)."""
+    found: set[tuple[str, int]] = set()
+    for info in processes():
+        if info.state != "Z" and (marks := run_marks(info.pid)) is not None and accept(marks[0]):
+            found.add(marks)
+    return found
 
 
 @dataclass
