@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from scheduler.daemon.recovery import resolved_of, retry_crashed
-from scheduler.models import Config, Identity, process_start
+from scheduler.models import Config, Identity, Job, process_start
 from scheduler.storage.records import NewRun
 from tests.helpers import wait_until_async as wait_until
 from tests.running.test_executor import Harness, py, scenario
@@ -46,7 +46,9 @@ def test_a_running_run_records_its_process_group_leader_and_its_start_time(
     scenario(tmp_path, body)
 
 
-def crashed_run(h: Harness, command: tuple[str, ...], *, retries: int, secret: bool) -> int:
+def crashed_run(
+    h: Harness, command: tuple[str, ...], *, retries: int, secret: bool
+) -> tuple[int, Job]:
     """A row as a restart leaves it: attempt 1 ran, then its daemon died and it was crashed."""
     job = h.job(
         command=command,
@@ -70,8 +72,7 @@ def crashed_run(h: Harness, command: tuple[str, ...], *, retries: int, secret: b
         [(run_id, {"state": "running", "started_at": STARTED, "attempt": 1, "pid": 1})]
     )
     assert h.store.mark_crashed(CRASHED_AT, [run_id]) == [run_id]
-    h.jobs = {job.name: job}  # type: ignore[attr-defined]
-    return run_id
+    return run_id, job
 
 
 def test_a_crashed_run_is_retried_as_its_next_attempt_on_the_same_row(tmp_path: Path) -> None:
@@ -82,11 +83,11 @@ def test_a_crashed_run_is_retried_as_its_next_attempt_on_the_same_row(tmp_path: 
     identity = Identity(name="host-b", owner="daemon:host-b:new0instance")
 
     async def body(h: Harness) -> None:
-        run_id = crashed_run(h, command, retries=1, secret=True)
+        run_id, job = crashed_run(h, command, retries=1, secret=True)
         record = h.store.get_run(run_id)
         assert record is not None
         assert record.state == "crashed"
-        config = Config(path=tmp_path, daemon=h.settings, jobs=h.jobs)  # type: ignore[attr-defined]
+        config = Config(path=tmp_path, daemon=h.settings, jobs={job.name: job})
         assert retry_crashed([record], config, h.executor, identity) == [run_id]
         assert h.state(run_id) == "pending"  # at once, for readers: back in line
         await h.executor.wait_idle()
@@ -112,10 +113,10 @@ def test_a_crashed_run_is_retried_as_its_next_attempt_on_the_same_row(tmp_path: 
 
 def test_a_crashed_run_without_retries_left_stays_crashed(tmp_path: Path) -> None:
     async def body(h: Harness) -> None:
-        run_id = crashed_run(h, ("true",), retries=0, secret=False)
+        run_id, job = crashed_run(h, ("true",), retries=0, secret=False)
         record = h.store.get_run(run_id)
         assert record is not None
-        config = Config(path=tmp_path, daemon=h.settings, jobs=h.jobs)  # type: ignore[attr-defined]
+        config = Config(path=tmp_path, daemon=h.settings, jobs={job.name: job})
         assert retry_crashed([record], config, h.executor, None) == []
         # a job no longer in the config is not retried either
         assert (
