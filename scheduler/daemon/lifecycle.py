@@ -17,13 +17,14 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from datetime import datetime, timedelta
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scheduler.daemon.health import HealthWatch
+from scheduler.daemon.recovery import recover, retry_note
 from scheduler.daemon.systemd import Notifier
 from scheduler.models import Identity
 from scheduler.running.events import RunEvents
@@ -40,7 +41,9 @@ if TYPE_CHECKING:
 
     from scheduler.daemon.service import Service
     from scheduler.models import Config
+    from scheduler.running.local.reaper import Subreaper
     from scheduler.storage.base import RunStore
+    from scheduler.storage.records import RunRecord
 
 log = logging.getLogger("clockd.daemon")
 
@@ -91,6 +94,8 @@ class Daemon:
         self.events = RunEvents()
         self.health = HealthWatch(time_source)
         self._pause_read: asyncio.Task[None] | None = None
+        self._reaper: Subreaper | None = None
+        self.retried: list[int] = []
         self._pause_marker: object = None
         self._last_status = ""
         self._last_counts: tuple[int, int] | None = None
@@ -196,16 +201,18 @@ class Daemon:
         child_token: str | None = None,
         api_url: str | None = None,
         paused: bool = False,
+        crashed: Sequence[RunRecord] = (),
+        identity: Identity | None = None,
     ) -> None:
-        """Wire writer, readers, executor, firing, service and APScheduler; catch up; plan;
-        start.
+        """Wire writer, readers, executor, firing, service and APScheduler; retry `crashed`
+        runs; catch up; plan; start.
 
         Separate from `_start` so that a test can hand in its own store, executor and time
         source (`paused=True` keeps APScheduler from processing, to inspect the plan)."""
         from scheduler.daemon.service import Service
 
         self.config, self.store = config, store
-        self.identity = Identity.for_daemon(self.daemon_name(config))
+        self.identity = identity or Identity.for_daemon(self.daemon_name(config))
         loop = asyncio.get_running_loop()
         states = store.clock_states()  # one read, before the writer's thread takes the store
         self.writer = StoreWriter(store, loop=loop)
@@ -272,8 +279,9 @@ class Daemon:
             self.writer, self.scheduler, self.firing
         )
         self._pause_marker = store.changes_marker()
-        # Catch-up and planning before the scheduler runs: catch-up fires are queued first,
-        # then every clock is planned from now.
+        # Crashed runs retried first (they are older than any fire now due), then catch-up
+        # fires are queued, then every clock is planned from now.
+        self.retried = self.service.retry_crashed(crashed) if crashed else []
         self.planner.plan_all(self.config.jobs, now)
         self.scheduler.start(paused=paused)
         self._mark = (now, self.time_source.monotonic())
@@ -282,20 +290,22 @@ class Daemon:
         """Open the store, assemble, serve the API; False when stopped before it was done."""
         settings = self.config.daemon
         store = open_store(settings.database, wait=False)
+        identity = Identity.for_daemon(self.daemon_name(self.config))
         try:
             if hasattr(store, "lock_for_daemon"):
                 store.lock_for_daemon()
-            crashed = await self._startup_write(
-                store, lambda: store.mark_crashed(self.time_source.now())
+            recovered = await recover(
+                store,
+                identity,
+                self.time_source.now(),
+                lambda write: self._startup_write(store, write),
             )
         except BaseException:
             store.close()
             raise
-        if crashed is None:
+        if recovered is None:
             store.close()
             return False
-        if crashed:
-            log.warning("runs left running by a dead daemon marked crashed run_ids=%s", crashed)
         self._make_room_for_runs(settings.max_concurrent_runs)
         from scheduler.running.local.process import prepare_spawning
 
@@ -305,7 +315,16 @@ class Daemon:
             host, port = parse_listen(settings.listen)
             api_url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         child_token = secrets.token_urlsafe(32)
-        await self.assemble(self.config, store, child_token=child_token, api_url=api_url)
+        await self.assemble(
+            self.config,
+            store,
+            child_token=child_token,
+            api_url=api_url,
+            crashed=recovered.retryable,
+            identity=identity,
+        )
+        retry_note(self.retried, recovered.crashed)
+        self._reaper = self._subreaper()
         settings = self.config.daemon
         if settings.listen:
             self._start_api(settings.listen)
@@ -325,6 +344,14 @@ class Daemon:
             freeze_heap()
             self.notifier.ready(self._status())
         return True
+
+    def _subreaper(self) -> Subreaper | None:
+        from scheduler.running.local.reaper import start_subreaper
+
+        executor = self.executor
+        return start_subreaper(
+            self.identity.owner, lambda run: executor.live_record(run) is not None
+        )
 
     async def _startup_write(self, store: RunStore, write: Any) -> Any:
         """A write before the writer's thread runs (start-up), retried while the store is
@@ -453,8 +480,11 @@ class Daemon:
                 log.exception("tick failed")
 
     def tick(self) -> None:
-        """One wake: pause flags from the store, wall-clock jump detection, STATUS=."""
+        """One wake: pause flags from the store, wall-clock jump detection, STATUS=, orphans
+        of ended runs."""
         self.health.tick(self.time_source.monotonic())
+        if self._reaper is not None:
+            self._reaper.sweep()
         if self._pause_read is None or self._pause_read.done():
             self._pause_read = asyncio.get_running_loop().create_task(self._read_pauses())
         if self.notifier.enabled:
@@ -532,6 +562,8 @@ class Daemon:
         self.scheduler.pause()
         self.firing.close()
         await self.executor.shutdown(self.config.daemon.shutdown_grace)
+        if self._reaper is not None:  # every run has ended: what they left goes now
+            self._reaper.sweep()
         if self._server is not None:
             self._server.should_exit = True
             if self._server_task is not None:

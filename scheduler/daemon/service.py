@@ -256,6 +256,14 @@ class Service:
         self.executor.submit(run_id, job_obj, resolved, record)
         return self.executor.live_record(run_id) or record
 
+    def retry_crashed(self, records: Iterable[RunRecord]) -> list[int]:
+        """Runs recorded `crashed` whose processes are known to be gone run again, each as
+        its next attempt, when their job has retries left (spec 3); the ids queued. See
+        `scheduler.daemon.recovery.retry_crashed` for what it expects."""
+        from scheduler.daemon.recovery import retry_crashed
+
+        return retry_crashed(records, self.config, self.executor, self.identity)
+
     async def cancel(self, run_id: int) -> RunRecord:
         """Cancel a run; returns it as it is afterwards. NotFound for an unknown run."""
         if self.executor.live_record(run_id) is not None:

@@ -15,8 +15,11 @@ cluster, spec 9) runs them on workers, so an `Attempt` is plain data that can tr
   `CLOCKD_*` run variables (`scheduler.running.environment.add_run_variables`);
 - a command arrives rendered (with masked values); a Python target as its name, the
   interpreter and the declared parameter types, run by `python -m scheduler.pyrunner`;
-- log lines go to the `RunLog` it is given, as they come; `on_started()` when the attempt's
-  process exists (the run becomes `running`; a timeout counts from there).
+- log lines go to the `RunLog` it is given, as they come; `on_started(Started(...))` when the
+  attempt's process exists (the run becomes `running`; a timeout counts from there), with
+  what identifies that process: a local process group (its leader's pid and start time,
+  recorded so that a later start can kill what a dead daemon left, spec 7), or the worker
+  of a remote run.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class Attempt:
     timeout: timedelta | None = None  # from the process's start
     api_url: str | None = None  # CLOCKD_API_URL, for child runs
     child_token: str | None = None  # CLOCKD_TOKEN
+    owner: str | None = None  # CLOCKD_OWNER: who holds the run (the run's `owner`)
 
     @classmethod
     def first(
@@ -103,7 +107,29 @@ class Attempt:
             timeout=job.timeout,
             api_url=api_url,
             child_token=child_token,
+            owner=record.owner,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """Where an attempt's process runs, once it exists. A local one: its process group,
+    named by the leader's `pid` and `pid_start` (its start time in clock ticks since boot,
+    `scheduler.models.process_start`: a pid alone may be reused). A remote one: its `worker`."""
+
+    pid: int | None = None
+    pid_start: int | None = None
+    worker: str | None = None
+
+    def run_fields(self) -> dict[str, Any]:
+        """The run's columns this start sets (each attempt's own process)."""
+        fields: dict[str, Any] = {"pid": self.pid, "pid_start": self.pid_start}
+        if self.worker is not None:
+            fields["worker"] = self.worker
+        return fields
+
+
+OnStarted = Callable[[Started], None]
 
 
 @dataclass
@@ -147,12 +173,13 @@ class RunBackend(Protocol):
         attempt: Attempt,
         log: RunLog,
         *,
-        on_started: Callable[[], None],
+        on_started: OnStarted,
         cancelled: asyncio.Future[str],
     ) -> Outcome:
         """Run `attempt` to its end and say how it ended.
 
-        Calls `on_started()` once its process exists (never when it could not start). When
+        Calls `on_started(Started(...))` once its process exists (never when it could not
+        start). When
         `cancelled` resolves (to the reason), kills the process group and returns `cancelled`
         with that reason as error; after `attempt.timeout` from the start, kills it, logs a
         clockd line and returns `timed_out` ("timed out after 0:10:00"). Lines, error and

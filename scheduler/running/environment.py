@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from scheduler.running.backend import Attempt
     from scheduler.storage.sqlite.store import RunRecord
 
+# Every process of a run carries its owner (a daemon instance, or a `clockd run` process,
+# `scheduler.models.Identity`) with its CLOCKD_RUN_ID: a process that left the run's group
+# can still be found and told apart from another daemon's run of the same id.
+OWNER_ENV = "CLOCKD_OWNER"
 # Never inherited by a run: systemd's channels belong to the daemon, and the run variables
 # of a daemon that was itself started inside a run would be stale.
 DROPPED_ENV = frozenset(
@@ -42,6 +46,7 @@ DROPPED_ENV = frozenset(
         "CLOCKD_API_URL",
         "CLOCKD_TOKEN",
         "CLOCKD_PYRUNNER_SPEC",
+        OWNER_ENV,
     }
 )
 # Prefixes never inherited: stale parameters of an enclosing run, and libpq's variables,
@@ -82,6 +87,8 @@ def add_run_variables(env: dict[str, str], attempt: Attempt, values: Mapping[str
         env["CLOCKD_API_URL"] = attempt.api_url
     if attempt.child_token:
         env["CLOCKD_TOKEN"] = attempt.child_token
+    if attempt.owner:  # marks every process of the run, also one that leaves its group
+        env[OWNER_ENV] = attempt.owner
 
 
 def hook_env(
@@ -95,6 +102,8 @@ def hook_env(
     env["CLOCKD_SCHEDULED_TIME"] = record.scheduled_time.isoformat()
     env["CLOCKD_PARAMETERS"] = json.dumps(masked, ensure_ascii=False)
     env["CLOCKD_STATE"] = state
+    if record.owner:
+        env[OWNER_ENV] = record.owner
     return env
 
 

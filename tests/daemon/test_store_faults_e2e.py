@@ -10,6 +10,7 @@ dropped and not left to a catch-up.
 from __future__ import annotations
 
 import resource
+import signal
 import sqlite3
 import time
 from collections import Counter
@@ -150,3 +151,58 @@ def test_a_full_disk_loses_no_fire_and_every_run_end_is_written_once_it_has_room
         ]
         assert {r["state"] for r in window} == {"succeeded"}
         wait_until(lambda: health(daemon)[0] == 200, 10, "/healthz 200 again")
+
+
+def test_a_daemon_killed_while_the_store_is_locked_and_restarted_before_it_is_free_loses_no_fire(
+    tmp_path: Path,
+) -> None:
+    """Fires kept in memory while the store refused them die with the daemon; their clock's
+    last fire never moved past them, so the restart catches them up (`all`), and keeps what
+    comes due meanwhile, until the store takes writes again: each second still runs once."""
+    daemon = DaemonProcess(tmp_path, CONFIG)
+    with daemon:
+        wait_until(lambda: len(daemon.runs()) >= 2, 10, "the first fires")
+        locker = sqlite3.connect(daemon.database, isolation_level=None, timeout=10)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")
+            locked_at = datetime.now(UTC)
+            wait_until(lambda: health(daemon)[0] == 503, 10, "/healthz to say the store fails")
+            time.sleep(1.5)
+            daemon.signal(signal.SIGKILL)
+            daemon.wait(10)
+            daemon.wait_ready = False
+            daemon.start()
+
+            # it starts (a start with runs to crash waits for the store, one without does
+            # not) while the store still refuses writes
+            def met_the_lock() -> bool:
+                log = daemon.log()
+                second = log.split("clockd.daemon: started jobs=")[2:]
+                waiting = "waiting for the database before starting" in log
+                return waiting or bool(second and "store writes failing" in second[0])
+
+            wait_until(met_the_lock, 15, "the restarted daemon to meet the locked store")
+            time.sleep(1.5)
+            locker.execute("ROLLBACK")
+            unlocked_at = datetime.now(UTC)
+        finally:
+            locker.close()
+        assert daemon.notify is not None
+        wait_until(lambda: daemon.notify.having("READY", "1"), 20, "READY=1 after the lock")  # type: ignore[union-attr]
+        first = locked_at.replace(microsecond=0) + timedelta(seconds=1)
+        last = unlocked_at.replace(microsecond=0)
+        wait_settled(daemon, last)
+        runs = daemon.runs("job = 'tick'")
+        times = Counter(parse(r["scheduled_time"]) for r in runs)
+        assert [t for t, n in times.items() if n > 1] == []
+        expected = [
+            first + timedelta(seconds=k) for k in range(int((last - first).total_seconds()) + 1)
+        ]
+        assert [t for t in expected if t not in times] == []
+        window = [r for r in runs if first <= parse(r["scheduled_time"]) <= last]
+        assert "catchup" in {r["trigger"] for r in window}  # what the dead daemon held
+        assert not [
+            r
+            for r in runs
+            if r["state"] in ("pending", "running") and parse(r["scheduled_time"]) <= last
+        ]

@@ -185,6 +185,63 @@ def test_a_background_child_holding_the_pipe_is_killed_after_the_main_process_ex
     assert not pid_alive(grandchild)
 
 
+@pytest.mark.parametrize(
+    "elsewhere", [False, True], ids=["posix_spawn (daemon's folder)", "Popen (other folder)"]
+)
+def test_a_grandchild_that_closed_its_output_dies_with_the_main_process(
+    elsewhere: bool, tmp_path: Path
+) -> None:
+    """Issue 12, finding 5: `sleep 301 >/dev/null 2>&1 &` holds no pipe, so the capture
+    ends at once; it is killed anyway, before the main process is reaped."""
+    from scheduler.running.local.process import SPAWNED
+
+    captured = Captured()
+
+    async def main() -> tuple[int, RunProcess]:
+        process = RunProcess(
+            ["sh", "-c", "sleep 301 >/dev/null 2>&1 & echo $!; exit 0"],
+            env=dict(os.environ),
+            cwd=tmp_path if elsewhere else None,
+            log=LogLimiter(1 << 20, captured),
+        )
+        await process.start()
+        assert process.pid in SPAWNED
+        return await asyncio.wait_for(process.wait(), 15), process
+
+    code, process = asyncio.run(main())
+    assert code == 0
+    grandchild = int(captured.texts("stdout")[0])
+    deadline = time.monotonic() + 5
+    while pid_alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not pid_alive(grandchild)
+    assert captured.texts("clockd") == []  # it held no pipe: no drain grace, no kill line
+    # reaped now: its pid is no longer ours to signal, nor left to a subreaper's care
+    assert process.pid not in SPAWNED
+    assert not process.kill_group(signal.SIGKILL)
+
+
+def test_the_main_process_stays_a_zombie_until_its_group_is_killed(tmp_path: Path) -> None:
+    """Between the exit and the end of `wait`, the leader's pid (and so its group id) cannot
+    be reused: it is a zombie of ours."""
+
+    async def main() -> tuple[str, bool]:
+        process = RunProcess(
+            ["true"], env=dict(os.environ), cwd=None, log=LogLimiter(100, Captured())
+        )
+        await process.start()
+        await asyncio.wait_for(asyncio.shield(process.exited), 10)
+        assert process.pid is not None
+        with open(f"/proc/{process.pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+        await process.wait()
+        return state, os.path.exists(f"/proc/{process.pid}")
+
+    state, still_there = asyncio.run(main())
+    assert state == "Z"
+    assert not still_there
+
+
 # --- secrets ---------------------------------------------------------------------------------
 
 

@@ -16,13 +16,13 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scheduler.models import RunState
-from scheduler.running.backend import Attempt, Outcome, RunLog
+from scheduler.models import RunState, process_start
+from scheduler.running.backend import Attempt, OnStarted, Outcome, RunLog, Started
 from scheduler.running.environment import add_run_variables
 from scheduler.running.local.process import RunProcess, describe_exit
 from scheduler.running.masking import NO_SECRETS, MaskedLog, Masker
@@ -49,7 +49,7 @@ class LocalBackend:
         attempt: Attempt,
         log: RunLog,
         *,
-        on_started: Callable[[], None],
+        on_started: OnStarted,
         cancelled: asyncio.Future[str],
     ) -> Outcome:
         try:
@@ -102,7 +102,7 @@ class LocalBackend:
         env: dict[str, str],
         log: RunLog,
         scratch: Path | None,
-        on_started: Callable[[], None],
+        on_started: OnStarted,
         cancelled: asyncio.Future[str],
     ) -> Outcome:
         workdir = attempt.workdir
@@ -122,7 +122,10 @@ class LocalBackend:
                 error=f"cannot start '{process.argv[0]}': an argument or environment value "
                 "contains a NUL character",
             )
-        on_started()
+        # Its group, named safely: the leader is not reaped before `wait` killed the group,
+        # so even one that exited already still has its /proc entry.
+        pid = process.pid
+        on_started(Started(pid=pid, pid_start=None if pid is None else process_start(pid)))
         code, timed_out = await self._wait(attempt, process, log, cancelled)
         if cancelled.done():
             return Outcome(RunState.cancelled, exit_code=code, error=cancelled.result())

@@ -7,7 +7,9 @@
     process.kill_group(signal.SIGTERM) # from elsewhere: the child and all its descendants
 
 Never a shell: argv items arrive verbatim. The child starts a new session, so its pid is its
-process group id and `killpg` reaches grandchildren too. A child that starts in the daemon's
+process group id and `killpg` reaches grandchildren too. When the child exits, whatever it left
+in its group is killed before the child is reaped (nothing a run started outlives it; its
+zombie keeps the group id from being reused meanwhile). A child that starts in the daemon's
 own working directory is started by `os.posix_spawn`, any other by `subprocess.Popen` (which
 can change directory); both give it the same stdin, pipes, signals and descriptors. Output
 is split on b"\\n" and decoded as UTF-8 with replacement, so binary garbage cannot break the
@@ -187,6 +189,9 @@ def make_room_for_runs(runs: int) -> tuple[int, int, int]:
 
 _pidfd_works: bool | None = None
 _devnull: int | None = None
+# Pids of the children `RunProcess` started and has not reaped yet. A subreaper
+# (`scheduler.running.local.reaper`) reaps only other children: these have their own wait.
+SPAWNED: set[int] = set()
 
 
 def _stdin() -> int:
@@ -341,6 +346,7 @@ class RunProcess:
         self._drained: asyncio.Future[None] | None = None
         self._pipes: list[_Pipe] = []
         self._pidfd: int | None = None
+        self._reaped = False
         self._watch: Readiness | LoopReaders  # set by spawn
 
     def spawn(self) -> None:
@@ -366,6 +372,7 @@ class RunProcess:
             assert popen.stderr is not None
             self._popen, pid, stdout, stderr = popen, popen.pid, popen.stdout, popen.stderr
         self.pid = pid
+        SPAWNED.add(pid)
         self._exited = loop.create_future()
         self._drained = loop.create_future()
         self._pipes = [
@@ -400,14 +407,14 @@ class RunProcess:
             return
         self._watch.remove(pidfd)
         os.close(pidfd)
-        self._reap()
+        self._has_exited()
 
     def _wait_in_thread(self, loop: asyncio.AbstractEventLoop) -> None:
         code = self._exit_code(block=True)
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            loop.call_soon_threadsafe(self._reap, code)
+            loop.call_soon_threadsafe(self._has_exited, code)
 
-    def _reap(self, code: int | None = None) -> None:
+    def _has_exited(self, code: int | None = None) -> None:
         assert self._exited is not None
         if code is None:
             code = self._exit_code(block=False)
@@ -418,12 +425,27 @@ class RunProcess:
             self._exited.set_result(code)
 
     def _exit_code(self, *, block: bool) -> int | None:
-        """Reap the child: its exit code (negative: killed by that signal), None if running."""
-        if self._popen is not None:
-            return self._popen.wait() if block else self._popen.poll()
+        """The child's exit code once it has exited (negative: killed by that signal), None
+        while it runs. It stays a zombie (WNOWAIT) until `_reap`: its pid, and so its process
+        group id, cannot be reused before `wait` has killed what is left in the group."""
         assert self.pid is not None
-        pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
-        return os.waitstatus_to_exitcode(status) if pid else None
+        flags = os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG)
+        info = os.waitid(os.P_PID, self.pid, flags)
+        if info is None:
+            return None
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
+    def _reap(self) -> None:
+        """Reap the exited child: from now on its pid may name another process."""
+        if self._reaped or self.pid is None:
+            return
+        self._reaped = True
+        with contextlib.suppress(ChildProcessError):
+            if self._popen is not None:
+                self._popen.wait()
+            else:
+                os.waitpid(self.pid, 0)
+        SPAWNED.discard(self.pid)
 
     def _pipe_closed(self) -> None:
         assert self._drained is not None
@@ -442,7 +464,9 @@ class RunProcess:
         """Wait for the main process and for its output to be read; returns the exit code.
 
         When descendants still hold the pipes `PIPE_DRAIN_GRACE` seconds after the main
-        process exited, the group is killed so the capture can end.
+        process exited, the group is killed so the capture can end. Then whatever is left in
+        the group is killed anyway (a background child that closed its output), and the main
+        process is reaped.
         """
         assert self._exited is not None, "spawn() first"
         assert self._drained is not None
@@ -458,12 +482,16 @@ class RunProcess:
                 await asyncio.wait({self._drained}, timeout=PIPE_DRAIN_GRACE)
         for pipe in self._pipes:
             pipe.close()
+        # The run is over when its main process is; its zombie still holds the group's id.
+        self.kill_group(signal.SIGKILL)
+        self._reap()
         self.exit_code = code
         return code
 
     def kill_group(self, sig: int = signal.SIGKILL) -> bool:
-        """Send `sig` to the child's whole process group; False when nothing was left."""
-        if self.pid is None:
+        """Send `sig` to the child's whole process group; False when nothing was left (also
+        once the child is reaped: its id may name another group then)."""
+        if self.pid is None or self._reaped:
             return False
         try:
             os.killpg(self.pid, sig)
