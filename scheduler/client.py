@@ -187,8 +187,11 @@ class Client:
         params = {k: str(v) for k, v in query.items() if v is not None}
         return list(self._request("GET", "/api/v1/runs", params=params)["runs"])
 
-    def logs(self, run_id: int) -> list[dict[str, Any]]:
-        return list(self._request("GET", f"/api/v1/runs/{int(run_id)}/logs")["lines"])
+    def logs(self, run_id: int, *, after: int = 0) -> list[dict[str, Any]]:
+        """The run's log lines after line number `after`."""
+        params = {"after": str(after)} if after else None
+        path = f"/api/v1/runs/{int(run_id)}/logs"
+        return list(self._request("GET", path, params=params)["lines"])
 
     def cancel(self, run_id: int) -> dict[str, Any]:
         return dict(self._request("POST", f"/api/v1/runs/{int(run_id)}/cancel"))

@@ -21,3 +21,7 @@ class NotFound(UserError):
 
 class DaemonUnreachable(UserError):
     """The daemon's API did not answer."""
+
+
+class Conflict(UserError):
+    """A request that the state of things refuses: cancelling a run that already ended."""

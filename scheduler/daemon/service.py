@@ -14,11 +14,11 @@ executor's own record, so a reader never sees a state older than the daemon's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from scheduler.errors import NotFound, UserError
+from scheduler.errors import Conflict, NotFound, UserError
 from scheduler.models import RunState
 from scheduler.running.events import RunEvents
 from scheduler.scheduling.clockbook import ClockBook
@@ -27,6 +27,7 @@ from scheduler.timesource import SYSTEM_TIME, TimeSource, whole_second
 
 if TYPE_CHECKING:
     from clocks.base import Clock
+    from clocks.parameters import ParameterProblem
     from scheduler.models import Config, Identity, Job
     from scheduler.running.executor import Executor
     from scheduler.scheduling.firing import Firing
@@ -212,10 +213,15 @@ class Service:
         clock: str | None = None,
         parent_id: int | None = None,
         trigger: str = "api",
+        refused: Sequence[ParameterProblem] = (),
     ) -> RunRecord:
         """A run now. Trigger-time `parameters` are the highest layer, data (never rendered);
         `clock` lends its defaults and its time zone. Raises NotFound, ParameterError or
-        StoreUnavailable (nothing is recorded then)."""
+        StoreUnavailable (nothing is recorded then).
+
+        `refused`: problems the caller found already (a `-p` text that is not of its type):
+        the run is refused with them and every other problem of the values (spec 2.2)."""
+        from clocks.parameters import ParameterError
         from clocks.resolution import Resolver
         from scheduler.storage.records import NewRun
 
@@ -229,7 +235,16 @@ class Service:
             resolver = Resolver(
                 job_obj.name, job_obj.parameters, timezone=self.config.daemon.timezone
             )
-        resolved = resolver.resolve(now, given=given)
+        try:
+            resolved = resolver.resolve(now, given=given)
+        except ParameterError as error:
+            if not refused:
+                raise
+            bad = {problem.name for problem in refused}
+            others = [p for p in error.problems if p.name not in bad]
+            raise ParameterError([*refused, *others]) from None
+        if refused:
+            raise ParameterError(list(refused))
         new_run = NewRun(
             job=job_obj.name,
             clock=clock,
@@ -257,8 +272,16 @@ class Service:
         return self.executor.live_record(run_id) or record
 
     async def cancel(self, run_id: int) -> RunRecord:
-        """Cancel a run; returns it as it is afterwards. NotFound for an unknown run."""
-        if self.executor.live_record(run_id) is not None:
+        """Cancel a run; returns it as it is afterwards. NotFound for an unknown run,
+        Conflict for one that has ended already (nothing to cancel)."""
+        live = self.executor.live_record(run_id)
+        if live is not None and live.is_final:
+            live = None  # ended; its final state is on its way to the store
+        if live is None:
+            ended = await self.get_run(run_id)
+            if ended is not None and ended.is_final:
+                raise Conflict(f"run {run_id} has already ended ({ended.state}): nothing to cancel")
+        if live is not None:
             await self.executor.cancel(run_id)
         else:
             record = await self.get_run(run_id)

@@ -26,6 +26,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
+from clocks.durations import describe_duration
 from clocks.templates import TemplateError
 from scheduler.models import RunState, Trigger
 from scheduler.running import environment, hooks
@@ -266,7 +267,7 @@ class Executor:
                 break
             run.log.clockd(
                 f"[clockd: attempt {number} of {attempts} {outcome.state.value}: "
-                f"{outcome.error}; retrying in {job.retry_delay}]"
+                f"{outcome.error}; retrying in {describe_duration(job.retry_delay)}]"
             )
             await asyncio.wait({run.cancelled}, timeout=job.retry_delay.total_seconds())
         return outcome

@@ -134,15 +134,11 @@ class Api:
                 values[name] = job.parameters.convert_text(name, text)
             except ParameterError as error:
                 problems.extend(error.problems)
-        if problems:
-            # Report the other names' problems (unexpected, missing) along with these.
-            bad = {problem.name for problem in problems}
-            layers = [dict(job.clock(clock).parameter_defaults)] if clock is not None else []
-            others = job.parameters.check_names(*layers, values)
-            raise ParameterError([*problems, *(p for p in others if p.name not in bad)])
         trigger = "child" if parent_id is not None else "api"
+        # Texts that are not of their type are refused along with every other problem of
+        # the values (unexpected, missing, out of range): the service resolves the rest.
         record = await self.service.create_run(
-            job.name, values, clock=clock, parent_id=parent_id, trigger=trigger
+            job.name, values, clock=clock, parent_id=parent_id, trigger=trigger, refused=problems
         )
         return ApiJSON(
             record.to_json(), status_code=201, headers={"Location": f"/api/v1/runs/{record.id}"}

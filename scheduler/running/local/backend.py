@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clocks.durations import describe_duration
 from scheduler.models import RunState
 from scheduler.running.backend import Attempt, Outcome, RunLog
 from scheduler.running.environment import add_run_variables
@@ -128,7 +129,9 @@ class LocalBackend:
             return Outcome(RunState.cancelled, exit_code=code, error=cancelled.result())
         if timed_out:
             return Outcome(
-                RunState.timed_out, exit_code=code, error=f"timed out after {attempt.timeout}"
+                RunState.timed_out,
+                exit_code=code,
+                error=f"timed out after {describe_duration(attempt.timeout)}",
             )
         if code != 0:
             return Outcome(RunState.failed, exit_code=code, error=describe_exit(code))
@@ -149,7 +152,9 @@ class LocalBackend:
             return await process.wait(), False
         timed_out = not cancelled.done()
         if timed_out:
-            log.clockd(f"[clockd: timed out after {attempt.timeout}; killing the run]")
+            log.clockd(
+                f"[clockd: timed out after {describe_duration(attempt.timeout)}; killing the run]"
+            )
         # SIGTERM to the group, SIGKILL after `kill_grace`; leftovers always get SIGKILL.
         process.kill_group(signal.SIGTERM)
         await asyncio.wait({exited}, timeout=self.kill_grace.total_seconds())
