@@ -203,10 +203,29 @@ class Client:
         return dict(self._request("POST", _pause_path(job, clock, "resume")))
 
     def backfill(
-        self, job: str, clock: str, start: str, end: str, *, dry_run: bool = False
+        self,
+        job: str,
+        clock: str,
+        start: str,
+        end: str,
+        *,
+        dry_run: bool = False,
+        parameters: Mapping[str, Any] | None = None,
+        parameter_text: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        body = {"clock": clock, "from": start, "to": end, "dry_run": dry_run}
+        """One run per fire of `clock` in [start, end]; `parameters` (and `parameter_text`,
+        converted by the daemon) set values for every run of the backfill."""
+        body: dict[str, Any] = {"clock": clock, "from": start, "to": end, "dry_run": dry_run}
+        if parameters:
+            body["parameters"] = dict(parameters)
+        if parameter_text:
+            body["parameter_text"] = dict(parameter_text)
         return dict(self._request("POST", f"/api/v1/jobs/{_segment(job)}/backfill", json=body))
+
+    def reload(self) -> dict[str, Any]:
+        """Ask the daemon to re-read its config; ClientError (422) with every problem when
+        the new one is refused (the old schedule keeps running)."""
+        return dict(self._request("POST", "/api/v1/reload"))
 
     def health(self) -> dict[str, Any]:
         return dict(self._request("GET", "/healthz"))

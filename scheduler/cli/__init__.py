@@ -31,6 +31,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Create one run per fire of a clock in a date range.",
     ),
     "import-crontab": ("scheduler.cli.crontab:import_crontab", "Convert a crontab to clockd TOML."),
+    "jobs": (
+        "scheduler.cli.jobs:jobs",
+        "List jobs and clocks: next and last fire, last state, paused.",
+    ),
+    "reload": ("scheduler.cli.reload:reload", "Ask the running daemon to re-read its config."),
 }
 
 

@@ -46,7 +46,7 @@ def cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
-def _paint(state: str, padded: str, colour: bool) -> str:
+def paint(state: str, padded: str, colour: bool) -> str:
     if not colour:
         return padded
     return click.style(padded, **_CLICK_COLOURS.get(STATE_STYLES.get(state, ""), {}))
@@ -91,9 +91,7 @@ def runs_lines(
         if colour:  # colour the state cell only, after the widths are settled
             start = widths[0] + 2 + widths[1] + 2
             cell = line[start : start + widths[2]]
-            line = (
-                line[:start] + _paint(str(run["state"]), cell, colour) + line[start + widths[2] :]
-            )
+            line = line[:start] + paint(str(run["state"]), cell, colour) + line[start + widths[2] :]
         lines.append(line.rstrip())
         extras = _extras(run)
         if extras:
@@ -155,7 +153,7 @@ def wide_lines(runs: Sequence[Mapping[str, Any]], *, now: datetime, colour: bool
         for index, cell in enumerate(cells):
             padded = cell if index == len(cells) - 1 else f"{cell:<{widths[index]}}"
             if index == state_index and state is not None:
-                padded = _paint(state, padded, colour)
+                padded = paint(state, padded, colour)
             parts.append(padded)
         return "  ".join(parts).rstrip()
 

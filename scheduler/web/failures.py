@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from scheduler.errors import Conflict, NotFound, UserError
+from scheduler.errors import ConfigRefused, Conflict, NotFound, UserError
 from scheduler.web.bodies import ApiError, error_response, parameter_error_response
 
 if TYPE_CHECKING:
@@ -36,6 +36,11 @@ async def on_api_error(request: Request, error: Exception) -> Response:
 
 async def on_not_found(request: Request, error: Exception) -> Response:
     return error_response(404, str(error))
+
+
+async def on_config_refused(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ConfigRefused)
+    return error_response(422, str(error), [{"message": problem} for problem in error.problems])
 
 
 async def on_conflict(request: Request, error: Exception) -> Response:
@@ -84,6 +89,7 @@ def exception_handlers() -> dict[Any, Handler]:
     return {
         ApiError: on_api_error,
         ClientDisconnect: on_disconnect,
+        ConfigRefused: on_config_refused,
         Conflict: on_conflict,
         NotFound: on_not_found,
         ParameterError: on_parameter_error,
