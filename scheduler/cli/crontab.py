@@ -77,9 +77,7 @@ def import_crontab(
         raise UserError(error.message) from None
     name = getattr(file, "name", "crontab")
     source = name if name != "<stdin>" else "stdin"
-    result = convert(
-        file.read(), source=source, timezone=zone, system=system, jobs_only=jobs_only
-    )
+    result = convert(file.read(), source=source, timezone=zone, system=system, jobs_only=jobs_only)
     click.echo(result.toml, nl=False)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from clocks.durations import describe_duration
 from scheduler.models import RunState
 from scheduler.running.backend import Attempt, Outcome, RunLog
-from scheduler.running.environment import add_run_variables
+from scheduler.running.environment import add_run_variables, resolve_program
 from scheduler.running.local.process import RunProcess, describe_exit
 from scheduler.running.masking import NO_SECRETS, MaskedLog, Masker
 from scheduler.running.pyrunner import SPEC_ENV
@@ -84,7 +84,7 @@ class LocalBackend:
             )
         else:
             assert attempt.command is not None, f"run {attempt.run_id} has no command"
-            argv = attempt.command
+            argv = resolve_program(attempt.command)  # `clockd`: the daemon's own
         try:
             outcome = await self._process(attempt, argv, env, log, scratch, on_started, cancelled)
         finally:
