@@ -24,12 +24,18 @@ from typing import Any
 import click
 
 from scheduler.cli.common import config_option, daemon_options, parameter_options
+from scheduler.cli.completion import complete_clock, complete_job
 from scheduler.errors import DaemonUnreachable, NotFound, UserError
 
 
 @click.command()
-@click.argument("job")
-@click.option("--clock", required=True, help="The clock whose fires to create.")
+@click.argument("job", shell_complete=complete_job)
+@click.option(
+    "--clock",
+    required=True,
+    help="The clock whose fires to create.",
+    shell_complete=complete_clock,
+)
 @click.option(
     "--from",
     "start",

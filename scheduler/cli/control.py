@@ -12,6 +12,7 @@ import click
 
 from scheduler.cli.address import connect, remote_url
 from scheduler.cli.common import config_option, daemon_options
+from scheduler.cli.completion import complete_target
 from scheduler.errors import DaemonUnreachable, UserError
 
 
@@ -107,7 +108,7 @@ def _write_directly(
 
 
 @click.command()
-@click.argument("target", metavar="JOB[/CLOCK]")
+@click.argument("target", metavar="JOB[/CLOCK]", shell_complete=complete_target)
 @daemon_options
 @config_option
 def pause(target: str, url: str | None, token_file: str | None, config_path: str | None) -> None:
@@ -120,7 +121,7 @@ def pause(target: str, url: str | None, token_file: str | None, config_path: str
 
 
 @click.command()
-@click.argument("target", metavar="JOB[/CLOCK]")
+@click.argument("target", metavar="JOB[/CLOCK]", shell_complete=complete_target)
 @daemon_options
 @config_option
 def resume(target: str, url: str | None, token_file: str | None, config_path: str | None) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from scheduler.cli.common import config_option, daemon_options
+from scheduler.cli.completion import complete_clock, complete_job
 
 STATES = (
     "pending",
@@ -27,8 +28,10 @@ STATES = (
 
 
 @click.command()
-@click.option("--job", default=None, help="Only this job's runs.")
-@click.option("--clock", default=None, help="Only this clock's runs.")
+@click.option("--job", default=None, help="Only this job's runs.", shell_complete=complete_job)
+@click.option(
+    "--clock", default=None, help="Only this clock's runs.", shell_complete=complete_clock
+)
 @click.option("--state", type=click.Choice(STATES), default=None, help="Only runs in this state.")
 @click.option("--limit", type=click.IntRange(min=1, max=1000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of run records (the API's).")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from scheduler.cli.common import config_option
+from scheduler.cli.completion import complete_clock, complete_job
 from scheduler.errors import NotFound, UserError
 
 if TYPE_CHECKING:
@@ -149,8 +150,15 @@ def _show_value(value: Any) -> str:
 
 
 @click.command("next")
-@click.argument("job_name", metavar="JOB")
-@click.option("--clock", "clock_name", default=None, metavar="NAME", help="Only this clock.")
+@click.argument("job_name", metavar="JOB", shell_complete=complete_job)
+@click.option(
+    "--clock",
+    "clock_name",
+    default=None,
+    metavar="NAME",
+    help="Only this clock.",
+    shell_complete=complete_clock,
+)
 @click.option(
     "-n",
     "--count",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from scheduler.cli.common import config_option, with_parameter_options
+from scheduler.cli.completion import complete_clock, complete_job
 from scheduler.errors import NotFound, UserError
 
 if TYPE_CHECKING:
@@ -107,9 +108,14 @@ async def run_local(
 
 
 @click.command()
-@click.argument("job")
+@click.argument("job", shell_complete=complete_job)
 @with_parameter_options  # type: ignore[untyped-decorator]
-@click.option("--clock", default=None, help="Use this clock's parameter defaults and time zone.")
+@click.option(
+    "--clock",
+    default=None,
+    help="Use this clock's parameter defaults and time zone.",
+    shell_complete=complete_clock,
+)
 @config_option
 def run(
     job: str,

@@ -22,6 +22,7 @@ from scheduler.cli.address import (
     read_daemon_table,
 )
 from scheduler.cli.common import config_option, daemon_options, with_parameter_options
+from scheduler.cli.completion import complete_clock, complete_job
 
 __all__ = ["DaemonAddress", "connect", "locate_daemon", "read_daemon_table", "trigger"]
 
@@ -48,10 +49,13 @@ def parse_parameter_options(
 
 
 @click.command()
-@click.argument("job")
+@click.argument("job", shell_complete=complete_job)
 @with_parameter_options
 @click.option(
-    "--clock", default=None, help="Take parameter values (and time zone) from this clock."
+    "--clock",
+    default=None,
+    help="Take parameter values (and time zone) from this clock.",
+    shell_complete=complete_clock,
 )
 @click.option(
     "--watch", is_flag=True, help="Stream the run's log until it ends; exit 0 only if it succeeded."
