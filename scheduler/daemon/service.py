@@ -281,7 +281,9 @@ class Service:
             new_run.parameters, new_run.secret_refs = resolved.masked(), secret_refs(resolved)
             changes = {"parameters": new_run.parameters, "secret_refs": new_run.secret_refs}
             self.writer.submit(lambda store: store.update_runs([(run_id, changes)]), "run values")
-        log.info("run created job=%s clock=%s trigger=%s run_id=%s", job, clock, trigger, run_id)
+        log.info(
+            "run created job=%s clock=%s trigger=%s run_id=%s", job, clock or "-", trigger, run_id
+        )
         record = new_run.to_record(run_id)
         self.executor.submit(run_id, job_obj, resolved, record)
         return self.executor.live_record(run_id) or record
@@ -340,7 +342,7 @@ class Service:
         self.book.set_paused(job, clock, paused)
         if self.on_pause is not None:
             self.on_pause(job, clock, paused)
-        log.info("%s job=%s clock=%s", "paused" if paused else "resumed", job, clock)
+        log.info("%s job=%s clock=%s", "paused" if paused else "resumed", job, clock or "*")
 
     # -- backfill ----------------------------------------------------------------------------
 

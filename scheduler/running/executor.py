@@ -233,7 +233,7 @@ class Executor:
             ended_at = self.time_source.now()
             await self._hooks(run.job, record, run.resolved, outcome, log=run.sink)
             self.writes.finish(record, ended_at=ended_at, **outcome.run_fields())
-            args = (run.job.name, record.clock, run.id, outcome.state.value)
+            args = (run.job.name, record.clock or "-", run.id, outcome.state.value)
             log.info("run finished job=%s clock=%s run_id=%s state=%s", *args)
         except Exception as error:  # a bug here must not leave a run "running" forever
             log.exception("run failed inside clockd run_id=%s", run.id)
@@ -283,7 +283,7 @@ class Executor:
         self._emit("started", record)
         when = record.scheduled_time.isoformat()
         message = "run started job=%s clock=%s trigger=%s scheduled_time=%s run_id=%s"
-        log.info(message, run.job.name, record.clock, record.trigger, when, run.id)
+        log.info(message, run.job.name, record.clock or "-", record.trigger, when, run.id)
 
     def _finish_unstarted(self, run: Run, state: RunState, error: str) -> None:
         self._queue.drop(run)

@@ -131,6 +131,10 @@ def test_runs_show_and_logs_read_through_the_api_without_a_config(
     assert [line.split(" ", 2)[1:] for line in log.stdout.splitlines()] == [
         ["stdout", "hello remote"]
     ]
+    # The daemon's own lines about this run (no clock: a manual run) show no Python repr.
+    mentions = [line for line in daemon.log().splitlines() if f"run_id={run_id}" in line]
+    assert any("clock=- " in line for line in mentions), mentions
+    assert not [line for line in mentions if "None" in line]
 
 
 def test_a_token_is_taken_from_every_documented_place(
