@@ -152,3 +152,12 @@ def test_shell_completion_offers_job_and_clock_names(
     assert result.returncode == 0, result.stderr
     offered = [line.split(",", 1)[1] for line in result.stdout.splitlines()]
     assert offered == expected
+
+
+def test_the_package_metadata_installs_without_a_license_deprecation_banner() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # setuptools >= 77 warns on every install about a `license = { text = ... }` table.
+    assert project["project"]["license"] == "MIT"
+    assert project["build-system"]["requires"] == ["setuptools>=77"]
