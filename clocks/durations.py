@@ -19,7 +19,14 @@ import pendulum
 
 from clocks.errors import ClockError
 
-__all__ = ["DurationParts", "duration_parts", "format_duration", "is_elapsed", "parse_duration"]
+__all__ = [
+    "DurationParts",
+    "describe_duration",
+    "duration_parts",
+    "format_duration",
+    "is_elapsed",
+    "parse_duration",
+]
 
 # Compact form: each unit at most once, largest first ("1d12h", "1h30m", "1h 30m").
 # "y" and "mo" are accepted too, so that every `format_duration` output parses back.
@@ -171,3 +178,16 @@ def format_duration(duration: timedelta) -> str:
     ]
     text = "".join(f"{value}{unit}" for value, unit in pieces if value)
     return text or "0s"
+
+
+def describe_duration(duration: timedelta) -> str:
+    """`format_duration` for people reading a message: a duration with a fraction of a second
+    keeps it when it is under a minute ("0.05s", "2.5s"); otherwise "1h30m", "2s".
+
+    >>> describe_duration(timedelta(seconds=0.05)), describe_duration(timedelta(seconds=90))
+    ('0.05s', '1m30s')
+    """
+    seconds = duration.total_seconds()
+    if seconds < 60 and seconds != int(seconds):
+        return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+    return format_duration(duration)

@@ -187,8 +187,11 @@ class Client:
         params = {k: str(v) for k, v in query.items() if v is not None}
         return list(self._request("GET", "/api/v1/runs", params=params)["runs"])
 
-    def logs(self, run_id: int) -> list[dict[str, Any]]:
-        return list(self._request("GET", f"/api/v1/runs/{int(run_id)}/logs")["lines"])
+    def logs(self, run_id: int, *, after: int = 0) -> list[dict[str, Any]]:
+        """The run's log lines after line number `after`."""
+        params = {"after": str(after)} if after else None
+        path = f"/api/v1/runs/{int(run_id)}/logs"
+        return list(self._request("GET", path, params=params)["lines"])
 
     def cancel(self, run_id: int) -> dict[str, Any]:
         return dict(self._request("POST", f"/api/v1/runs/{int(run_id)}/cancel"))
@@ -200,10 +203,29 @@ class Client:
         return dict(self._request("POST", _pause_path(job, clock, "resume")))
 
     def backfill(
-        self, job: str, clock: str, start: str, end: str, *, dry_run: bool = False
+        self,
+        job: str,
+        clock: str,
+        start: str,
+        end: str,
+        *,
+        dry_run: bool = False,
+        parameters: Mapping[str, Any] | None = None,
+        parameter_text: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        body = {"clock": clock, "from": start, "to": end, "dry_run": dry_run}
+        """One run per fire of `clock` in [start, end]; `parameters` (and `parameter_text`,
+        converted by the daemon) set values for every run of the backfill."""
+        body: dict[str, Any] = {"clock": clock, "from": start, "to": end, "dry_run": dry_run}
+        if parameters:
+            body["parameters"] = dict(parameters)
+        if parameter_text:
+            body["parameter_text"] = dict(parameter_text)
         return dict(self._request("POST", f"/api/v1/jobs/{_segment(job)}/backfill", json=body))
+
+    def reload(self) -> dict[str, Any]:
+        """Ask the daemon to re-read its config; ClientError (422) with every problem when
+        the new one is refused (the old schedule keeps running)."""
+        return dict(self._request("POST", "/api/v1/reload"))
 
     def health(self) -> dict[str, Any]:
         return dict(self._request("GET", "/healthz"))

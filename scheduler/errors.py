@@ -21,3 +21,15 @@ class NotFound(UserError):
 
 class DaemonUnreachable(UserError):
     """The daemon's API did not answer."""
+
+
+class Conflict(UserError):
+    """A request that the state of things refuses: cancelling a run that already ended."""
+
+
+class ConfigRefused(UserError):
+    """A reload refused: the new config has problems (one line each); nothing changed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("the new config is refused; the old schedule keeps running")
+        self.problems = problems

@@ -31,6 +31,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Create one run per fire of a clock in a date range.",
     ),
     "import-crontab": ("scheduler.cli.crontab:import_crontab", "Convert a crontab to clockd TOML."),
+    "jobs": (
+        "scheduler.cli.jobs:jobs",
+        "List jobs and clocks: next and last fire, last state, paused.",
+    ),
+    "reload": ("scheduler.cli.reload:reload", "Ask the running daemon to re-read its config."),
 }
 
 
@@ -59,7 +64,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="clockd", prog_name="clockd")
+@click.version_option(None, "-V", "--version", package_name="clockd", prog_name="clockd")
 @click.option(
     "-c",
     "--config",
@@ -72,6 +77,7 @@ def cli(config_path: str | None) -> None:
     """clockd: a scheduler daemon with parametrized clocks.
 
     Config: --config PATH, else $CLOCKD_CONFIG, else ./clockd.toml, else /etc/clockd/clockd.toml.
+    Shell completion (job and clock names too): eval "$(_CLOCKD_COMPLETE=bash_source clockd)".
     """
     if config_path:
         # Sub-commands read $CLOCKD_CONFIG as their default; a sub-command's own -c still wins.

@@ -18,8 +18,25 @@ url_option = click.option(
     "--url",
     envvar="CLOCKD_URL",
     default=None,
-    help="Daemon API address (else $CLOCKD_URL, else the config's listen).",
+    help="Daemon API address (else $CLOCKD_URL, inside a run $CLOCKD_API_URL, else the "
+    "config's listen).",
 )
+
+token_file_option = click.option(
+    "--token-file",
+    envvar="CLOCKD_TOKEN_FILE",
+    default=None,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="File holding the API token (else $CLOCKD_TOKEN_FILE, $CLOCKD_TOKEN, the config's "
+    "token_file).",
+)
+
+
+def daemon_options(function):  # type: ignore[no-untyped-def]
+    """--url and --token-file: how a command reaches the daemon (scheduler/cli/address.py)."""
+    return url_option(token_file_option(function))
+
 
 parameter_options = [
     click.option(

@@ -47,15 +47,23 @@ def local_timezone() -> str:
 @click.option(
     "--system",
     is_flag=True,
-    help="Lines name a user after the schedule (/etc/crontab, /etc/cron.d).",
+    help="Lines name a user after the schedule (/etc/crontab, /etc/cron.d); the user is "
+    "dropped: every job runs as the daemon's user.",
+)
+@click.option(
+    "--jobs-only",
+    is_flag=True,
+    help="Leave out [daemon], to paste the jobs into a config that has one "
+    "(each clock then names its time zone).",
 )
 def import_crontab(
-    file: TextIO, timezone: str | None, config_path: str | None, system: bool
+    file: TextIO, timezone: str | None, config_path: str | None, system: bool, jobs_only: bool
 ) -> None:
     """Convert the crontab FILE ('-' for stdin) to clockd TOML on stdout.
 
     Lines that cannot be converted (@reboot, % stdin, refused expressions) are reported on
-    stderr and kept as comments. Check the result with `clockd check`.
+    stderr and kept as comments; when no line could be converted, it exits 1. Check the
+    result with `clockd check`.
     """
     from clocks.errors import ClockError
     from clocks.localtime import get_zone
@@ -68,9 +76,18 @@ def import_crontab(
     except ClockError as error:
         raise UserError(error.message) from None
     name = getattr(file, "name", "crontab")
-    result = convert(
-        file.read(), source=name if name != "<stdin>" else "stdin", timezone=zone, system=system
-    )
+    source = name if name != "<stdin>" else "stdin"
+    result = convert(file.read(), source=source, timezone=zone, system=system, jobs_only=jobs_only)
     click.echo(result.toml, nl=False)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
+    if result.users:
+        users = ", ".join(f"'{user}'" for user in result.users)
+        click.echo(
+            f"warning: {source}: its lines ran as {users}; clockd runs every job as the "
+            "daemon's own user: check that it may do what they did (the user is kept as a "
+            "comment on each clock)",
+            err=True,
+        )
+    if result.refused and not result.lines:
+        raise UserError(f"{source}: no line could be converted ({result.refused} refused)")

@@ -1,27 +1,19 @@
 """`clockd runs`, `clockd show RUN_ID`, `clockd logs RUN_ID [--follow]`.
 
-They read the SQLite file directly (a read-only WAL connection), so they work while the
-daemon runs and without it.
+They read the database read-only (a WAL reader: they work while the daemon runs, and
+without it), or the daemon's API when given `--url` / `$CLOCKD_URL` (`sources.py`).
 """
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from contextlib import contextmanager
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any
 
 import click
 
-from scheduler.cli.common import config_option
-from scheduler.errors import NotFound
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from scheduler.storage import RunRecord, RunStore
+from scheduler.cli.common import config_option, daemon_options
+from scheduler.cli.completion import complete_clock, complete_job
 
 STATES = (
     "pending",
@@ -33,48 +25,20 @@ STATES = (
     "crashed",
     "skipped",
 )
-FOLLOW_POLL_SECONDS = 0.3
-
-
-@contextmanager
-def open_history(config_path: str | None) -> Iterator[RunStore]:
-    from scheduler.config import load_config
-    from scheduler.storage import open_store
-
-    config = load_config(config_path)
-    store = open_store(config.daemon.database, readonly=True)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def _time(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else ""
-
-
-def _duration(record: RunRecord) -> str:
-    if record.started_at is None:
-        return ""
-    seconds = (
-        (record.ended_at or datetime.now(record.started_at.tzinfo)) - record.started_at
-    ).total_seconds()
-    return f"{seconds:.1f}s"
-
-
-def _get(store: RunStore, run_id: int) -> RunRecord:
-    record = store.get_run(run_id)
-    if record is None:
-        raise NotFound(f"unknown run {run_id}")
-    return record
 
 
 @click.command()
-@click.option("--job", default=None, help="Only this job's runs.")
-@click.option("--clock", default=None, help="Only this clock's runs.")
+@click.option("--job", default=None, help="Only this job's runs.", shell_complete=complete_job)
+@click.option(
+    "--clock", default=None, help="Only this clock's runs.", shell_complete=complete_clock
+)
 @click.option("--state", type=click.Choice(STATES), default=None, help="Only runs in this state.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="A JSON array of run records.")
+@click.option("--limit", type=click.IntRange(min=1, max=1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of run records (the API's).")
+@click.option(
+    "--wide", is_flag=True, help="Every column in full (ISO times, name, parent, error...)."
+)
+@daemon_options
 @config_option
 def runs(
     job: str | None,
@@ -82,80 +46,91 @@ def runs(
     state: str | None,
     limit: int,
     as_json: bool,
+    wide: bool,
+    url: str | None,
+    token_file: str | None,
     config_path: str | None,
 ) -> None:
-    """List run history, newest first, with parameters."""
-    with open_history(config_path) as store:
-        records = store.list_runs(job=job, clock=clock, state=state, limit=limit)
+    """List run history, newest first, with parameters.
+
+    Fits 80 columns: times in this machine's zone (14:03:07 today, Mar 05 14:03 this year),
+    and under a run its name, its parent and the error of a run that did not succeed.
+    States are coloured on a terminal (not in a pipe, nor with $NO_COLOR set).
+    Reads the database, or the daemon's API with --url / $CLOCKD_URL (then no config is
+    needed); only the config's [daemon] table must be valid.
+    """
+    from scheduler.cli.output import print_json, use_colour
+    from scheduler.cli.runs_table import runs_lines, wide_lines
+    from scheduler.cli.sources import open_history
+
+    history = open_history(url, token_file, config_path)
+    try:
+        records = history.runs(job=job, clock=clock, state=state, limit=limit)
+    finally:
+        history.close()
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in records], indent=2))
+        print_json(records)
         return
     if not records:
         click.echo("no runs", err=True)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
-    for column in ("id", "job", "clock", "trigger", "state", "scheduled", "took", "parameters"):
-        table.add_column(column, overflow="fold")
-    for r in records:
-        table.add_row(
-            str(r.id),
-            r.job,
-            r.clock or "-",
-            r.trigger,
-            r.state,
-            _time(r.scheduled_time),
-            _duration(r),
-            json.dumps(r.parameters, ensure_ascii=False),
-        )
-    # a pipe or a file gets long lines rather than cells folded to 80 columns
-    Console(width=None if sys.stdout.isatty() else 240).print(table)
+    now = datetime.now(UTC)
+    colour = use_colour(sys.stdout)
+    lines = wide_lines(records, now=now, colour=colour) if wide else None
+    for line in lines or runs_lines(records, now=now, colour=colour):
+        click.echo(line, color=colour)
 
 
 @click.command()
-@click.argument("run_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="The run record as JSON.")
+@click.argument("run_id", type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="The run record as JSON (the API's).")
+@daemon_options
 @config_option
-def show(run_id: int, as_json: bool, config_path: str | None) -> None:
-    """Show one run."""
-    with open_history(config_path) as store:
-        record = _get(store, run_id)
-    data: dict[str, Any] = record.to_json()
+def show(
+    run_id: int, as_json: bool, url: str | None, token_file: str | None, config_path: str | None
+) -> None:
+    """Show one run: every field, how it ended and how long it took."""
+    from scheduler.cli.output import describe_end, print_json, run_duration, to_json
+    from scheduler.cli.sources import open_history
+
+    history = open_history(url, token_file, config_path)
+    try:
+        record = history.run(run_id)
+    finally:
+        history.close()
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        print_json(record)
         return
-    width = max(len(key) for key in data)
-    for key, value in data.items():
+    shown: dict[str, Any] = dict(record)
+    state = str(record["state"])
+    if state not in ("pending", "running"):
+        shown["state"] = describe_end(record) if state != "succeeded" else state
+    shown["took"] = run_duration(record, datetime.now(UTC))
+    width = max(len(key) for key in shown)
+    for key, value in shown.items():
         if isinstance(value, dict | list):
-            value = json.dumps(value, ensure_ascii=False)
-        click.echo(f"{key:<{width}}  {'' if value is None else value}")
+            value = to_json(value, indent=None)
+        click.echo(f"{key:<{width}}  {'-' if value is None else value}")
 
 
 @click.command()
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=click.IntRange(min=1))
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
+@daemon_options
 @config_option
-def logs(run_id: int, follow: bool, config_path: str | None) -> None:
-    """Print (or follow) the log of a run."""
-    with open_history(config_path) as store:
-        _get(store, run_id)
-        seq = 0
-        while True:
-            lines = store.read_log(run_id, after_seq=seq)
-            for line in lines:
-                stamp = line.time.isoformat(timespec="milliseconds")
-                click.echo(f"{stamp} {line.stream} {line.text}")
-                seq = line.seq
-            if not follow:
-                return
-            if not lines and _get(store, run_id).is_final:
-                # one more read: lines written between the last read and the final state
-                for line in store.read_log(run_id, after_seq=seq):
-                    click.echo(
-                        f"{line.time.isoformat(timespec='milliseconds')} {line.stream} {line.text}"
-                    )
-                return
-            if not lines:
-                time.sleep(FOLLOW_POLL_SECONDS)
+def logs(
+    run_id: int, follow: bool, url: str | None, token_file: str | None, config_path: str | None
+) -> None:
+    """Print (or follow) the log of a run: time, stream (stdout, stderr, clockd), text."""
+    from scheduler.cli.sources import open_history
+
+    history = open_history(url, token_file, config_path)
+    try:
+        lines = history.follow(run_id) if follow else iter(history.log(run_id))
+        for line in lines:
+            moment = datetime.fromisoformat(line["time"])
+            click.echo(
+                f"{moment.isoformat(timespec='milliseconds')} {line['stream']} {line['text']}"
+            )
+    finally:
+        history.close()

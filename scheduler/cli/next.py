@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from scheduler.cli.common import config_option
+from scheduler.cli.completion import complete_clock, complete_job
 from scheduler.errors import NotFound, UserError
 
 if TYPE_CHECKING:
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 
     from clocks.base import Clock
     from clocks.schedule import Schedule
-    from scheduler.models import Job
+    from scheduler.models import Config, Job
+    from scheduler.storage.records import ClockState
 
 MASK = "***"
 
@@ -63,13 +65,14 @@ def upcoming_fires(
     count: int = 10,
     clock_name: str | None = None,
     now: datetime,
+    anchors: Mapping[tuple[str, str], datetime] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The next `count` fires strictly after `after` (default `now`), and notes for people.
 
     Each fire is `{"time": ISO in the clock's zone, "clock": name, "parameters": {...}}`
     with secrets masked. A naive `after` is wall time in each clock's own zone (a date: its
-    midnight there). An interval clock without `start` is anchored at `now` (the daemon
-    anchors from its store).
+    midnight there). An interval clock without `start` is anchored where the daemon stored
+    its anchor (`anchors`, by (job, clock)), else at `now`.
     """
     from clocks.localtime import get_zone, to_instant
     from clocks.schedule import Schedule
@@ -83,7 +86,10 @@ def upcoming_fires(
     now = now.astimezone(UTC).replace(microsecond=0)
     streams = []
     for position, clock in enumerate(clocks):
-        if clock.needs_anchor:
+        stored = (anchors or {}).get((job.name, clock.name)) if clock.needs_anchor else None
+        if stored is not None:
+            clock = clock.anchored(stored)
+        elif clock.needs_anchor:
             clock = clock.anchored(now)
             notes.append(
                 f"clock '{clock.name}' has no start: anchored at now, {now.isoformat()}; "
@@ -144,8 +150,15 @@ def _show_value(value: Any) -> str:
 
 
 @click.command("next")
-@click.argument("job_name", metavar="JOB")
-@click.option("--clock", "clock_name", default=None, metavar="NAME", help="Only this clock.")
+@click.argument("job_name", metavar="JOB", shell_complete=complete_job)
+@click.option(
+    "--clock",
+    "clock_name",
+    default=None,
+    metavar="NAME",
+    help="Only this clock.",
+    shell_complete=complete_clock,
+)
 @click.option(
     "-n",
     "--count",
@@ -173,9 +186,11 @@ def next_(
     """Show upcoming fires of JOB with their resolved parameters.
 
     Dynamic values are rendered for each fire; secrets are shown as ***.
-    No daemon or database is needed: an interval clock without `start` is
-    anchored at the current second here (the daemon keeps its own anchor), and
-    a disabled clock is listed only when named with --clock.
+    No daemon is needed. The database is read, read-only, when it can be: an
+    interval clock without `start` takes the anchor the daemon stored (else the
+    current second, said in a note), and fires of paused clocks are marked
+    "(paused)" (`"paused": true` in --json). A disabled clock is listed only when
+    named with --clock.
     """
     from scheduler.cli.output import print_json, print_table
     from scheduler.config import load_config
@@ -188,9 +203,14 @@ def next_(
     if job is None:
         known = ", ".join(sorted(config.jobs)) or "none"
         raise NotFound(f"unknown job '{job_name}': the jobs are {known}")
+    states, unread = stored_clock_states(config)
+    anchors = {key: state.anchor for key, state in states.items() if state.anchor is not None}
     entries, notes = upcoming_fires(
-        job, after=after_time, count=count, clock_name=clock_name, now=now
+        job, after=after_time, count=count, clock_name=clock_name, now=now, anchors=anchors
     )
+    notes.extend(mark_paused(entries, job, states))
+    if unread and any(clock.needs_anchor for clock in job.clocks):
+        notes.append(unread)
     for note in notes:
         click.echo(f"note: {note}", err=True)
     if as_json:
@@ -202,7 +222,7 @@ def next_(
     rows = [
         (
             entry["time"],
-            entry["clock"],
+            entry["clock"] + (" (paused)" if entry.get("paused") else ""),
             "  ".join(f"{k}={_show_value(v)}" for k, v in entry["parameters"].items()),
         )
         for entry in entries
@@ -211,3 +231,52 @@ def next_(
     print_table(
         ("time", "clock", "parameters"), rows, title=f"next fires of job '{job.name}' after {since}"
     )
+
+
+# -- what the daemon stored (read-only) --------------------------------------------------------
+
+
+def stored_clock_states(config: Config) -> tuple[dict[tuple[str, str], ClockState], str | None]:
+    """The clock states the daemon stored (interval anchors, pause flags), read-only; and a
+    note when the database cannot be read (then `next` computes without them)."""
+    from pathlib import Path
+
+    from scheduler.storage import StoreError, StoreOpenError, is_url, open_store
+
+    database = config.daemon.database
+    if not is_url(database) and not Path(database).exists():
+        # Nothing stored yet; and no storage library imported for nothing (start-up time).
+        return {}, f"{database}: no database yet: interval anchors and pause marks are not known"
+    try:
+        store = open_store(database, readonly=True)
+    except StoreOpenError as error:
+        return {}, f"{error.message}: interval anchors and pause marks are not known here"
+    try:
+        return store.clock_states(), None
+    except (StoreError, OSError) as error:
+        return {}, f"the database cannot be read ({error}): anchors and pause marks are unknown"
+    finally:
+        store.close()
+
+
+def mark_paused(
+    entries: list[dict[str, Any]], job: Job, states: Mapping[tuple[str, str], ClockState]
+) -> list[str]:
+    """Give fires of paused clocks (or of a paused job) `"paused": True`; notes saying so."""
+    from scheduler.storage.base import JOB_WIDE
+
+    def paused(clock: str) -> bool:
+        for key in ((job.name, JOB_WIDE), (job.name, clock)):
+            state = states.get(key)
+            if state is not None and state.paused:
+                return True
+        return False
+
+    paused_clocks = sorted({e["clock"] for e in entries if paused(e["clock"])})
+    for entry in entries:
+        if entry["clock"] in paused_clocks:
+            entry["paused"] = True
+    return [
+        f"clock '{name}' is paused: the daemon does not fire it (clockd resume {job.name}/{name})"
+        for name in paused_clocks
+    ]

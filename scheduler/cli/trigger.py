@@ -1,107 +1,30 @@
 """`clockd trigger JOB`: ask the running daemon to start a run (and `--watch` it).
 
 Start-up is kept cheap (click and the standard library's http.client through
-`Client(lightweight=True)`; the config is read as plain TOML, only its [daemon] table). `-p NAME=VALUE` values travel as text (`"parameter_text"` in the API body)
-and the daemon converts them by the declared types, so this command needs neither the
-parameter model nor a readable config.
-
-Where the daemon is: --url, else $CLOCKD_URL, else (inside a run) $CLOCKD_API_URL, else the
-config's `listen`. The token: $CLOCKD_TOKEN inside a run, else the config's `token_file`.
+`Client(lightweight=True)`; the config is read as plain TOML, only its [daemon] table).
+`-p NAME=VALUE` values travel as text (`"parameter_text"` in the API body) and the daemon
+converts them by the declared types, so this command needs neither the parameter model nor
+a valid config. Where the daemon is and the token: `scheduler/cli/address.py`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from scheduler.cli.common import config_option, url_option, with_parameter_options
-from scheduler.config.find import locate_config
-from scheduler.errors import UserError
-from scheduler.models import DEFAULT_LISTEN
+from scheduler.cli.address import (
+    DaemonAddress,
+    connect,
+    locate_daemon,
+    read_daemon_table,
+)
+from scheduler.cli.common import config_option, daemon_options, with_parameter_options
+from scheduler.cli.completion import complete_clock, complete_job
 
-if TYPE_CHECKING:
-    from scheduler.client import Client
-
-
-@dataclass(frozen=True)
-class DaemonAddress:
-    url: str
-    token: str | None
-    config_path: Path | None  # the config that told us, if any
-    daemon_table: dict[str, Any]
-
-
-def read_daemon_table(path: Path) -> dict[str, Any]:
-    import tomllib
-
-    try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except FileNotFoundError:
-        raise UserError(f"{path}: config file not found") from None
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise UserError(f"{path}: cannot read the config: {error}") from None
-    table = document.get("daemon", {})
-    return table if isinstance(table, dict) else {}
-
-
-def locate_daemon(url: str | None, config_path: str | None, environ: Any = None) -> DaemonAddress:
-    environ = os.environ if environ is None else environ
-    in_run = bool(environ.get("CLOCKD_API_URL"))
-    token = environ.get("CLOCKD_TOKEN") or None if in_run else None
-    config: Path | None = None
-    table: dict[str, Any] = {}
-    needs_config = not (url or environ.get("CLOCKD_API_URL")) or (token is None and not in_run)
-    if needs_config:
-        config = locate_config(config_path, environ)
-        if config is not None:
-            table = read_daemon_table(config)
-    if not url:
-        url = environ.get("CLOCKD_API_URL")
-    if not url:
-        if config is None:
-            raise UserError(
-                "no daemon address: give --url, set $CLOCKD_URL, or point --config at the "
-                "daemon's config (its [daemon] listen)"
-            )
-        listen = str(table.get("listen", DEFAULT_LISTEN))
-        if not listen:
-            raise UserError(f'{config}: daemon.listen is "": the daemon has no HTTP API')
-        url = listen
-    if token is None and not in_run and table.get("token_file") and config is not None:
-        token_file = Path(str(table["token_file"])).expanduser()
-        if not token_file.is_absolute():
-            token_file = config.parent / token_file
-        try:
-            token = token_file.read_text(encoding="utf-8").strip() or None
-        except OSError as error:
-            raise UserError(f"{token_file}: cannot read the API token: {error.strerror}") from None
-    if "://" not in url:
-        host, _, port = url.rpartition(":")
-        if host in ("0.0.0.0", "", "::", "[::]"):
-            host = "127.0.0.1"  # a wildcard listen address is reached on loopback
-        url = f"http://{host}:{port}" if port else f"http://{url}"
-    return DaemonAddress(url=url, token=token, config_path=config, daemon_table=table)
-
-
-def connect(url: str | None, config_path: str | None) -> Client:
-    from scheduler.client import Client
-
-    address = locate_daemon(url, config_path)
-    run_id = os.environ.get("CLOCKD_RUN_ID", "")
-    in_run = bool(os.environ.get("CLOCKD_API_URL"))
-    return Client(
-        address.url,
-        address.token,
-        parent_id=int(run_id) if in_run and run_id.isdigit() else None,
-        lightweight=True,  # http.client: a command should start fast
-    )
+__all__ = ["DaemonAddress", "connect", "locate_daemon", "read_daemon_table", "trigger"]
 
 
 def parse_parameter_options(
@@ -126,15 +49,18 @@ def parse_parameter_options(
 
 
 @click.command()
-@click.argument("job")
+@click.argument("job", shell_complete=complete_job)
 @with_parameter_options
 @click.option(
-    "--clock", default=None, help="Take parameter values (and time zone) from this clock."
+    "--clock",
+    default=None,
+    help="Take parameter values (and time zone) from this clock.",
+    shell_complete=complete_clock,
 )
 @click.option(
     "--watch", is_flag=True, help="Stream the run's log until it ends; exit 0 only if it succeeded."
 )
-@url_option
+@daemon_options
 @config_option
 def trigger(
     job: str,
@@ -143,23 +69,34 @@ def trigger(
     clock: str | None,
     watch: bool,
     url: str | None,
+    token_file: str | None,
     config_path: str | None,
 ) -> None:
     """Ask the running daemon to start a run of JOB; print its id.
 
+    With --watch, stream its log and end with how it ended (`run 5 failed: exit code 4`);
+    exit 0 only if it succeeded. Ctrl-C stops watching (exit 130): the run goes on.
     Inside a run (CLOCKD_API_URL set) the new run is recorded as a child of that run.
     """
+    from scheduler.cli.output import describe_end
+
     values, texts = parse_parameter_options(params, params_json)
-    client = connect(url, config_path)
+    client = connect(url, config_path, token_file)
     try:
         run = client.create_run(job, values, clock=clock, parameter_text=texts)
         click.echo(run["id"])
         if not watch:
             return
-        final = client.wait_for_run(run["id"], stream_logs=True)
+        try:
+            final = client.wait_for_run(run["id"], stream_logs=True)
+        except KeyboardInterrupt:
+            click.echo(
+                f"clockd: stopped watching run {run['id']}; it goes on in the daemon "
+                f"(clockd logs {run['id']} --follow, clockd cancel {run['id']})",
+                err=True,
+            )
+            sys.exit(130)
     finally:
         client.close()
-    state = final["state"]
-    detail = f" (exit code {final['exit_code']})" if final.get("exit_code") not in (None, 0) else ""
-    click.echo(f"run {final['id']} {state}{detail}", err=True)
-    sys.exit(0 if state == "succeeded" else 1)
+    click.echo(f"run {final['id']} {describe_end(final)}", err=True)
+    sys.exit(0 if final["state"] == "succeeded" else 1)

@@ -98,6 +98,7 @@ def build_clock(section: Section, index: int, *, default_timezone: str) -> Clock
             f"start {_show(section.table['start'])} is after end {_show(section.table['end'])}: "
             "nothing would fire; swap them or remove end"
         )
+        del bounds["end"]  # reported once: the clock is still built to find its other problems
 
     catchup = section.choice("catchup", CATCHUP_POLICIES, "latest")
     jitter = section.duration("jitter", timedelta(0))
@@ -116,16 +117,19 @@ def build_clock(section: Section, index: int, *, default_timezone: str) -> Clock
         "catchup": catchup,
         "enabled": enabled,
     }
+    earlier = section.seen_problem
     specific = _kind_fields(section, kinds[0]) if len(kinds) == 1 else None
-    if section.seen_problem or specific is None:
+    if specific is None or not zone_ok:
         return None
     cls, fields = specific
+    # Built even after another problem of this clock (an unknown key), so that its own
+    # problem (a bad cron expression) is reported too: every problem at once (spec 2.2).
     try:
         clock: Clock = cls(**common, **fields)
     except ClockError as error:
         section.report(_clock_message(error, kinds[0], section.table[kinds[0]]))
         return None
-    return clock
+    return None if earlier or section.seen_problem else clock
 
 
 def _kind_fields(section: Section, kind: str) -> tuple[type, dict[str, Any]] | None:

@@ -70,14 +70,24 @@ class CrontabImport:
     toml: str
     warnings: list[str]
     jobs: int
+    lines: int = 0  # cron lines converted (each a clock)
+    refused: int = 0  # cron lines not converted (each has its warning)
+    users: tuple[str, ...] = ()  # the users system crontab lines named, in order
 
 
 def import_crontab(
-    text: str, *, source: str = "crontab", timezone: str = "UTC", system: bool = False
+    text: str,
+    *,
+    source: str = "crontab",
+    timezone: str = "UTC",
+    system: bool = False,
+    jobs_only: bool = False,
 ) -> CrontabImport:
     """Convert crontab `text`; `timezone` is the zone cron used (the system's local zone).
 
     `system=True` reads /etc/crontab and /etc/cron.d lines, which name a user after the schedule.
+    `jobs_only=True` leaves out the `[daemon]` table (to paste the jobs into a config that has
+    one): each clock then names the zone itself.
 
     >>> result = import_crontab("30 2 * * * /usr/local/bin/backup --full\\n")
     >>> '"/bin/sh", "-c", "/usr/local/bin/backup --full"' in result.toml
@@ -86,8 +96,14 @@ def import_crontab(
     reader = _Reader(source=source, system=system, timezone=timezone)
     for number, raw in enumerate(text.splitlines(), start=1):
         reader.read_line(number, raw.strip())
+    lines = [entry for job in reader.jobs.values() for entry in job.clocks]
     return CrontabImport(
-        toml=_render(reader, timezone), warnings=reader.warnings, jobs=len(reader.jobs)
+        toml=_render(reader, timezone, jobs_only=jobs_only),
+        warnings=reader.warnings,
+        jobs=len(reader.jobs),
+        lines=len(lines),
+        refused=reader.refused,
+        users=tuple(dict.fromkeys(entry.user for entry in lines if entry.user)),
     )
 
 
@@ -99,6 +115,7 @@ class _Reader:
     system: bool
     timezone: str
     warnings: list[str] = field(default_factory=list)
+    refused: int = 0  # cron lines (not settings) that were not converted
     header: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     shell: str = "/bin/sh"
@@ -147,6 +164,12 @@ class _Reader:
             self.env = {**self.env, name: value}
 
     def read_entry(self, number: int, line: str) -> None:
+        warnings = len(self.warnings)
+        self._read_entry(number, line)
+        if len(self.warnings) > warnings:
+            self.refused += 1
+
+    def _read_entry(self, number: int, line: str) -> None:
         from clocks.cron import CronClock
         from clocks.errors import ClockError
 
@@ -182,7 +205,7 @@ class _Reader:
         job.clocks.append(_Line(schedule, self.zone, self.jitter, number, user, comments))
 
 
-def _render(reader: _Reader, timezone: str) -> str:
+def _render(reader: _Reader, timezone: str, *, jobs_only: bool = False) -> str:
     out = [
         f"# Imported from {reader.source} by `clockd import-crontab`. Check it with `clockd check`.",
         "# Each job runs its crontab line through a shell, as cron did: quoting, pipes and $VARIABLES",
@@ -191,11 +214,12 @@ def _render(reader: _Reader, timezone: str) -> str:
         "# them in workdir (default: this file's folder).",
     ]
     out += [f"# {item}" for item in reader.header]
-    out += [
-        "",
-        "[daemon]",
-        f"timezone = {_string(timezone)}   # the zone cron used for lines without CRON_TZ",
-    ]
+    if not jobs_only:
+        out += [
+            "",
+            "[daemon]",
+            f"timezone = {_string(timezone)}   # the zone cron used for lines without CRON_TZ",
+        ]
     for job in reader.jobs.values():
         out.append("")
         out += [f"# {comment}".rstrip() for comment in job.comments]
@@ -212,6 +236,8 @@ def _render(reader: _Reader, timezone: str) -> str:
             out.append(f"cron = {_string(entry.schedule)}")
             if entry.zone:
                 out.append(f"timezone = {_string(entry.zone)}   # from CRON_TZ")
+            elif jobs_only:  # no [daemon] timezone to fall back on: the zone cron used
+                out.append(f"timezone = {_string(timezone)}")
             if entry.jitter:
                 out.append(f"jitter = {_string(entry.jitter)}   # from RANDOM_DELAY")
             out.append('catchup = "none"')

@@ -279,8 +279,10 @@ def _check_clock(
     if unexpected:
         where.report(_unexpected_message(unexpected))
     job_table = where.path.split(".clocks[")[0]
+    missing = set()
     for problem in static:
         if problem.kind == "required":
+            missing.add(problem.name)
             where.report(
                 f"required parameter '{problem.name}' has no default; give it a default under "
                 f"[{job_table}.parameters.{toml_key(problem.name)}] "
@@ -288,8 +290,9 @@ def _check_clock(
             )
         elif problem.kind != "unexpected":
             where.report(problem.message)
-    if static:
-        return
+    # The values that are there are checked too (every problem at once, spec 2.2): an
+    # unexpected name does not hide `x = -1` below its minimum.
+    given = {k: v for k, v in given.items() if k in parameters}
 
     sample = upcoming or now
     # Renders each dynamic value once, for this sample fire, under the daemon's template
@@ -302,6 +305,8 @@ def _check_clock(
 
         shown = sample.astimezone(get_zone(clock.timezone)).isoformat()
         for problem in error.problems:
+            if problem.kind == "required" and problem.name in missing:
+                continue  # reported above, with where to give it
             sample_note = (
                 f" (for a fire at {shown})" if problem.kind in ("render", "invalid") else ""
             )

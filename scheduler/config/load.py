@@ -115,6 +115,31 @@ def load_config(
     )
 
 
+def load_daemon_settings(
+    path: str | Path | None = None, *, environ: Mapping[str, str] = os.environ
+) -> tuple[DaemonSettings, list[Problem]]:
+    """For commands that need only `[daemon]` (reading history, spec 4): its settings, and
+    the problems found elsewhere in the config, to be shown as warnings. ConfigError when
+    the main file cannot be read or `[daemon]` itself has a problem."""
+    try:
+        return load_config(path, environ=environ).daemon, []
+    except ConfigError as error:
+        elsewhere = error.problems
+    main = find_config_path(path, environ)
+    display = str(main)
+    problems: list[Problem] = []
+    document = read_toml(main, display, problems)
+    if document is None:
+        raise ConfigError(problems)
+    table = document.get("daemon", {})
+    if not isinstance(table, dict):
+        raise ConfigError([Problem(display, "daemon", f"expected a table, got {describe(table)}")])
+    daemon = build_daemon(Section(display, "daemon", table, problems), main.absolute().parent)
+    if problems:
+        raise ConfigError(problems)
+    return daemon, elsewhere
+
+
 def read_toml(path: Path, shown: str, problems: list[Problem]) -> dict[str, Any] | None:
     """The parsed file, or None with a problem (unreadable, not UTF-8, TOML syntax with line and column)."""
     try:

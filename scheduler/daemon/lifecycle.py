@@ -117,21 +117,24 @@ class Daemon:
     # -- config ------------------------------------------------------------------------------
 
     def _load(self) -> Config | None:
+        config, problems = self._read_config()
+        for problem in problems:
+            log.error("config problem: %s", problem)
+        return config
+
+    def _read_config(self) -> tuple[Config | None, list[str]]:
+        """The config, or None and every problem as one line each."""
         from scheduler.config import load_config
         from scheduler.errors import UserError
         from scheduler.problems import ConfigError
 
         try:
-            config = load_config(self.config_path, environ=self.environ)
+            # load_config refuses an invalid or unauthenticated non-loopback `listen` too.
+            return load_config(self.config_path, environ=self.environ), []
         except ConfigError as error:
-            for problem in error.problems:
-                log.error("config problem: %s", problem.render())
-            return None
+            return None, [problem.render() for problem in error.problems]
         except UserError as error:
-            log.error("config problem: %s", error.message)
-            return None
-        # load_config refused an invalid or unauthenticated non-loopback `listen` already.
-        return config
+            return None, [error.message]
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -275,6 +278,7 @@ class Daemon:
             started_wall=now,
         )
         self.service.next_fire = self.planner.next_fire
+        self.service.on_reload = self.reload
         self.service.health_checks = lambda: self.health.checks(
             self.writer, self.scheduler, self.firing
         )
@@ -525,17 +529,21 @@ class Daemon:
 
     # -- reload ------------------------------------------------------------------------------
 
-    def reload(self) -> None:
-        """SIGHUP: validate the whole new config first; a bad one changes nothing."""
+    def reload(self) -> list[str]:
+        """SIGHUP and `POST /api/v1/reload`: validate the whole new config first; a bad one
+        changes nothing. The problems of a refused config, one line each; [] when reloaded.
+        It takes the loop as long as a config load and the re-planning take, no longer."""
         self.notifier.reloading()
         log.info("reloading config path=%s", self.config.path)
-        new = self._load()
+        new, problems = self._read_config()
         if new is None:
+            for problem in problems:
+                log.error("config problem: %s", problem)
             log.error("reload refused: the new config is invalid; the old schedule keeps running")
             self.notifier.ready(self._status() + "; last reload refused (invalid config)")
             if self._metrics is not None:
                 self._metrics.observe_reload(ok=False)
-            return
+            return problems
         if new.daemon != self.config.daemon:
             log.warning("reload: [daemon] settings changed; they apply after a restart")
         now = self.time_source.now()
@@ -549,6 +557,7 @@ class Daemon:
         if self._metrics is not None:
             self._metrics.observe_reload(ok=True)
         self.notifier.ready(self._status())
+        return []
 
     # -- stop --------------------------------------------------------------------------------
 

@@ -14,11 +14,11 @@ executor's own record, so a reader never sees a state older than the daemon's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from scheduler.errors import NotFound, UserError
+from scheduler.errors import ConfigRefused, Conflict, NotFound, UserError
 from scheduler.models import RunState
 from scheduler.running.events import RunEvents
 from scheduler.scheduling.clockbook import ClockBook
@@ -27,6 +27,7 @@ from scheduler.timesource import SYSTEM_TIME, TimeSource, whole_second
 
 if TYPE_CHECKING:
     from clocks.base import Clock
+    from clocks.parameters import ParameterProblem
     from scheduler.models import Config, Identity, Job
     from scheduler.running.executor import Executor
     from scheduler.scheduling.firing import Firing
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("clockd.service")
 
-# A backfill larger than this is refused: it is almost always a typo in the range.
-MAX_BACKFILL_FIRES = 10_000
 # How long a request waits for its write (a run's row, a pause) while the store cannot be
 # written, before it is answered 503 and the write is withdrawn (it will not happen later).
 WRITE_TIMEOUT = 10.0
@@ -75,6 +74,8 @@ class Service:
         # Set by the daemon: the scheduler's next planned fire of (job, clock).
         self.next_fire: Callable[[str, str], datetime | None] | None = None
         self.on_pause: Callable[[str, str | None, bool], None] | None = None
+        # Set by the daemon: re-read the config; the problems of a refused one ([]: done).
+        self.on_reload: Callable[[], list[str]] | None = None
         # Set by the daemon: [{"check": name, "ok": bool, "detail": text}, ...] for /healthz.
         self.health_checks: Callable[[], list[dict[str, Any]]] | None = None
 
@@ -112,31 +113,46 @@ class Service:
         return self._describe(self._job(name))
 
     def _describe(self, job: Job) -> dict[str, Any]:
+        from scheduler.daemon.overview import describe_job
+
         now = self.time_source.now()
-        job_paused = self.book.is_paused(job.name, None)
-        clocks = []
-        for clock in job.clocks:
-            next_fire = self._next_fire(job, clock, now)
-            clocks.append(
-                {
-                    "name": clock.name,
-                    "kind": clock.kind,
-                    "describe": clock.describe(),
-                    "timezone": clock.timezone,
-                    "parameters": dict(clock.parameter_defaults),
-                    "next_fire": next_fire.isoformat() if next_fire else None,
-                    "paused": self.book.is_paused(job.name, clock.name),
-                    "enabled": clock.enabled,
-                    "catchup": clock.catchup,
-                }
-            )
+        return describe_job(job, self.book, lambda job, clock: self._next_fire(job, clock, now))
+
+    async def jobs_overview(self, name: str | None = None) -> list[dict[str, Any]]:
+        """`jobs()` (or the one job `name`) with each clock's `last_fire` and `last_run`
+        (`overview.add_last_runs`), as `GET /api/v1/jobs` and `clockd jobs` show them."""
+        from scheduler.daemon.overview import (
+            add_last_runs,
+            clock_keys,
+            fires_only,
+            read_last_runs,
+        )
+
+        described = self.jobs() if name is None else [self.job(name)]
+        keys = clock_keys(described)
+        last_runs = await self.reader.call(lambda store: read_last_runs(store, keys))
+        for key, record in last_runs.items():
+            last_runs[key] = self.executor.live_record(record.id) or record
+        if self.firing is not None:
+            last_fires = self.firing.last_fires
+        else:
+            states = await self.reader.call(lambda store: store.clock_states())
+            last_fires = {key: s.last_fire for key, s in states.items() if s.last_fire}
+        add_last_runs(described, last_runs, fires_only(self.config.jobs, self.book, last_fires))
+        return described
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read the config (`POST /api/v1/reload`): its counts, or ConfigRefused with every
+        problem (the old schedule keeps running)."""
+        if self.on_reload is None:
+            raise UserError("this process has no config to reload")
+        problems = self.on_reload()
+        if problems:
+            raise ConfigRefused(problems)
         return {
-            "name": job.name,
-            "description": job.description,
-            "enabled": job.enabled,
-            "paused": job_paused,
-            "clocks": clocks,
-            "parameters_schema": job.parameters.json_schema(),
+            "status": "reloaded",
+            "jobs": len(self.config.jobs),
+            "clocks": self.config.clock_count,
         }
 
     def status(self) -> dict[str, Any]:
@@ -212,10 +228,15 @@ class Service:
         clock: str | None = None,
         parent_id: int | None = None,
         trigger: str = "api",
+        refused: Sequence[ParameterProblem] = (),
     ) -> RunRecord:
         """A run now. Trigger-time `parameters` are the highest layer, data (never rendered);
         `clock` lends its defaults and its time zone. Raises NotFound, ParameterError or
-        StoreUnavailable (nothing is recorded then)."""
+        StoreUnavailable (nothing is recorded then).
+
+        `refused`: problems the caller found already (a `-p` text that is not of its type):
+        the run is refused with them and every other problem of the values (spec 2.2)."""
+        from clocks.parameters import ParameterError
         from clocks.resolution import Resolver
         from scheduler.storage.records import NewRun
 
@@ -229,7 +250,16 @@ class Service:
             resolver = Resolver(
                 job_obj.name, job_obj.parameters, timezone=self.config.daemon.timezone
             )
-        resolved = resolver.resolve(now, given=given)
+        try:
+            resolved = resolver.resolve(now, given=given)
+        except ParameterError as error:
+            if not refused:
+                raise
+            bad = {problem.name for problem in refused}
+            others = [p for p in error.problems if p.name not in bad]
+            raise ParameterError([*refused, *others]) from None
+        if refused:
+            raise ParameterError(list(refused))
         new_run = NewRun(
             job=job_obj.name,
             clock=clock,
@@ -251,7 +281,9 @@ class Service:
             new_run.parameters, new_run.secret_refs = resolved.masked(), secret_refs(resolved)
             changes = {"parameters": new_run.parameters, "secret_refs": new_run.secret_refs}
             self.writer.submit(lambda store: store.update_runs([(run_id, changes)]), "run values")
-        log.info("run created job=%s clock=%s trigger=%s run_id=%s", job, clock, trigger, run_id)
+        log.info(
+            "run created job=%s clock=%s trigger=%s run_id=%s", job, clock or "-", trigger, run_id
+        )
         record = new_run.to_record(run_id)
         self.executor.submit(run_id, job_obj, resolved, record)
         return self.executor.live_record(run_id) or record
@@ -265,8 +297,16 @@ class Service:
         return retry_crashed(records, self.config, self.executor, self.identity)
 
     async def cancel(self, run_id: int) -> RunRecord:
-        """Cancel a run; returns it as it is afterwards. NotFound for an unknown run."""
-        if self.executor.live_record(run_id) is not None:
+        """Cancel a run; returns it as it is afterwards. NotFound for an unknown run,
+        Conflict for one that has ended already (nothing to cancel)."""
+        live = self.executor.live_record(run_id)
+        if live is not None and live.is_final:
+            live = None  # ended; its final state is on its way to the store
+        if live is None:
+            ended = await self.get_run(run_id)
+            if ended is not None and ended.is_final:
+                raise Conflict(f"run {run_id} has already ended ({ended.state}): nothing to cancel")
+        if live is not None:
             await self.executor.cancel(run_id)
         else:
             record = await self.get_run(run_id)
@@ -310,46 +350,33 @@ class Service:
         self.book.set_paused(job, clock, paused)
         if self.on_pause is not None:
             self.on_pause(job, clock, paused)
-        log.info("%s job=%s clock=%s", "paused" if paused else "resumed", job, clock)
+        log.info("%s job=%s clock=%s", "paused" if paused else "resumed", job, clock or "*")
 
     # -- backfill ----------------------------------------------------------------------------
 
     async def backfill(
-        self, job: str, clock: str, start: datetime, end: datetime, *, dry_run: bool = False
+        self,
+        job: str,
+        clock: str,
+        start: datetime,
+        end: datetime,
+        *,
+        dry_run: bool = False,
+        given: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """One run per fire of `clock` in [start, end], trigger "backfill", each with its own
-        scheduled_time (so dynamic values are computed for that time). Fires that already have
-        a run are listed with run_id None and not run again."""
-        from clocks.parameters import ParameterError
-        from clocks.resolution import Resolver
+        scheduled_time (so dynamic values are computed for that time) and the values `given`
+        for all of them. Fires that already have a run are listed with run_id None and not
+        run again. UserError past `MAX_BACKFILL_FIRES`; ParameterError for bad `given`."""
+        import asyncio
+
+        from scheduler.scheduling.backfill import backfill_times, plan_entries
 
         job_obj = self._job(job)
         clock_obj = self.book.effective(job, self._clock(job_obj, clock))
-        resolver = Resolver.for_clock(job_obj.name, job_obj.parameters, clock_obj)
-        if end < start:
-            raise UserError(
-                f"backfill range is reversed: {start.isoformat()} is after {end.isoformat()}"
-            )
-        times: list[datetime] = []
-        for moment in clock_obj.fires(start - timedelta(seconds=1), end):
-            times.append(moment)
-            if len(times) > MAX_BACKFILL_FIRES:
-                raise UserError(
-                    f"backfill of more than {MAX_BACKFILL_FIRES} fires refused; narrow the range"
-                )
-        entries: list[dict[str, Any]] = []
-        for moment in times:
-            entry: dict[str, Any] = {
-                "time": moment.isoformat(),
-                "clock": clock,
-                "parameters": None,
-                "run_id": None,
-            }
-            try:
-                entry["parameters"] = resolver.resolve(moment).masked()
-            except ParameterError as problem:
-                entry["error"] = str(problem)
-            entries.append(entry)
+        # Counting a large range takes a while: off the loop (clocks are pure).
+        times = await asyncio.to_thread(backfill_times, clock_obj, start, end)
+        entries = plan_entries(job_obj, clock_obj, times, given)
         if dry_run or not times:
             return entries
 
@@ -362,7 +389,7 @@ class Service:
             return entries
         if self.firing is None:
             raise UserError("backfill needs the daemon's firing path")
-        result = await self.firing.claim([Due(job, clock, todo, "backfill")])
+        result = await self.firing.claim([Due(job, clock, todo, "backfill", dict(given or {}))])
         by_time = {moment.isoformat(): run_id for (_, _, moment), run_id in result.run_ids.items()}
         for entry in entries:
             entry["run_id"] = by_time.get(entry["time"])

@@ -28,6 +28,7 @@ class Notifier:
         self.address = address
         self.watchdog_usec = watchdog_usec
         self._socket: socket.socket | None = None
+        self._dropping = False
 
     @classmethod
     def from_environ(cls, environ: MutableMapping[str, str] | None = None) -> Notifier:
@@ -60,10 +61,18 @@ class Notifier:
                 self._socket = socket.socket(
                     socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC
                 )
-            self._socket.sendto("\n".join(fields).encode(), target)
+            # Never wait: a receiver that does not read (a full queue) must not stop the
+            # daemon's loop; the message is dropped and said once.
+            self._socket.sendto("\n".join(fields).encode(), socket.MSG_DONTWAIT, target)
+        except BlockingIOError:
+            if not self._dropping:
+                log.warning("systemd notify queue full socket=%s; messages dropped", self.address)
+            self._dropping = True
+            return False
         except OSError as error:
             log.warning("systemd notify failed socket=%s error=%s", self.address, error)
             return False
+        self._dropping = False
         return True
 
     def ready(self, status: str) -> bool:

@@ -182,7 +182,7 @@ class RunBackend(Protocol):
         start). When
         `cancelled` resolves (to the reason), kills the process group and returns `cancelled`
         with that reason as error; after `attempt.timeout` from the start, kills it, logs a
-        clockd line and returns `timed_out` ("timed out after 0:10:00"). Lines, error and
+        clockd line and returns `timed_out` ("timed out after 10m"). Lines, error and
         result are masked. A run's own failure is an `Outcome`, never an exception.
         """
         ...

@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clocks.templates import TemplateError, render
@@ -52,6 +55,32 @@ DROPPED_ENV = frozenset(
 # Prefixes never inherited: stale parameters of an enclosing run, and libpq's variables,
 # which hold the database credentials (spec 7).
 DROPPED_PREFIXES = ("CLOCKD_PARAM_", "PG")
+
+
+# -- a run's `clockd` --------------------------------------------------------------------------
+#
+# A command (or hook) whose program is `clockd` runs the daemon's own clockd, the one beside
+# the interpreter that runs the daemon (a venv's bin/clockd), whatever the run's PATH says:
+# the daemon is often started as `.venv/bin/clockd serve` or from a unit's ExecStart, with
+# its venv on no PATH. Only argv[0] is resolved; the PATH runs get is left alone, so which
+# `python3` (or anything else) a job finds does not change.
+
+
+@lru_cache(maxsize=1)
+def own_clockd() -> tuple[str, ...]:
+    """The argv that starts this installation's clockd: its `clockd` script beside this
+    interpreter, else this interpreter running `scheduler.cli`."""
+    script = Path(sys.executable).parent / "clockd"
+    if os.access(script, os.X_OK) and script.is_file():
+        return (str(script),)
+    return (sys.executable, "-m", "scheduler.cli")
+
+
+def resolve_program(argv: Sequence[str]) -> Sequence[str]:
+    """`argv` with a bare `clockd` program replaced by `own_clockd()`; any other as is."""
+    if argv and argv[0] == "clockd":
+        return [*own_clockd(), *argv[1:]]
+    return argv
 
 
 def env_name(parameter: str) -> str:

@@ -27,6 +27,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from clocks.durations import describe_duration
 from clocks.templates import TemplateError
 from scheduler.models import RunState, Trigger
 from scheduler.running import environment, hooks
@@ -284,7 +285,7 @@ class Executor:
             ended_at = self.time_source.now()
             await self._hooks(run.job, record, run.resolved, outcome, log=run.sink)
             self.writes.finish(record, ended_at=ended_at, **outcome.run_fields())
-            args = (run.job.name, record.clock, run.id, outcome.state.value)
+            args = (run.job.name, record.clock or "-", run.id, outcome.state.value)
             log.info("run finished job=%s clock=%s run_id=%s state=%s", *args)
         except Exception as error:  # a bug here must not leave a run "running" forever
             log.exception("run failed inside clockd run_id=%s", run.id)
@@ -321,7 +322,7 @@ class Executor:
                 break
             run.log.clockd(
                 f"[clockd: attempt {number} of {attempts} {outcome.state.value}: "
-                f"{outcome.error}; retrying in {job.retry_delay}]"
+                f"{outcome.error}; retrying in {describe_duration(job.retry_delay)}]"
             )
             await asyncio.wait({run.cancelled}, timeout=job.retry_delay.total_seconds())
         return outcome
@@ -342,7 +343,7 @@ class Executor:
         self._emit("started", record)
         when = record.scheduled_time.isoformat()
         message = "run started job=%s clock=%s trigger=%s scheduled_time=%s run_id=%s"
-        log.info(message, run.job.name, record.clock, record.trigger, when, run.id)
+        log.info(message, run.job.name, record.clock or "-", record.trigger, when, run.id)
 
     def _finish_unstarted(self, run: Run, state: RunState, error: str) -> None:
         self._queue.drop(run)

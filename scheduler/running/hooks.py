@@ -15,7 +15,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from scheduler.models import RunState
-from scheduler.running.environment import hook_env, render_argv, run_timezone, template_context
+from scheduler.running.environment import (
+    hook_env,
+    render_argv,
+    resolve_program,
+    run_timezone,
+    template_context,
+)
 from scheduler.running.local.process import LogLimiter, RunProcess, describe_exit
 from scheduler.running.masking import NO_SECRETS, Masker
 from scheduler.timesource import SYSTEM_TIME, TimeSource
@@ -105,7 +111,7 @@ async def run_hook(
         log(time_source.now(), "clockd", f"[clockd: {kind}: {text}]")
 
     try:
-        argv = render_argv(kind, templates, context())
+        argv = list(resolve_program(render_argv(kind, templates, context())))
     except Exception as error:  # around each hook: nothing a hook does changes the run
         note(f"hook not run: {error}")
         return

@@ -56,12 +56,14 @@ def secret_refs(resolved: ResolvedParameters) -> dict[str, Any]:
 
 @dataclass
 class Due:
-    """Fires of one clock to claim: `trigger` clock, catchup or backfill."""
+    """Fires of one clock to claim: `trigger` clock, catchup or backfill; `given`: values
+    set for all of them at trigger time (a backfill's `-p`), data, never rendered."""
 
     job: str
     clock: str
     times: list[datetime]
     trigger: str = "clock"
+    given: dict[str, Any] | None = None
 
 
 @dataclass
@@ -87,7 +89,7 @@ class _Claim:
     """One chunk of fires on its way to the store: the runs to insert and the last fires to
     move in the same transaction."""
 
-    prepared: list[tuple[Job, Clock, datetime, ResolvedParameters | None]]
+    prepared: list[tuple[Job, Clock, datetime, ResolvedParameters | None, dict[str, Any] | None]]
     new_runs: list[NewRun]
     last_fires: dict[tuple[str, str], datetime]
     result: FireResult
@@ -222,7 +224,7 @@ class Firing:
                 chunk.append(self._backlog.popleft())
                 taken = len(due.times)
             else:
-                chunk.append(Due(due.job, due.clock, due.times[:room], due.trigger))
+                chunk.append(Due(due.job, due.clock, due.times[:room], due.trigger, due.given))
                 del due.times[:room]
                 taken = room
             room -= taken
@@ -305,7 +307,7 @@ class Firing:
                 resolved: ResolvedParameters | None = None
                 error: str | None = None
                 try:
-                    resolved = resolver.resolve(scheduled_time)
+                    resolved = resolver.resolve(scheduled_time, given=due.given)
                 except ParameterError as problem:
                     error = f"parameters: {problem}"
                 claim.new_runs.append(
@@ -324,7 +326,7 @@ class Firing:
                         owner=self.identity.owner if self.identity else None,
                     )
                 )
-                claim.prepared.append((job, clock, scheduled_time, resolved))
+                claim.prepared.append((job, clock, scheduled_time, resolved, due.given))
         return claim
 
     def _claimed(self, claim: _Claim, ids: list[int | None], error: BaseException | None) -> None:
@@ -332,7 +334,7 @@ class Firing:
         self._in_flight -= 1
         if error is not None:  # not transient (those are retried): a bug, said loudly
             log.error("fire claim refused by the store; its fires are lost", exc_info=error)
-            for job, clock, scheduled_time, _ in claim.prepared:
+            for job, clock, scheduled_time, _, _ in claim.prepared:
                 claim.result.missed.append((job.name, clock.name, scheduled_time))
         else:
             self.last_fires.update(claim.last_fires)
@@ -351,7 +353,7 @@ class Firing:
         from clocks.parameters import ParameterError
 
         result, now = claim.result, claim.now
-        for (job, clock, scheduled_time, resolved), run, run_id in zip(
+        for (job, clock, scheduled_time, resolved, given), run, run_id in zip(
             claim.prepared, claim.new_runs, ids, strict=True
         ):
             if run_id is None:
@@ -383,7 +385,7 @@ class Firing:
             try:
                 resolver = self.resolver(job, clock)
                 if resolver.uses_run_id:
-                    resolved = resolver.resolve(scheduled_time, run_id=run_id)
+                    resolved = resolver.resolve(scheduled_time, run_id=run_id, given=given)
                     run.parameters, run.secret_refs = resolved.masked(), secret_refs(resolved)
                     self._update(run_id, parameters=run.parameters, secret_refs=run.secret_refs)
             except ParameterError as problem:

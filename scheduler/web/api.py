@@ -91,15 +91,14 @@ class Api:
 
     async def list_jobs(self, request: Request) -> Response:
         self.admin_only(request)
-        return ApiJSON({"jobs": self.service.jobs()})
+        return ApiJSON({"jobs": await self.service.jobs_overview()})
 
     async def get_job(self, request: Request) -> Response:
         self.admin_only(request)
-        return ApiJSON(self.service.job(request.path_params["job"]))
+        [job] = await self.service.jobs_overview(request.path_params["job"])
+        return ApiJSON(job)
 
     async def create_run(self, request: Request) -> Response:
-        from clocks.parameters import ParameterError
-
         job = self.job_or_404(request.path_params["job"])
         body = await read_json_object(request, self.body_limit)
         check_fields(body, {"parameters", "clock", "parent_id", "parameter_text"})
@@ -120,29 +119,12 @@ class Api:
         if clock is not None and job.clock(clock) is None:
             known = ", ".join(c.name for c in job.clocks) or "none"
             raise ApiError(404, f"job {job.name!r} has no clock {clock[:200]!r} (clocks: {known})")
-        values = dict(parameters)
-        problems: list[Any] = []
-        for name, text in texts.items():
-            if not isinstance(text, str):
-                raise ApiError(
-                    400, f"'parameter_text' values must be strings ({name[:80]!r} is not)"
-                )
-            if name not in job.parameters:
-                values[name] = text  # refused as unexpected by the service, with the others
-                continue
-            try:
-                values[name] = job.parameters.convert_text(name, text)
-            except ParameterError as error:
-                problems.extend(error.problems)
-        if problems:
-            # Report the other names' problems (unexpected, missing) along with these.
-            bad = {problem.name for problem in problems}
-            layers = [dict(job.clock(clock).parameter_defaults)] if clock is not None else []
-            others = job.parameters.check_names(*layers, values)
-            raise ParameterError([*problems, *(p for p in others if p.name not in bad)])
+        values, problems = convert_texts(job, parameters, texts)
         trigger = "child" if parent_id is not None else "api"
+        # Texts that are not of their type are refused along with every other problem of
+        # the values (unexpected, missing, out of range): the service resolves the rest.
         record = await self.service.create_run(
-            job.name, values, clock=clock, parent_id=parent_id, trigger=trigger
+            job.name, values, clock=clock, parent_id=parent_id, trigger=trigger, refused=problems
         )
         return ApiJSON(
             record.to_json(), status_code=201, headers={"Location": f"/api/v1/runs/{record.id}"}
@@ -250,7 +232,16 @@ class Api:
         self.admin_only(request)
         job = self.job_or_404(request.path_params["job"])
         body = await read_json_object(request, self.body_limit)
-        check_fields(body, {"clock", "from", "to", "dry_run"})
+        check_fields(body, {"clock", "from", "to", "dry_run", "parameters", "parameter_text"})
+        parameters = field(body, "parameters", dict, "an object of parameter values") or {}
+        texts = field(body, "parameter_text", dict, "an object of NAME: TEXT") or {}
+        refuse_deep_texts(job, texts)
+        given, problems = convert_texts(job, parameters, texts)
+        if problems:
+            from clocks.parameters import ParameterError
+
+            unexpected = [p for p in job.parameters.check_names(given) if p.kind == "unexpected"]
+            raise ParameterError([*problems, *unexpected])
         clock_name = field(body, "clock", str, "a clock name")
         if not clock_name:
             raise ApiError(400, "'clock' is required: the clock whose fires to backfill")
@@ -266,7 +257,9 @@ class Api:
         start = parse_moment(bounds["from"], "from", clock.timezone, end=False)
         end = parse_moment(bounds["to"], "to", clock.timezone, end=True)
         dry_run = field(body, "dry_run", bool, "true or false") or False
-        entries = await self.service.backfill(job.name, clock_name, start, end, dry_run=dry_run)
+        entries = await self.service.backfill(
+            job.name, clock_name, start, end, dry_run=dry_run, given=given
+        )
         created = sum(1 for e in entries if e.get("run_id") is not None)
         return ApiJSON(
             {
@@ -283,6 +276,12 @@ class Api:
 
     # service
 
+    async def reload(self, request: Request) -> Response:
+        """Re-read the config, as SIGHUP does: 200, or 422 with every problem."""
+        self.admin_only(request)
+        check_fields(await read_json_object(request, self.body_limit), set())
+        return ApiJSON(self.service.reload())
+
     async def healthz(self, request: Request) -> Response:
         status = self.service.status()
         return ApiJSON(status, status_code=200 if status["status"] == "ok" else 503)
@@ -294,6 +293,29 @@ class Api:
         from scheduler.web.ui import STATIC_DIR
 
         return Response((STATIC_DIR / "openapi.json").read_bytes(), media_type="application/json")
+
+
+def convert_texts(
+    job: Any, parameters: dict[str, Any], texts: dict[str, Any]
+) -> tuple[dict[str, Any], list[Any]]:
+    """`parameters` with each `parameter_text` converted by its declared type (as `-p` is);
+    and the problems of texts not of their type. An undeclared name keeps its text: the
+    service refuses it as unexpected, with the other problems."""
+    from clocks.parameters import ParameterError
+
+    values = dict(parameters)
+    problems: list[Any] = []
+    for name, text in texts.items():
+        if not isinstance(text, str):
+            raise ApiError(400, f"'parameter_text' values must be strings ({name[:80]!r} is not)")
+        if name not in job.parameters:
+            values[name] = text
+            continue
+        try:
+            values[name] = job.parameters.convert_text(name, text)
+        except ParameterError as error:
+            problems.extend(error.problems)
+    return values, problems
 
 
 def refuse_far_year(name: str, text: str | None) -> None:
@@ -353,6 +375,7 @@ def create_app(
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/metrics", api.metrics, methods=["GET"]),
         Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
+        Route("/api/v1/reload", api.reload, methods=["POST"]),
         Route("/api/v1/jobs", api.list_jobs, methods=["GET"]),
         Route("/api/v1/jobs/{job}", api.get_job, methods=["GET"]),
         Route("/api/v1/jobs/{job}/runs", api.create_run, methods=["POST"]),

@@ -1,6 +1,6 @@
 """What the app answers when a request fails.
 
-- A client's mistake (`ApiError`, `NotFound`, `UserError`, `ParameterError`, Starlette's
+- A client's mistake (`ApiError`, `NotFound`, `Conflict` (409), `UserError`, `ParameterError`, Starlette's
   `HTTPException` for an unknown path or a method a path does not allow) is a 4xx with
   `{"error": ..., "details": [...]}` and the exception's headers (405 carries `Allow`).
 - Anything else is a bug: `CrashGuard` logs it once through clockd's logger (one record,
@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from scheduler.errors import NotFound, UserError
+from scheduler.errors import ConfigRefused, Conflict, NotFound, UserError
 from scheduler.web.bodies import ApiError, error_response, parameter_error_response
 
 if TYPE_CHECKING:
@@ -36,6 +36,15 @@ async def on_api_error(request: Request, error: Exception) -> Response:
 
 async def on_not_found(request: Request, error: Exception) -> Response:
     return error_response(404, str(error))
+
+
+async def on_config_refused(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ConfigRefused)
+    return error_response(422, str(error), [{"message": problem} for problem in error.problems])
+
+
+async def on_conflict(request: Request, error: Exception) -> Response:
+    return error_response(409, str(error))
 
 
 async def on_user_error(request: Request, error: Exception) -> Response:
@@ -80,6 +89,8 @@ def exception_handlers() -> dict[Any, Handler]:
     return {
         ApiError: on_api_error,
         ClientDisconnect: on_disconnect,
+        ConfigRefused: on_config_refused,
+        Conflict: on_conflict,
         NotFound: on_not_found,
         ParameterError: on_parameter_error,
         StoreUnavailable: on_store_unavailable,

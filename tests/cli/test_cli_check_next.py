@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -168,8 +169,15 @@ EXAMPLES = sorted((ROOT / "config").glob("*.toml"))
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_every_example_config_passes_check(capsys: pytest.CaptureFixture[str], path: Path) -> None:
     code, out, err = clockd(capsys, "check", str(path))
-    assert (code, err) == (0, "")
-    assert out.endswith("clocks OK\n")
+    assert code == 0
+    # The examples name programs of their own world (post-message, /opt/catalogue/...):
+    # only "missing on this machine" warnings, never a problem or another warning.
+    for line in err.splitlines():
+        assert line.startswith("warning: config/"), line
+        assert line.endswith(
+            ("is not an executable file on this machine", "(the PATH its runs get)")
+        ), line
+    assert out.endswith(("clocks OK\n", "clock OK\n"))
 
 
 # --- next ---------------------------------------------------------------------------
@@ -413,3 +421,93 @@ def test_next_of_a_job_without_clocks_is_empty(
     code, out, err = clockd(capsys, "next", "manual", "-c", str(path), "--json")
     assert (code, json.loads(out)) == (0, [])
     assert "job 'manual' has no clocks: it runs only when triggered" in err
+
+
+# --- issue 16: every problem of a clock, counts, JSON, this machine -------------------------
+
+
+def test_check_reports_every_problem_of_one_clock(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "clockd.toml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            [jobs.report]
+            command = ["echo", "{{ x }}"]
+
+            [jobs.report.parameters.x]
+            type = "integer"
+            minimum = 0
+
+            [[jobs.report.clocks]]
+            name = "a"
+            at = ["2030-01-01T00:00:00Z"]
+            parameters = { x = -1, dummy = 2 }
+
+            [[jobs.report.clocks]]
+            name = "b"
+            cron = "61 * * * *"
+            retires = 3
+            parameters = { x = 1 }
+            """
+        )
+    )
+    code, _, err = clockd(capsys, "check", str(path))
+    assert code == 1
+    assert err.splitlines() == [
+        f'{path}: jobs.report.clocks[0] ("a"): unexpected parameters: dummy',
+        f"{path}: jobs.report.clocks[0] (\"a\"): parameter 'x': -1 is less than the minimum "
+        "of 0 (for a fire at 2030-01-01T00:00:00+00:00)",
+        f"{path}: jobs.report.clocks[1] (\"b\"): unknown key 'retires': allowed keys are name, "
+        "interval, cron, at, timezone, start, end, parameters, catchup, jitter, enabled, labels",
+        f"{path}: jobs.report.clocks[1] (\"b\"): invalid cron expression '61 * * * *': "
+        "minute 61 is out of range 0-59",
+    ]
+
+
+def test_check_says_1_job_and_1_clock(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "clockd.toml"
+    path.write_text('[jobs.a]\ncommand = ["true"]\n[[jobs.a.clocks]]\ncron = "0 6 * * *"\n')
+    assert clockd(capsys, "check", str(path))[1] == "1 job, 1 clock OK\n"
+
+
+def test_check_warns_about_what_this_machine_lacks_and_still_exits_0(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "clockd.toml"
+    path.write_text(
+        '[jobs.a]\ncommand = ["no-such-program-of-clockd"]\nworkdir = "gone"\n'
+        '[jobs.b]\ncommand = ["./local.sh"]\n'
+        '[jobs.c]\ncommand = ["sh", "-c", "true"]\n'
+        '[jobs.d]\ncommand = ["clockd", "trigger", "c"]\n'
+    )
+    code, out, err = clockd(capsys, "check", str(path))
+    assert (code, out) == (0, "4 jobs, 0 clocks OK\n")
+    assert err.splitlines() == [
+        f"warning: {path}: jobs.a.workdir: '{tmp_path / 'gone'}' is not a folder on this machine",
+        f"warning: {path}: jobs.a.command[0]: 'no-such-program-of-clockd' is not found on this "
+        "machine's PATH (the PATH its runs get)",
+        f"warning: {path}: jobs.b.command[0]: './local.sh' is not an executable file on this "
+        "machine",
+    ]
+
+
+def test_check_json_gives_every_problem_and_warning(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "clockd.toml"
+    path.write_text('[jobs.a]\ncommand = ["true"]\nretires = 1\n[jobs.b]\nnope = 1\n')
+    code, out, _ = clockd(capsys, "check", str(path), "--json")
+    assert code == 1
+    answer = json.loads(out)
+    assert answer["ok"] is False
+    assert [p["path"] for p in answer["problems"]] == ["jobs.a", "jobs.b", "jobs.b"]
+    assert answer["problems"][0]["text"] == (
+        f"{path}: jobs.a: unknown key 'retires' (did you mean 'retries'?)"
+    )
+    path.write_text('[jobs.a]\ncommand = ["no-such-program-of-clockd"]\n')
+    code, out, _ = clockd(capsys, "check", str(path), "--json")
+    answer = json.loads(out)
+    assert (code, answer["ok"], answer["jobs"], answer["clocks"]) == (0, True, 1, 0)
+    assert [w["path"] for w in answer["warnings"]] == ["jobs.a.command[0]"]

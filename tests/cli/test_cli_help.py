@@ -85,3 +85,79 @@ def test_readme_schedule_fires_both_clocks_at_the_same_instant_with_their_own_va
         ("2026-03-01T09:01:00+01:00", "large", 99),
     ]
     assert {f["parameters"]["day"] for f in fires} == {"2026-02-28"}
+
+
+def test_dash_v_prints_the_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "scheduler.cli", "-V"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert (result.returncode, result.stdout) == (0, "clockd, version 0.1.0\n")
+
+
+COMPLETION_CONFIG = """
+[daemon]
+include = ["more/*.toml"]
+
+[jobs.report]
+command = ["true"]
+
+[[jobs.report.clocks]]
+name = "small"
+cron = "* * * * *"
+
+[[jobs.report.clocks]]
+cron = "0 6 * * *"
+
+[jobs.rebuild]
+command = ["true"]
+retires = 1   # a problem: completion still reads the names
+"""
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("clockd next re", ["report", "rebuild", "reindex"]),
+        ("clockd run rep", ["report"]),
+        ("clockd trigger report --clock ", ["small", "clock-2"]),
+        ("clockd backfill report --clock s", ["small"]),
+        ("clockd pause report/", ["report/small", "report/clock-2"]),
+        ("clockd resume rei", ["reindex"]),
+        ("clockd runs --job reb", ["rebuild"]),
+        ("clockd rel", ["reload"]),
+    ],
+    ids=["next", "run", "trigger-clock", "backfill-clock", "pause", "resume", "runs", "command"],
+)
+def test_shell_completion_offers_job_and_clock_names(
+    tmp_path,
+    words: str,
+    expected: list[str],  # type: ignore[no-untyped-def]
+) -> None:
+    (tmp_path / "clockd.toml").write_text(COMPLETION_CONFIG)
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "x.toml").write_text('[jobs.reindex]\ncommand = ["true"]\n')
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "_CLOCKD_COMPLETE": "bash_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "scheduler.cli"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    offered = [line.split(",", 1)[1] for line in result.stdout.splitlines()]
+    assert offered == expected
+
+
+def test_the_package_metadata_installs_without_a_license_deprecation_banner() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # setuptools >= 77 warns on every install about a `license = { text = ... }` table.
+    assert project["project"]["license"] == "MIT"
+    assert project["build-system"]["requires"] == ["setuptools>=77"]

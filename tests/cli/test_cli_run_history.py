@@ -153,7 +153,7 @@ def test_runs_show_and_logs_read_the_history(project: Path) -> None:
     table = clockd(project, "runs")
     assert table.returncode == 0
     assert "greet" in table.stdout
-    assert '"Ada"' in table.stdout
+    assert "name=Ada x=1" in table.stdout
 
     shown = json.loads(clockd(project, "show", str(listed[1]["id"]), "--json").stdout)
     assert shown["id"] == listed[1]["id"]

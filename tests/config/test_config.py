@@ -230,7 +230,7 @@ def test_find_config_explains_what_is_missing(
 def test_commands_that_may_do_without_a_config_share_the_same_lookup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scheduler.cli.trigger import locate_daemon
+    from scheduler.cli.address import locate_daemon
     from scheduler.config import locate_config
 
     monkeypatch.chdir(tmp_path)

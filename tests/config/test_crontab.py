@@ -167,3 +167,64 @@ def test_a_line_that_is_not_cron_is_reported() -> None:
     result = import_crontab("@every 5m /bin/true\n* * * /bin/true\n")
     assert [w.split(": ")[1] for w in result.warnings] == ["not a cron line", "not a cron line"]
     assert "jobs" not in tomllib.loads(result.toml)
+
+
+# --- issue 16, bug 9 ------------------------------------------------------------------------
+
+
+def test_import_exits_1_when_no_line_could_be_converted(
+    tmp_path: Path, clockd_bin: list[str]
+) -> None:
+    crontab = tmp_path / "crontab"
+    crontab.write_text("@reboot /usr/bin/x\n0 0 30 2 * /usr/bin/y\n")
+    done = subprocess.run(
+        [*clockd_bin, "import-crontab", str(crontab)], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert (
+        done.stderr.splitlines()[-1] == f"clockd: {crontab}: no line could be converted (2 refused)"
+    )
+    kept = crontab.read_text().replace(
+        "@reboot /usr/bin/x\n", "@reboot /usr/bin/x\n5 4 * * * /usr/bin/z\n"
+    )
+    crontab.write_text(kept)
+    partly = subprocess.run(
+        [*clockd_bin, "import-crontab", str(crontab)], capture_output=True, text=True
+    )
+    assert partly.returncode == 0, partly.stderr
+
+
+def test_system_import_warns_that_jobs_run_as_the_daemons_user(
+    tmp_path: Path, clockd_bin: list[str]
+) -> None:
+    crontab = tmp_path / "crontab"
+    crontab.write_text("0 6 * * * root /usr/bin/backup\n*/5 * * * * www-data /usr/bin/poll\n")
+    done = subprocess.run(
+        [*clockd_bin, "import-crontab", "--system", "--timezone", "UTC", str(crontab)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        f"warning: {crontab}: its lines ran as 'root', 'www-data'; clockd runs every job as "
+        "the daemon's own user: check that it may do what they did (the user is kept as a "
+        "comment on each clock)\n"
+    )
+
+
+def test_jobs_only_leaves_out_daemon_and_names_each_clocks_zone(tmp_path: Path) -> None:
+    result = import_crontab(
+        "0 6 * * * /usr/bin/backup\nCRON_TZ=Asia/Tokyo\n0 9 * * * /usr/bin/report\n",
+        timezone="Europe/Berlin",
+        jobs_only=True,
+    )
+    document = tomllib.loads(result.toml)
+    assert "daemon" not in document
+    assert [c["timezone"] for job in document["jobs"].values() for c in job["clocks"]] == [
+        "Europe/Berlin",
+        "Asia/Tokyo",
+    ]
+    # pasted below a config's own [daemon] table, it passes check
+    config = tmp_path / "clockd.toml"
+    config.write_text('[daemon]\ntimezone = "UTC"\nlisten = ""\n\n' + result.toml)
+    assert set(load_config(config).jobs) == {"backup", "report"}

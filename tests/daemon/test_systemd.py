@@ -160,3 +160,19 @@ def test_daemon_speaks_the_notify_protocol(tmp_path: Path) -> None:
             if {"READY", "RELOADING", "STOPPING"} & set(m)
         ]
         assert order == ["READY", "RELOADING", "READY", "STOPPING"]
+
+
+@pytest.mark.timeout(20)
+def test_notify_never_blocks_on_a_receiver_that_does_not_read(tmp_path: Path) -> None:
+    # A receiver whose queue is full (systemd busy, a test socket nobody drains) would make a
+    # blocking send stop the daemon's loop; `POST /api/v1/reload` sends on every call.
+    receiver = NotifySocket(tmp_path / "notify.sock")
+    notifier = Notifier(str(tmp_path / "notify.sock"))
+    try:
+        sent = [notifier.status(f"message {n}") for n in range(5000)]  # past max_dgram_qlen
+        assert sent[0] is True
+        assert sent[-1] is False, "the queue never filled: the test proves nothing"
+        receiver.drain()
+        assert notifier.status("after the queue drained") is True
+    finally:
+        receiver.close()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from clocks.durations import describe_duration
 from scheduler.models import RunState
 from scheduler.running.backend import Attempt, Outcome, RunLog
 from scheduler.running.masking import NO_SECRETS, Masker
@@ -105,8 +106,10 @@ class FakeBackend:
             if cancelled.done():
                 return Outcome(RunState.cancelled, exit_code=-15, error=cancelled.result())
             if not held.done():
-                log.clockd(f"[clockd: timed out after {attempt.timeout}; killing the run]")
-                error = f"timed out after {attempt.timeout}"
+                log.clockd(
+                    f"[clockd: timed out after {describe_duration(attempt.timeout)}; killing the run]"
+                )
+                error = f"timed out after {describe_duration(attempt.timeout)}"
                 return Outcome(RunState.timed_out, exit_code=-15, error=error)
             return (held.result() or step).outcome()
         finally:

@@ -21,9 +21,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clocks.durations import describe_duration
 from scheduler.models import RunState, process_start
 from scheduler.running.backend import Attempt, OnStarted, Outcome, RunLog, Started
-from scheduler.running.environment import add_run_variables
+from scheduler.running.environment import add_run_variables, resolve_program
 from scheduler.running.local.process import RunProcess, describe_exit
 from scheduler.running.masking import NO_SECRETS, MaskedLog, Masker
 from scheduler.running.pyrunner import SPEC_ENV
@@ -83,7 +84,7 @@ class LocalBackend:
             )
         else:
             assert attempt.command is not None, f"run {attempt.run_id} has no command"
-            argv = attempt.command
+            argv = resolve_program(attempt.command)  # `clockd`: the daemon's own
         try:
             outcome = await self._process(attempt, argv, env, log, scratch, on_started, cancelled)
         finally:
@@ -131,7 +132,9 @@ class LocalBackend:
             return Outcome(RunState.cancelled, exit_code=code, error=cancelled.result())
         if timed_out:
             return Outcome(
-                RunState.timed_out, exit_code=code, error=f"timed out after {attempt.timeout}"
+                RunState.timed_out,
+                exit_code=code,
+                error=f"timed out after {describe_duration(attempt.timeout)}",
             )
         if code != 0:
             return Outcome(RunState.failed, exit_code=code, error=describe_exit(code))
@@ -152,7 +155,9 @@ class LocalBackend:
             return await process.wait(), False
         timed_out = not cancelled.done()
         if timed_out:
-            log.clockd(f"[clockd: timed out after {attempt.timeout}; killing the run]")
+            log.clockd(
+                f"[clockd: timed out after {describe_duration(attempt.timeout)}; killing the run]"
+            )
         # SIGTERM to the group, SIGKILL after `kill_grace`; leftovers always get SIGKILL.
         process.kill_group(signal.SIGTERM)
         await asyncio.wait({exited}, timeout=self.kill_grace.total_seconds())
