@@ -48,7 +48,13 @@ def run(argv, run_id, lines):
 
 async def main():
     lines = []
-    escaping = run(["sh", "-c", "setsid sleep 302 >/dev/null 2>&1 & echo $!"], 5, lines)
+    # the leader exits once the escapee has a session of its own (field 6 of its stat):
+    # before that, the group kill at the leader's exit would still reach it
+    script = (
+        "setsid sleep 302 >/dev/null 2>&1 & p=$!; "
+        "until [ $(cut -d' ' -f6 /proc/$p/stat) = $p ]; do sleep 0.01; done; echo $p"
+    )
+    escaping = run(["sh", "-c", script], 5, lines)
     await escaping.start()
     # a run of an ended id (6) whose own process is still running: a run's child, never swept
     keeper = run(["sleep", "30"], 6, [])
