@@ -222,7 +222,7 @@ def test_backfill_dry_run_then_real(daemon: DaemonProcess) -> None:
     assert dry.returncode == 0, dry.stderr
     for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
         assert f"{day}T06:00:00+00:00" in dry.stdout
-        assert f"day={day}" in dry.stdout
+        assert f"│ day={day}" in dry.stdout
     assert len(daemon.runs()) == before, "a dry run creates no run"
     real = clockd(
         daemon,
