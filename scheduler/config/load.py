@@ -59,7 +59,7 @@ def load_config(
     top = Section(display, "", document, problems)
     top.check_keys(TOP_KEYS)
     daemon_section = Section(display, "daemon", top.table_of("daemon"), problems)
-    daemon = build_daemon(daemon_section, folder)
+    daemon = build_daemon(daemon_section, folder, environ)
 
     sources: list[tuple[str, Path, dict[str, Any]]] = [(display, main.absolute(), document)]
     for shown, included in _included_files(daemon_section, display, main):
@@ -134,7 +134,8 @@ def load_daemon_settings(
     table = document.get("daemon", {})
     if not isinstance(table, dict):
         raise ConfigError([Problem(display, "daemon", f"expected a table, got {describe(table)}")])
-    daemon = build_daemon(Section(display, "daemon", table, problems), main.absolute().parent)
+    section = Section(display, "daemon", table, problems)
+    daemon = build_daemon(section, main.absolute().parent, environ)
     if problems:
         raise ConfigError(problems)
     return daemon, elsewhere
@@ -189,17 +190,22 @@ def _daemon_name(section: Section) -> str | None:
     return name or None
 
 
-def database_location(database: str, folder: Path) -> str:
-    """A database server's URL as given; a SQLite file as an absolute path (relative to the
-    main file's folder)."""
+def database_location(database: str, folder: Path, environ: Mapping[str, str] | None = None) -> str:
+    """A database server's URL as given; a SQLite file as an absolute path: relative to
+    `$STATE_DIRECTORY` when systemd gives one (the unit's StateDirectory; a config under
+    /etc must not put its history there), else to the main file's folder."""
     from scheduler.storage import is_url
 
     if is_url(database):
         return database
-    return str((folder / Path(database).expanduser()).absolute())
+    state = (environ or {}).get("STATE_DIRECTORY", "").split(":")[0]
+    base = Path(state) if state else folder
+    return str((base / Path(database).expanduser()).absolute())
 
 
-def build_daemon(section: Section, folder: Path) -> DaemonSettings:
+def build_daemon(
+    section: Section, folder: Path, environ: Mapping[str, str] | None = None
+) -> DaemonSettings:
     """[daemon] → DaemonSettings; relative paths are relative to the main file's folder."""
     from clocks.errors import ClockError
     from clocks.localtime import get_zone
@@ -218,7 +224,7 @@ def build_daemon(section: Section, folder: Path) -> DaemonSettings:
     if listen:
         _check_listen(section, listen, has_token=token_file is not None)
     return DaemonSettings(
-        database=database_location(database, folder),
+        database=database_location(database, folder, environ),
         timezone=timezone,
         listen=listen,
         token_file=token_file,

@@ -85,3 +85,66 @@ def _parse(text: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(text).timestamp()
+
+
+def journal_daemon(tmp_path: Path, log_format: str) -> list[str]:
+    """A real `clockd serve` whose stderr is "the journal's stream": a file whose device and
+    inode `$JOURNAL_STREAM` names, as systemd sets it. Runs until a run has ended."""
+    import os
+    import signal
+    import subprocess
+
+    from tests.helpers import clockd_argv, wait_until
+
+    config = tmp_path / "clockd.toml"
+    config.write_text(
+        f'[daemon]\ndatabase = "{tmp_path / "clockd.db"}"\nlisten = ""\nlog_format = "{log_format}"\n'
+        '[jobs.tick]\ncommand = ["sh", "-c", "exit 3"]\n'
+        '[[jobs.tick.clocks]]\nname = "every"\ncron = "* * * * * *"\n'
+    )
+    out = tmp_path / "journal.txt"
+    with out.open("wb") as sink:
+        status = os.fstat(sink.fileno())
+        env = {**os.environ, "JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino}"}
+        daemon = subprocess.Popen(
+            [*clockd_argv(), "serve", "-c", str(config)], stderr=sink, stdout=sink, env=env
+        )
+        try:
+            wait_until(lambda: "run finished" in out.read_text(), 15, "a run to end")
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(15)
+    return out.read_text().splitlines()
+
+
+def test_under_journald_text_lines_carry_a_priority_and_no_time(tmp_path: Path) -> None:
+    lines = journal_daemon(tmp_path, "text")
+    started = next(line for line in lines if "started jobs=" in line)
+    assert started.startswith("<6>clockd.daemon: started jobs=1")
+    finished = next(line for line in lines if "run finished" in line)
+    assert finished.startswith("<6>clockd.executor: run finished job=tick clock=every")
+    assert all(line.startswith("<") for line in lines), lines
+
+
+def test_under_journald_json_lines_carry_a_priority_and_the_runs_fields(tmp_path: Path) -> None:
+    import json
+
+    lines = journal_daemon(tmp_path, "json")
+    assert all(line.startswith("<") for line in lines), lines
+    entries = [json.loads(line[line.index(">") + 1 :]) for line in lines]
+    finished = next(e for e in entries if e["message"].startswith("run finished"))
+    assert (finished["job"], finished["clock"]) == ("tick", "every")
+    assert isinstance(finished["run_id"], int)
+
+
+def test_outside_journald_the_priority_is_not_written(tmp_path: Path) -> None:
+    import io
+    import logging
+
+    from scheduler.daemon.logs import setup_logging
+
+    stream = io.StringIO()
+    setup_logging("text", stream=stream)
+    logging.getLogger("clockd.test").error("boom job=a")
+    assert stream.getvalue().split(" ", 2)[2].startswith("ERROR clockd.test: boom job=a")
+    setup_logging("text")
