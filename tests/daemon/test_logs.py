@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import time
+from pathlib import Path
 
 import pytest
 
