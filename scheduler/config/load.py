@@ -228,7 +228,7 @@ def _database_password(section: Section, database: str, folder: Path) -> str | N
         return None
     if not is_url(database):
         section.report(
-            "database_password is for a PostgreSQL database (database = \"postgresql://...\"); "
+            'database_password is for a PostgreSQL database (database = "postgresql://..."); '
             "a SQLite file has no password",
             "database_password",
         )

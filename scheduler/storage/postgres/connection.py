@@ -136,7 +136,7 @@ class ConnectOptions:
         if "password" in parts:
             raise StoreOpenError(
                 f"{redact(url)}: the URL holds a password; put it in a file named by "
-                "[daemon] database_password = \"file:...\", or in PGPASSWORD or ~/.pgpass",
+                '[daemon] database_password = "file:...", or in PGPASSWORD or ~/.pgpass',
                 sysexit=EX_CONFIG,
             )
         return cls(
