@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Create one run per fire of a clock in a date range.",
     ),
     "import-crontab": ("scheduler.cli.crontab:import_crontab", "Convert a crontab to clockd TOML."),
+    "daemons": ("scheduler.cli.daemons:daemons", "List the daemons sharing the database."),
+    "db": ("scheduler.cli.db:db", "Database tools: copy the history into another database."),
 }
 
 
@@ -102,3 +104,10 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as error:
+        from scheduler.storage.base import StoreError
+
+        if not isinstance(error, StoreError):
+            raise
+        click.echo(f"clockd: {error}", err=True)  # a database away: one line, no traceback
+        sys.exit(1)

@@ -59,7 +59,7 @@ def _write_directly(job: str, clock: str | None, paused: bool, config_path: str 
     import os
 
     from scheduler.config import load_config
-    from scheduler.storage import open_store
+    from scheduler.storage import open_configured_store
 
     config_file = locate_config(config_path, os.environ)
     if config_file is None:
@@ -72,7 +72,7 @@ def _write_directly(job: str, clock: str | None, paused: bool, config_path: str 
     if clock is not None and job_obj.clock(clock) is None:
         known = ", ".join(c.name for c in job_obj.clocks) or "none"
         raise UserError(f"job '{job}' has no clock '{clock}' (clocks: {known})")
-    store = open_store(config.daemon.database)
+    store = open_configured_store(config.daemon)
     try:
         store.set_paused(job, clock, paused)
     finally:

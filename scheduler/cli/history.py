@@ -39,10 +39,10 @@ FOLLOW_POLL_SECONDS = 0.3
 @contextmanager
 def open_history(config_path: str | None) -> Iterator[RunStore]:
     from scheduler.config import load_config
-    from scheduler.storage import open_store
+    from scheduler.storage import open_configured_store
 
     config = load_config(config_path)
-    store = open_store(config.daemon.database, readonly=True)
+    store = open_configured_store(config.daemon, readonly=True)
     try:
         yield store
     finally:

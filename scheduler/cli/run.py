@@ -64,16 +64,17 @@ async def run_local(config: Config, job: str, values: dict[str, Any], clock: str
     from scheduler.models import Identity
     from scheduler.running.environment import hidden_variables_of
     from scheduler.running.executor import Executor
-    from scheduler.storage import StoreUnavailable, open_store
+    from scheduler.storage import StoreUnavailable, open_configured_store
     from scheduler.storage.reader import StoreReader
     from scheduler.storage.writer import StoreWriter
 
     settings = config.daemon
-    store = open_store(settings.database, wait=False)
+    store = open_configured_store(settings, wait=False)
     writer = StoreWriter(store)
     writer.start()
     reader = StoreReader(
-        lambda: open_store(settings.database, readonly=True, wait=False), on_loop=True
+        lambda: open_configured_store(settings, readonly=True, wait=False),
+        on_loop=not store.blocking,
     )
     try:
         hidden = hidden_variables_of(lambda: config)

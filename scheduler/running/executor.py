@@ -98,6 +98,9 @@ class Executor:
         self._closed = False
         self._hook_tasks: set[asyncio.Task[None]] = set()
         self._start_handle: asyncio.Handle | None = None
+        # The fencing gate (spec 8): while it says no, no run starts (the daemon could not
+        # tell the others it is alive; `resume_starting()` once it can).
+        self.may_start: Callable[[], bool] = lambda: True
 
     # --- public ----------------------------------------------------------------------------
 
@@ -211,9 +214,13 @@ class Executor:
         if self._start_handle is None and self._queue.pending and not self._closed:
             self._start_handle = asyncio.get_running_loop().call_soon(self._start_next)
 
+    def resume_starting(self) -> None:
+        """The fencing gate opened again: start what waited."""
+        self._dispatch()
+
     def _start_next(self) -> None:
         self._start_handle = None
-        run = None if self._closed else self._queue.take_next()
+        run = None if self._closed or not self.may_start() else self._queue.take_next()
         if run is not None:  # else the rest wait for a slot: a run's end dispatches again
             loop = asyncio.get_running_loop()
             # The task spawns in its first step, on the next pass, with the next `_start_next`.
@@ -251,7 +258,8 @@ class Executor:
         on_started = partial(self._started, run)
         attempts = 1 + max(job.retries, 0)
         outcome = Outcome(RunState.failed, error="not started")
-        for number in range(1, attempts + 1):
+        # A crashed run retried as its next attempt (daemon/crashes.py) counts on from there.
+        for number in range(record.attempt + 1, attempts + 1):
             if run.cancelled.done():  # cancelled between its start and its spawn, or a retry
                 return Outcome(RunState.cancelled, error=run.cancelled.result())
             if number > 1:

@@ -135,6 +135,7 @@ class Firing:
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._resolvers: dict[tuple[str, str], tuple[Job, Resolver]] = {}
         self.results = FireResult()  # everything claimed since the last `drain`
+        self.shared = False  # the store is shared by several daemons (spec 8)
         self.closed = False
 
     def close(self) -> None:
@@ -322,6 +323,7 @@ class Firing:
                         lateness=None if backfill else (now - scheduled_time).total_seconds(),
                         daemon=self.identity.name if self.identity else None,
                         owner=self.identity.owner if self.identity else None,
+                        keep_together=job.max_active_runs > 0 or job.overlap != "allow",
                     )
                 )
                 claim.prepared.append((job, clock, scheduled_time, resolved))
@@ -354,9 +356,14 @@ class Firing:
         for (job, clock, scheduled_time, resolved), run, run_id in zip(
             claim.prepared, claim.new_runs, ids, strict=True
         ):
+            if run_id is None and run.refused == "paused":  # paused through another daemon
+                result.paused.append((job.name, clock.name, scheduled_time))
+                continue
             if run_id is None:
                 result.duplicates.append((job.name, clock.name, scheduled_time))
-                log.info(
+                # Daemons sharing a database claim every fire: most find it claimed.
+                log.log(
+                    logging.DEBUG if self.shared else logging.INFO,
                     "fire already has a run job=%s clock=%s scheduled_time=%s",
                     job.name,
                     clock.name,
@@ -391,6 +398,8 @@ class Firing:
                 result.failed.append(run_id)
                 continue
             result.created.append(run_id)
+            if self.identity is not None and run.owner != self.identity.owner:
+                continue  # given to the daemon that holds its job's active runs (spec 8)
             # The "run started" line repeats this; at INFO a burst would log every run twice.
             log.debug(
                 "fire job=%s clock=%s trigger=%s scheduled_time=%s run_id=%s lateness=%.3f",

@@ -112,6 +112,9 @@ class PostgresStore:
         self.readonly = readonly
         self._conn: psycopg.Connection | None = None
         self._lock = threading.RLock()
+        # Set when this daemon was taken over by a survivor (spec 8): its runs are retried
+        # elsewhere, so what it would still write of them (states, log lines) is dropped.
+        self.fenced = False
 
     @classmethod
     def open(
@@ -270,6 +273,8 @@ class PostgresStore:
         """Insert the runs of many fires and move the clocks' last fires (never backwards:
         another daemon may have claimed a later fire) in ONE transaction; None where that
         fire already has a run, or its clock is paused (`run.refused = "paused"`)."""
+        if self.fenced:
+            return [None] * len(runs)
         now = utc_now()
 
         def claim(conn: psycopg.Connection) -> list[int | None]:
@@ -408,6 +413,8 @@ class PostgresStore:
 
     def update_runs(self, updates: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
         """Set columns of many runs in one transaction, in order (later fields win)."""
+        if self.fenced:
+            return
         merged: dict[int, dict[str, Any]] = {}
         for run_id, fields in updates:
             unknown = fields.keys() - UPDATABLE
@@ -485,6 +492,8 @@ class PostgresStore:
     def append_logs(self, batch: LogBatch) -> None:
         """Append lines to the logs of many runs in one statement, numbered from 1 per run
         (only the daemon that runs a run writes its log)."""
+        if self.fenced:
+            return
         run_ids: list[int] = []
         numbers: list[int] = []
         times: list[datetime] = []
