@@ -23,7 +23,7 @@ COLUMNS = ("name", "state", "host", "pid", "heartbeat", "config", "version", "li
 def daemons(as_json: bool, config_path: str | None) -> None:
     """List the daemons sharing the database."""
     from scheduler.config import load_config
-    from scheduler.daemon.cluster import list_daemons
+    from scheduler.daemon.membership import list_daemons
     from scheduler.storage import open_configured_store
 
     config = load_config(config_path)

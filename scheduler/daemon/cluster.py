@@ -20,82 +20,22 @@ With SQLite there is one daemon: `SoloCluster` lists it, and its gate never clos
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scheduler.storage.base import StoreError
 
 if TYPE_CHECKING:
-    from scheduler.models import Config, Identity
-    from scheduler.storage.base import RunStore
     from scheduler.storage.postgres.daemons import DaemonInfo
     from scheduler.storage.records import RunRecord
 
 log = logging.getLogger("clockd.cluster")
 
-EX_TEMPFAIL = 75
-DIGEST_ROUNDS = 10  # the others' config digests are read every this many rounds  # taken over by a survivor: exit, for systemd to start this daemon afresh
-
-
-def version() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as package_version
-
-    try:
-        return package_version("clockd")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def config_digest(config: Config) -> str:
-    """What every daemon sharing a database must agree on — jobs, calendars, executors:
-    every table of the config's files but `[daemon]` (which may differ per machine). Twelve
-    hex digits of a SHA-256 over the files' parsed contents, independent of where they lie."""
-    import tomllib
-
-    digests = []
-    for path in config.files or (config.path,):
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError):
-            continue
-        data.pop("daemon", None)
-        text = json.dumps(data, sort_keys=True, default=str)
-        digests.append(hashlib.sha256(text.encode()).hexdigest())
-    return hashlib.sha256("".join(sorted(digests)).encode()).hexdigest()[:12]
-
-
-class SoloCluster:
-    """The one daemon of a SQLite database."""
-
-    def __init__(self, identity: Identity, info: dict[str, Any]) -> None:
-        self.identity = identity
-        self.info = info
-
-    def may_start(self) -> bool:
-        return True
-
-    def daemons(self, store: RunStore) -> list[dict[str, Any]]:
-        return [self.info]
-
-    def differing_digests(self) -> int:
-        return 0
-
-    def live_count(self) -> int:
-        return 1
-
-    async def cancel_elsewhere(self, run_id: int) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
+EX_TEMPFAIL = 75  # taken over by a survivor: exit, for systemd to start this daemon afresh
+DIGEST_ROUNDS = 3  # the live daemons and their digests are read every this many rounds
 
 
 class Cluster:
@@ -168,6 +108,14 @@ class Cluster:
 
     def live_count(self) -> int:
         return len(self._digests)
+
+    def burst_start(self) -> float:
+        """This daemon's place among the live ones as a fraction (0, 1/3, 2/3 for the three
+        daemons a, b, c): where it starts claiming a burst of fires."""
+        names = sorted(self._digests)
+        if self.info.name not in names:
+            return 0.0
+        return names.index(self.info.name) / len(names)
 
     async def cancel_elsewhere(self, run_id: int) -> bool:
         """Ask the live daemon that holds `run_id` to cancel it (it hears at once through
@@ -335,91 +283,3 @@ class Cluster:
             )
         if not isinstance(error, StoreError | OSError) and not store.is_transient(error):
             log.error("cluster link error", exc_info=error)
-
-
-def for_store(store: RunStore, config: Config, identity: Identity) -> Cluster | SoloCluster:
-    """A `Cluster` for a store shared by several daemons (PostgreSQL), else a `SoloCluster`."""
-    import socket
-
-    settings = config.daemon
-    digest = config_digest(config)
-    if not hasattr(store, "run"):  # SQLite: one daemon, no daemons table
-        from datetime import UTC, datetime
-
-        info = {
-            "name": identity.name,
-            "instance": identity.owner.rsplit(":", 1)[-1],
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "version": version(),
-            "config_digest": digest,
-            "listen": settings.listen or None,
-            "started": datetime.now(UTC).isoformat(),
-            "state": "live",
-            "config_matches": True,
-        }
-        return SoloCluster(identity, info)
-    from scheduler.storage import open_configured_store
-    from scheduler.storage.postgres.daemons import DaemonInfo
-
-    info_row = DaemonInfo.here(
-        name=identity.name,
-        owner=identity.owner,
-        version=version(),
-        config_digest=digest,
-        timeout=settings.daemon_timeout.total_seconds(),
-        listen=settings.listen or None,
-    )
-    return Cluster(info_row, lambda: open_configured_store(settings, connect=False))
-
-
-def start_up(cluster: Cluster | SoloCluster, store: RunStore, now: Any) -> list[Any]:
-    """At start, before anything fires: record this daemon (PostgreSQL), then crash what its
-    name's earlier instances left unfinished — all unfinished runs with SQLite, where this
-    is the only daemon. The crashed runs (records with PostgreSQL, to retry; ids with
-    SQLite)."""
-    if isinstance(cluster, SoloCluster):
-        return store.mark_crashed(now)
-    from scheduler.daemon.crashes import crash_leftovers
-
-    cluster.register(store)
-    name = cluster.info.name
-    return crash_leftovers(store, now, f"daemon:{name}:", keep=cluster.owner)
-
-
-def list_daemons(store: RunStore, config: Config, name: str | None = None) -> list[dict[str, Any]]:
-    """The daemons of `store` as `clockd daemons` shows them: PostgreSQL's table, each
-    compared with this config's digest; with SQLite the one daemon the config names, live
-    while it holds the database's lock file."""
-    digest = config_digest(config)
-    if hasattr(store, "run"):
-        from scheduler.storage.postgres import daemons
-
-        listed: list[dict[str, Any]] = store.run(daemons.listing)
-        for entry in listed:
-            entry["config_matches"] = entry["config_digest"] == digest
-        return listed
-    import fcntl
-    import socket
-
-    lock = Path(config.daemon.database + ".lock")
-    live = False
-    try:
-        with open(lock, "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(handle, fcntl.LOCK_UN)
-            except OSError:
-                live = True  # a `clockd serve` holds it
-    except OSError:
-        pass
-    return [
-        {
-            "name": name or config.daemon.name or socket.gethostname(),
-            "host": socket.gethostname(),
-            "config_digest": digest,
-            "config_matches": True,
-            "listen": config.daemon.listen or None,
-            "state": "live" if live else "stopped",
-        }
-    ]

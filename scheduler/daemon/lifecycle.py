@@ -287,7 +287,7 @@ class Daemon:
 
     async def _start(self) -> bool:
         """Open the store, assemble, serve the API; False when stopped before it was done."""
-        from scheduler.daemon import cluster
+        from scheduler.daemon import cluster, membership
 
         settings = self.config.daemon
         store = await self._open_store()
@@ -297,9 +297,9 @@ class Daemon:
         try:
             if hasattr(store, "lock_for_daemon"):
                 store.lock_for_daemon()
-            self.cluster = cluster.for_store(store, self.config, self.identity)
+            self.cluster = membership.for_store(store, self.config, self.identity)
             crashed = await self._startup_write(
-                store, lambda: cluster.start_up(self.cluster, store, self.time_source.now())
+                store, lambda: membership.start_up(self.cluster, store, self.time_source.now())
             )
         except BaseException:
             store.close()
@@ -325,6 +325,7 @@ class Daemon:
         self.service.cluster = self.cluster
         if isinstance(self.cluster, cluster.Cluster):
             self.firing.shared = True
+            self.firing.burst_start = self.cluster.burst_start
             from scheduler.daemon.handover import ClusterGlue
 
             ClusterGlue(self).attach(self.cluster, crashed)

@@ -13,7 +13,7 @@ import pytest
 
 from scheduler.config import load_config
 from scheduler.daemon import crashes
-from scheduler.daemon.cluster import config_digest
+from scheduler.daemon.membership import config_digest
 from scheduler.problems import ConfigError
 from scheduler.running.environment import hidden_variables
 from scheduler.storage import open_store
