@@ -136,6 +136,9 @@ class Firing:
         self._resolvers: dict[tuple[str, str], tuple[Job, Resolver]] = {}
         self.results = FireResult()  # everything claimed since the last `drain`
         self.shared = False  # the store is shared by several daemons (spec 8)
+        # With several daemons: where in a burst of due fires this one starts claiming
+        # (0 ≤ fraction < 1, its place among the live daemons).
+        self.burst_start: Callable[[], float] | None = None
         self.closed = False
 
     def close(self) -> None:
@@ -200,6 +203,17 @@ class Firing:
     def _pump(self) -> None:
         """Hand chunks of the backlog to the writer while few claims are in flight."""
         self._pump_scheduled = False
+        if (
+            self.burst_start is not None
+            and self._chunk == FIRST_FIRE_CHUNK
+            and self._backlog
+            and len(self._backlog) == len(self._backlog_sizes)
+        ):
+            # A new burst, with daemons sharing the store (spec 8): each starts claiming at
+            # its own share of the burst, so they mostly claim different fires. Only while
+            # each clock waits once: a clock's fires are claimed in order (its last fire
+            # must never pass a fire not yet written, spec 7).
+            self._backlog.rotate(-int(self.burst_start() * len(self._backlog)))
         while self._backlog and not self.closed and self._in_flight < MAX_CLAIMS_IN_FLIGHT:
             chunk = self._next_chunk(self._chunk)
             self._chunk = min(2 * self._chunk, FIRE_CHUNK)

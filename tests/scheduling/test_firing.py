@@ -221,6 +221,44 @@ def test_a_large_instant_is_claimed_in_growing_chunks_first_come_first_started(
     assert world.store.clock_state("report", "small").last_fire == times[-1]
 
 
+def test_a_daemon_among_several_starts_claiming_a_burst_at_its_own_share(world: Any) -> None:
+    # Three clocks due at once, this daemon second of three live ones (spec 8): it claims
+    # from the second clock on, and the others' fires after, so daemons claim mostly apart.
+    async def body() -> None:
+        world.firing.burst_start = lambda: 1 / 3
+        world.firing.submit("report", "small", [T0])
+        world.firing.submit("report", "large", [T0])
+        world.firing.submit("broken", "every", [T0])
+        await world.firing.drain()
+
+    world.run(body)
+    runs = sorted(world.store.list_runs(limit=None), key=lambda r: r.id)
+    assert [(r.job, r.clock) for r in runs] == [
+        ("report", "large"),
+        ("broken", "every"),
+        ("report", "small"),
+    ]
+
+
+def test_a_clock_waiting_twice_keeps_its_fires_in_order_whatever_the_share(world: Any) -> None:
+    # A backlog after an outage holds a clock's fires more than once: no rotation then, so
+    # its last fire never passes a fire not yet claimed (spec 7).
+    async def body() -> None:
+        world.firing.burst_start = lambda: 2 / 3
+        world.firing.submit("report", "small", [T0])
+        world.firing.submit("report", "large", [T0])
+        world.firing.submit("report", "small", [T0 + timedelta(seconds=1)])
+        await world.firing.drain()
+
+    world.run(body)
+    runs = sorted(world.store.list_runs(limit=None), key=lambda r: r.id)
+    assert [(r.clock, r.scheduled_time) for r in runs] == [
+        ("small", T0),
+        ("large", T0),
+        ("small", T0 + timedelta(seconds=1)),
+    ]
+
+
 def test_fires_left_unclaimed_at_stop_leave_their_clock_last_fire_behind(world: Any) -> None:
     times = [T0 - timedelta(seconds=k) for k in range(12 * FIRE_CHUNK, 0, -1)]
 
