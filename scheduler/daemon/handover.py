@@ -49,7 +49,7 @@ class ClusterGlue:
                 self._finish(record, "failed", f"job '{record.job}' is not in this daemon's config")
                 continue
             log.info("run adopted job=%s run_id=%s", record.job, record.id)
-            daemon.executor.submit(record.id, job, crashes.resolved_values(record), record)
+            daemon.executor.submit(record.id, job, crashes.resolved_of(record), record)
 
     def cancel(self, run_ids: list[int]) -> None:
         for run_id in run_ids:
@@ -62,24 +62,12 @@ class ClusterGlue:
     def retry(self, dead: str, records: list[RunRecord]) -> None:
         """Crashed runs of a dead daemon (or of this one's previous instance): each retried
         here as its next attempt where its job's `retries` allow."""
-        daemon = self.daemon
-        chosen = crashes.to_retry(records, daemon.config.jobs)
-        for record, job in chosen:
-            note = f"[clockd: {record.error or 'crashed'}; retried on {daemon.identity.name}]"
-            now = daemon.time_source.now()
-            daemon.writer.submit(
-                lambda store, run_id=record.id, note=note, now=now: store.append_logs(
-                    {run_id: [(now, "clockd", note)]}
-                ),
-                "crash note",
-            )
-            crashes.reopen(daemon.writer, record, daemon.identity)
-            daemon.executor.submit(record.id, job, crashes.resolved_values(record), record)
+        queued = self.daemon.service.retry_crashed(records)
         log.warning(
             "crashed runs of daemon %s run_ids=%s retried=%s",
             dead,
             [record.id for record in records],
-            [record.id for record, _ in chosen],
+            queued,
         )
 
     def gate_open(self) -> None:

@@ -298,6 +298,14 @@ class Service:
             raise NotFound(f"unknown run {run_id}")
         return record
 
+    def retry_crashed(self, records: Iterable[RunRecord]) -> list[int]:
+        """Runs recorded `crashed` whose processes are known to be gone (or whose daemon is
+        dead and fenced, spec 8) run again, each as its next attempt, when their job has
+        retries left (spec 3); the ids queued. See `scheduler.daemon.crashes.retry_crashed`."""
+        from scheduler.daemon.crashes import retry_crashed
+
+        return retry_crashed(records, self.config, self.executor, self.identity)
+
     async def _cancel_elsewhere(self, run_id: int) -> bool:
         """Pass a cancel to the daemon that holds the run (spec 8), and wait (a few seconds at
         most) until its state is final; False when no other live daemon holds it."""

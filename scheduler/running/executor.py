@@ -9,7 +9,8 @@ state changes and log lines are written behind (`RunWriteBehind`).
   when a run of that clock is pending or running; runs a user asked for wait instead.
 - `retries` re-run the same row after `retry_delay` when an attempt failed or timed out
   (unless the backend says a retry cannot mend it); `attempt` counts starts, each retry
-  leaves a clockd line in the log.
+  leaves a clockd line in the log. A run recorded `crashed` whose process is known to be gone
+  comes back through `resubmit` as its next attempt, the same way (spec 3).
 - Hooks run after the last attempt and before the final state is written, so a log follower
   sees their lines; they never change the state.
 - `cancel`: a pending run becomes `cancelled` at once; a running one is killed, then
@@ -24,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clocks.templates import TemplateError
 from scheduler.models import RunState, Trigger
@@ -105,26 +106,78 @@ class Executor:
     # --- public ----------------------------------------------------------------------------
 
     def submit(
-        self, run_id: int, job: Job, resolved: ResolvedParameters, record: RunRecord
+        self,
+        run_id: int,
+        job: Job,
+        resolved: ResolvedParameters,
+        record: RunRecord,
+        *,
+        attempt: int = 1,
+        note: str | None = None,
     ) -> None:
         """Queue a run whose row exists in state `pending` (`record`: that row). What this
-        changes in it (a name, `skipped`) is written behind; `live_record` answers meanwhile."""
+        changes in it (a name, `skipped`) is written behind; `live_record` answers meanwhile.
+        `attempt`: the one it starts with (`resubmit`); `note`: a clockd line for its log."""
         sink = self.writes.sink(record)
         limiter = LogLimiter(self.settings.max_log_bytes, sink, time_source=self.time_source)
-        run = Run(record, job, resolved, self.backend_for(job), sink, limiter)
+        run = Run(record, job, resolved, self.backend_for(job), sink, limiter, first_number=attempt)
+        if note is not None:
+            run.log.clockd(note)
         name = run.rendered_name(self.settings.timezone)
         if name is not None:
             self.writes.change(record, name=name)
         if self._closed:
             return self._finish_unstarted(run, RunState.cancelled, "the daemon is stopping")
         key = run.clock_key
-        if key is not None and job.overlap == "skip" and record.trigger in _SKIPPING_TRIGGERS:
+        # A resumed run ran already: it is never skipped, it waits like a run a user asked for.
+        skipping = attempt == 1 and record.trigger in _SKIPPING_TRIGGERS
+        if key is not None and job.overlap == "skip" and skipping:
             previous = self._queue.active_of_clock(key)
             if previous is not None:
                 reason = f"previous run {previous.id} still active"
                 return self._finish_unstarted(run, RunState.skipped, reason)
         self._queue.add(run)
         self._dispatch()
+
+    def resubmit(
+        self,
+        record: RunRecord,
+        job: Job,
+        resolved: ResolvedParameters,
+        **fields: Any,
+    ) -> int | None:
+        """Queue again, as its next attempt, a run recorded `crashed` whose processes are
+        known to be gone (spec 3); the number of that attempt, or None when `job` has no
+        retry left (nothing is changed then).
+
+        The same row goes back to `pending` (with `fields`, e.g. its new `owner` and
+        `daemon`), a clockd line in its log says why, and the attempt starts `retry_delay`
+        after it gets a slot, as any retry does. The attempt that crashed counts as used: a
+        run left `pending` may have started without the start being stored."""
+        attempts = 1 + max(job.retries, 0)
+        number = max(record.attempt, 1) + 1
+        if number > attempts:
+            return None
+        reason = record.error or "its daemon stopped"
+        self.writes.change(
+            record,
+            state=RunState.pending,
+            ended_at=None,
+            exit_code=None,
+            error=None,
+            result=None,
+            pid=None,
+            pid_start=None,
+            **fields,
+        )
+        where = f" on {fields['daemon']}" if fields.get("daemon") else ""
+        note = (
+            f"[clockd: attempt {number - 1} of {attempts} crashed: {reason}; "
+            f"retried{where} as attempt {number} in {job.retry_delay}]"
+        )
+        self.submit(record.id, job, resolved, record, attempt=number, note=note)
+        log.info("run resubmitted job=%s run_id=%s attempt=%d", job.name, record.id, number)
+        return number
 
     def fail_before_start(self, record: RunRecord, job: Job, error: str) -> None:
         """A run recorded `failed` before it could start (its parameters failed at fire time):
@@ -258,8 +311,10 @@ class Executor:
         on_started = partial(self._started, run)
         attempts = 1 + max(job.retries, 0)
         outcome = Outcome(RunState.failed, error="not started")
-        # A crashed run retried as its next attempt (daemon/crashes.py) counts on from there.
-        for number in range(record.attempt + 1, attempts + 1):
+        first = run.first_number
+        if first > 1:  # a crashed run resumed (`resubmit`): its retry delay, as any retry's
+            await asyncio.wait({run.cancelled}, timeout=job.retry_delay.total_seconds())
+        for number in range(first, attempts + 1):
             if run.cancelled.done():  # cancelled between its start and its spawn, or a retry
                 return Outcome(RunState.cancelled, error=run.cancelled.result())
             if number > 1:
@@ -282,11 +337,13 @@ class Executor:
     def _started(self, run: Run) -> None:
         """An attempt's process exists: the first makes the run `running`."""
         record = run.record
-        if record.started_at is not None:
+        if record.state == RunState.running.value:  # a retry: nothing new to record
             return
-        now = self.time_source.now()
+        fields: dict[str, Any] = {}
+        if record.started_at is None:  # a resumed crashed run keeps its first start
+            fields["started_at"] = self.time_source.now()
         attempt = max(record.attempt, 1)
-        self.writes.change(record, state=RunState.running, started_at=now, attempt=attempt)
+        self.writes.change(record, state=RunState.running, attempt=attempt, **fields)
         self._emit("started", record)
         when = record.scheduled_time.isoformat()
         message = "run started job=%s clock=%s trigger=%s scheduled_time=%s run_id=%s"

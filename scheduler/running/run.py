@@ -33,6 +33,8 @@ class Run:
     log: LogLimiter  # the same, capped at `max_log_bytes`
     running: bool = False
     task: asyncio.Task[None] | None = None
+    # The attempt it starts with: 1, or the next one of a crashed run (`Executor.resubmit`).
+    first_number: int = 1
     # Resolved with the reason when a cancel or kill is asked for (a future: no task waits).
     cancelled: asyncio.Future[str] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()

@@ -97,31 +97,6 @@ def test_crash_leftovers_crashes_only_the_names_other_instances_once(tmp_path: P
     store.close()
 
 
-def test_a_crashed_run_is_retried_while_its_jobs_retries_allow(tmp_path: Path) -> None:
-    config = _load(
-        tmp_path,
-        "",
-        '[jobs.once]\ncommand = ["true"]\n[jobs.twice]\ncommand = ["true"]\nretries = 1\n',
-    )
-    jobs = config.jobs  # type: ignore[attr-defined]
-    record = fire().to_record(1)
-    never_started = replace(record, job="once", attempt=0)
-    first_attempt = replace(record, job="once", attempt=1)
-    retry_left = replace(record, job="twice", attempt=1)
-    used_up = replace(record, job="twice", attempt=2)
-    removed = replace(record, job="gone", attempt=0)
-    chosen = crashes.to_retry([never_started, first_attempt, retry_left, used_up, removed], jobs)
-    assert [r for r, _ in chosen] == [never_started, retry_left]
-
-
-def test_a_stored_runs_values_get_their_secret_references_back() -> None:
-    record = fire().to_record(1)
-    resolved = crashes.resolved_values(record)
-    assert resolved.values == {"x": 9, "api_key": "env:KEY"}
-    assert resolved.secrets == frozenset({"api_key"})
-    assert resolved.masked() == {"x": 9, "api_key": "***"}
-
-
 # -- clockd db copy ---------------------------------------------------------------------------
 
 
