@@ -120,3 +120,8 @@ def run_record(row: tuple[Any, ...]) -> RunRecord:
         pid=pid,
         pid_start=pid_start,
     )
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching what starts with `prefix` (its wildcards escaped)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

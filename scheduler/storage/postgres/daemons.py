@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from scheduler.models import process_start
 from scheduler.storage.base import StoreError
-from scheduler.storage.postgres.columns import SELECT_RUN, run_record, utc
-from scheduler.storage.postgres.store import HANDED
+from scheduler.storage.postgres.claims import HANDED
+from scheduler.storage.postgres.columns import SELECT_RUN, like_prefix, run_record, utc
 
 if TYPE_CHECKING:
     import psycopg
@@ -149,7 +149,6 @@ def take_over(
         ).fetchone()
         if row is None:
             return []
-        prefix = f"daemon:{name}:".replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = conn.execute(
             "UPDATE runs SET state = 'crashed', ended_at = %s, error = COALESCE(error, "
             "CASE state WHEN 'running' THEN %s ELSE %s END) "
@@ -158,7 +157,7 @@ def take_over(
                 millis(now),
                 f"its daemon {name} died while this run was running",
                 f"its daemon {name} died before this run started",
-                prefix + "%",
+                like_prefix(f"daemon:{name}:"),
             ),
         ).fetchall()
     return sorted((run_record(row) for row in rows), key=lambda record: record.id)

@@ -1,104 +1,43 @@
 """The run history in PostgreSQL, shared by several daemons (`PostgresStore`, spec 8).
 
-One psycopg 3 connection per store, in autocommit, with explicit transactions where several
+One psycopg 3 connection per store (`session.Session`), in autocommit, with explicit transactions where several
 statements go together (claims, log batches). Every call may wait on the network
 (`blocking = True`: the daemon calls it on threads). A call that fails because the server is
 away raises `StoreUnavailable` and drops the connection; the next call connects again, so
 the writer's retries and the readers reconnect by themselves (`reset`).
 
-Claims across daemons: a fire's row is inserted with `ON CONFLICT DO NOTHING` on the unique
-fire index, so two daemons claiming it at once get one row (the second waits for the
-first's commit, then does nothing). Rows already there are filtered before the insert, so a
-refused claim burns no id. A fire whose clock or job is paused in the database is not
-inserted (`NewRun.refused = "paused"`). A run whose job keeps its active runs together
-(`NewRun.keep_together`: `max_active_runs` or `overlap` set) is given, under a per-job
-advisory lock, to the live daemon that already holds active runs of that job (`owner` =
-its owner + ":handed", which that daemon adopts): one daemon's queue then decides them as
-it does alone.
+Claims across daemons (once, pause flags, jobs that keep their runs together): `claims`.
 
     store = PostgresStore.open("postgresql://clockd@db/clockd")
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from scheduler.storage.base import JOB_WIDE, LogBatch, StoreOpenError, StoreUnavailable
-from scheduler.storage.postgres import schema
+from scheduler.storage.base import JOB_WIDE, LogBatch
+from scheduler.storage.postgres import claims, schema
 from scheduler.storage.postgres.columns import (
     SELECT_RUN,
     UPDATABLE,
     clean_text,
     column_value,
-    json_text,
+    like_prefix,
     millis,
     run_record,
     seconds,
     utc,
 )
-from scheduler.storage.postgres.connection import (
-    ConnectFailed,
-    ConnectOptions,
-    describe,
-    is_transient,
-)
+from scheduler.storage.postgres.connection import ConnectOptions, describe, is_transient
+from scheduler.storage.postgres.session import Session
 from scheduler.storage.records import ClockState, LogLine, NewRun, RunRecord, utc_now
 
 if TYPE_CHECKING:
     import psycopg
 
 T = TypeVar("T")
-
-HANDED = ":handed"  # suffix of the owner of a run given to another daemon, until it adopts it
-# pg_advisory_xact_lock(JOB_LOCKS, hashtext(job)): claims of a job that keeps its runs together
-JOB_LOCKS = 0x636C6B
-
-_FIRE_TRIGGERS = schema.FIRE_TRIGGER_SQL
-_PAUSABLE = "('clock', 'catchup')"
-
-_CLAIM_SQL = f"""
-INSERT INTO runs (job, clock, name, trigger, state, parameters, secret_refs, scheduled_time,
-                  created_at, error, lateness, parent_id, daemon, owner)
-SELECT f.job, f.clock, f.name, f.trigger, f.state, f.parameters, f.secret_refs,
-       f.scheduled_time, f.created_at, f.error, f.lateness, f.parent_id, f.daemon, f.owner
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-            %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::float8[],
-            %s::bigint[], %s::text[], %s::text[]) WITH ORDINALITY
-     AS f(job, clock, name, trigger, state, parameters, secret_refs, scheduled_time,
-          created_at, error, lateness, parent_id, daemon, owner, ord)
-WHERE NOT (f.trigger IN ({_FIRE_TRIGGERS}) AND EXISTS (
-        SELECT 1 FROM runs r WHERE r.job = f.job AND r.clock = f.clock
-        AND r.scheduled_time = f.scheduled_time AND r.trigger IN ({_FIRE_TRIGGERS})))
-  AND NOT (f.trigger IN {_PAUSABLE} AND EXISTS (
-        SELECT 1 FROM clock_state s WHERE s.job = f.job AND s.clock IN (f.clock, '{JOB_WIDE}')
-        AND s.paused))
-ORDER BY f.ord
-ON CONFLICT DO NOTHING
-RETURNING id, job, clock, trigger, scheduled_time
-"""
-
-_INSERT_ONE = """
-INSERT INTO runs (job, clock, name, trigger, state, parameters, secret_refs, scheduled_time,
-                  created_at, error, lateness, parent_id, daemon, owner)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-"""
-
-_LIVE_HOLDERS = """
-SELECT DISTINCT ON (r.job) r.job, d.owner, d.name
-FROM runs r JOIN daemons d ON r.owner IN (d.owner, d.owner || ':handed')
-WHERE r.job = ANY(%s) AND r.state IN ('pending', 'running')
-  AND d.stopped IS NULL AND d.taken_over_by IS NULL
-  AND d.heartbeat > now() - make_interval(secs => d.timeout)
-ORDER BY r.job, r.id
-"""
-
-
-def _like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class PostgresStore:
@@ -110,8 +49,9 @@ class PostgresStore:
         self.options = options
         self.location = options.location
         self.readonly = readonly
-        self._conn: psycopg.Connection | None = None
-        self._lock = threading.RLock()
+        self.session = Session(options, readonly=readonly)
+        self._call = self.session.call
+        self._transaction = self.session.transaction
         # Set when this daemon was taken over by a survivor (spec 8): its runs are retried
         # elsewhere, so what it would still write of them (states, log lines) is dropped.
         self.fenced = False
@@ -142,61 +82,10 @@ class PostgresStore:
         """Connect and migrate (or check the schema of a read-only store)."""
         self._call(lambda conn: None)
 
-    # --- connection -----------------------------------------------------------------------
-
-    def _connection(self) -> psycopg.Connection:
-        conn = self._conn
-        if conn is not None and not conn.closed:
-            return conn
-        self._conn = None
-        try:
-            conn = self.options.connect(readonly=self.readonly)
-        except ConnectFailed as error:
-            if error.permanent is not None:
-                raise StoreOpenError(str(error), sysexit=error.permanent) from None
-            raise StoreUnavailable(str(error)) from None
-        try:
-            if self.readonly:
-                schema.check_current(conn, self.location)
-            else:
-                schema.migrate(conn, self.location)
-        except BaseException:
-            with suppress(Exception):
-                conn.close()
-            raise
-        self._conn = conn
-        return conn
-
-    def _call(self, fn: Callable[[psycopg.Connection], T]) -> T:
-        """`fn(connection)`; a transient failure drops the connection and raises
-        StoreUnavailable (the writer retries; the next call reconnects)."""
-        import psycopg
-
-        with self._lock:
-            try:
-                return fn(self._connection())
-            except psycopg.Error as error:
-                if not is_transient(error):
-                    raise
-                self._drop()
-                raise StoreUnavailable(f"{self.location}: {describe(error)}") from error
-
-    @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection]:
-        """For use inside `_call`: one transaction on the current connection."""
-        conn = self._connection()
-        with conn.transaction():
-            yield conn
-
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with suppress(Exception):
-                conn.close()
+    # --- connection (`Session`) -----------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
-            self._drop()
+        self.session.close()
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -206,8 +95,7 @@ class PostgresStore:
 
     def connection(self) -> psycopg.Connection:
         """The live connection (connecting if needed), for the cluster's own queries."""
-        with self._lock:
-            return self._call(lambda conn: conn)
+        return self._call(lambda conn: conn)
 
     def run(self, fn: Callable[[psycopg.Connection], T]) -> T:
         """`fn(connection)` with this store's error handling (the cluster's queries)."""
@@ -231,39 +119,9 @@ class PostgresStore:
         return text if text.startswith(self.location) else f"{self.location}: {text}"
 
     def reset(self) -> None:
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                return
-            if conn.closed or conn.broken:
-                self._drop()
-                return
-            try:
-                if conn.info.transaction_status != 0:  # not idle: roll back what is open
-                    conn.rollback()
-            except Exception:
-                self._drop()
+        self.session.reset()
 
     # --- runs ------------------------------------------------------------------------------
-
-    @staticmethod
-    def _row(run: NewRun, now: datetime) -> tuple[Any, ...]:
-        return (
-            run.job,
-            run.clock,
-            None if run.name is None else clean_text(run.name),
-            str(run.trigger),
-            str(run.state),
-            clean_text(json_text(run.parameters)),
-            json_text(run.secret_refs),
-            seconds(run.scheduled_time),
-            millis(now if run.created_at is None else run.created_at),
-            None if run.error is None else clean_text(run.error),
-            run.lateness,
-            run.parent_id,
-            run.daemon,
-            run.owner,
-        )
 
     def claim_fires(
         self,
@@ -279,78 +137,14 @@ class PostgresStore:
 
         def claim(conn: psycopg.Connection) -> list[int | None]:
             with self._transaction():
-                self._place(conn, runs)
-                ids = self._insert(conn, runs, now)
+                claims.place(conn, runs)
+                ids = claims.insert(conn, runs, now)
                 if last_fires:
-                    self._upsert_times(conn, "last_fire", last_fires, keep_latest=True)
-                self._mark_paused(conn, runs, ids)
+                    claims.upsert_times(conn, "last_fire", last_fires, keep_latest=True)
+                claims.mark_paused(conn, runs, ids)
             return ids
 
         return self._call(claim)
-
-    def _insert(
-        self, conn: psycopg.Connection, runs: Sequence[NewRun], now: datetime
-    ) -> list[int | None]:
-        rows = [self._row(run, now) for run in runs]
-        keys = [(row[0], row[1], row[3], row[7]) for row in rows]
-        if len(set(keys)) < len(keys):  # the same key twice: one statement per row
-            return [
-                self._insert_rows(conn, [run], [row])[0]
-                for run, row in zip(runs, rows, strict=True)
-            ]
-        return self._insert_rows(conn, runs, rows)
-
-    @staticmethod
-    def _insert_rows(
-        conn: psycopg.Connection, runs: Sequence[NewRun], rows: list[tuple[Any, ...]]
-    ) -> list[int | None]:
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        found = {
-            (job, clock, trigger, utc(scheduled)): run_id
-            for run_id, job, clock, trigger, scheduled in conn.execute(_CLAIM_SQL, columns)
-        }
-        return [found.get((row[0], row[1], row[3], row[7])) for row in rows]
-
-    def _place(self, conn: psycopg.Connection, runs: Sequence[NewRun]) -> None:
-        """Runs of jobs that keep their active runs in one daemon go to the live daemon that
-        holds that job's active runs, if another does (under the job's advisory lock, so two
-        claims of one job are decided one after the other)."""
-        jobs = sorted({r.job for r in runs if r.keep_together and r.state == "pending"})
-        if not jobs:
-            return
-        for job in jobs:
-            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (JOB_LOCKS, job))
-        holders = {job: (owner, name) for job, owner, name in conn.execute(_LIVE_HOLDERS, [jobs])}
-        for run in runs:
-            holder = holders.get(run.job)
-            if (
-                holder is not None
-                and run.keep_together
-                and run.state == "pending"
-                and holder[0] != run.owner
-            ):
-                run.owner, run.daemon = holder[0] + HANDED, holder[1]
-
-    @staticmethod
-    def _mark_paused(
-        conn: psycopg.Connection, runs: Sequence[NewRun], ids: list[int | None]
-    ) -> None:
-        missing = {run.job for run, run_id in zip(runs, ids, strict=True) if run_id is None}
-        if not missing:
-            return
-        paused = {
-            (job, clock)
-            for job, clock in conn.execute(
-                "SELECT job, clock FROM clock_state WHERE paused AND job = ANY(%s)",
-                [sorted(missing)],
-            )
-        }
-        if not paused:
-            return
-        for run, run_id in zip(runs, ids, strict=True):
-            if run_id is None and run.trigger in ("clock", "catchup"):
-                if (run.job, JOB_WIDE) in paused or (run.job, run.clock) in paused:
-                    run.refused = "paused"
 
     def create_run(self, run: NewRun) -> int:
         """Insert one run; a fire that already has a run raises psycopg's UniqueViolation."""
@@ -358,8 +152,8 @@ class PostgresStore:
 
         def create(conn: psycopg.Connection) -> int:
             with self._transaction():
-                self._place(conn, [run])
-                row = conn.execute(_INSERT_ONE + " RETURNING id", self._row(run, now)).fetchone()
+                claims.place(conn, [run])
+                row = conn.execute(claims.INSERT_ONE, claims.row(run, now)).fetchone()
             assert row is not None
             run_id: int = row[0]
             return run_id
@@ -449,7 +243,7 @@ class PostgresStore:
         params: list[Any] = []
         if owner_prefix is not None:
             sql += " AND (owner LIKE %s"
-            params.append(_like_prefix(owner_prefix))
+            params.append(like_prefix(owner_prefix))
             if "daemon:".startswith(owner_prefix) or owner_prefix.startswith("daemon:"):
                 sql += " OR owner IS NULL"
             sql += ")"
@@ -478,7 +272,7 @@ class PostgresStore:
         row = self._call(
             lambda c: c.execute(
                 "SELECT 1 FROM runs WHERE job = %s AND clock = %s AND scheduled_time = %s "
-                f"AND trigger IN ({_FIRE_TRIGGERS}) LIMIT 1",
+                f"AND trigger IN ({schema.FIRE_TRIGGER_SQL}) LIMIT 1",
                 (job, clock, seconds(scheduled_time)),
             ).fetchone()
         )
@@ -494,20 +288,14 @@ class PostgresStore:
         (only the daemon that runs a run writes its log)."""
         if self.fenced:
             return
-        run_ids: list[int] = []
-        numbers: list[int] = []
-        times: list[datetime] = []
-        streams: list[str] = []
-        texts: list[str] = []
-        for run_id, lines in batch.items():
-            for number, (moment, stream, text) in enumerate(lines, start=1):
-                run_ids.append(run_id)
-                numbers.append(number)
-                times.append(millis(moment))
-                streams.append(stream)
-                texts.append(clean_text(text))
-        if not run_ids:
+        rows = [
+            (run_id, number, millis(moment), stream, clean_text(text))
+            for run_id, lines in batch.items()
+            for number, (moment, stream, text) in enumerate(lines, start=1)
+        ]
+        if not rows:
             return
+        columns = [list(column) for column in zip(*rows, strict=True)]
         sql = """
             INSERT INTO run_logs (run_id, seq, time, stream, text)
             SELECT u.run_id, COALESCE(m.last, 0) + u.number, u.time, u.stream, u.text
@@ -516,8 +304,8 @@ class PostgresStore:
             LEFT JOIN (SELECT run_id, MAX(seq) AS last FROM run_logs
                        WHERE run_id = ANY(%s) GROUP BY run_id) m ON m.run_id = u.run_id
         """
-        distinct = sorted(set(run_ids))
-        self._call(lambda c: c.execute(sql, [run_ids, numbers, times, streams, texts, distinct]))
+        distinct = sorted(set(columns[0]))
+        self._call(lambda c: c.execute(sql, [*columns, distinct]))
 
     def read_log(
         self, run_id: int, *, after_seq: int = 0, limit: int | None = None
@@ -591,32 +379,14 @@ class PostgresStore:
 
     def set_last_fires(self, last_fires: Mapping[tuple[str, str], datetime]) -> None:
         if last_fires:
-            self._call(lambda c: self._upsert_times(c, "last_fire", last_fires))
+            self._call(lambda c: claims.upsert_times(c, "last_fire", last_fires))
 
     def set_anchor(self, job: str, clock: str, time: datetime) -> None:
         self.set_anchors({(job, clock): time})
 
     def set_anchors(self, anchors: Mapping[tuple[str, str], datetime]) -> None:
         if anchors:
-            self._call(lambda c: self._upsert_times(c, "anchor", anchors))
-
-    @staticmethod
-    def _upsert_times(
-        conn: psycopg.Connection,
-        column: str,
-        times: Mapping[tuple[str, str], datetime],
-        *,
-        keep_latest: bool = False,
-    ) -> None:
-        keys = sorted(times)  # one order for every daemon: no deadlock between two claims
-        value = f"GREATEST(clock_state.{column}, excluded.{column})" if keep_latest else None
-        conn.execute(
-            f"INSERT INTO clock_state (job, clock, {column}) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) "
-            f"ON CONFLICT (job, clock) DO UPDATE SET {column} = "
-            f"{value or 'excluded.' + column}",
-            [[k[0] for k in keys], [k[1] for k in keys], [seconds(times[k]) for k in keys]],
-        )
+            self._call(lambda c: claims.upsert_times(c, "anchor", anchors))
 
     def clear_clock(self, job: str, clock: str) -> None:
         self._call(
