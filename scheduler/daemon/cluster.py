@@ -14,7 +14,8 @@ starts nothing until one does — a survivor may be taking this daemon's runs ov
 that learns it was taken over (a long cut on its side only) stops its runs without writing
 anything more and exits 75, for its service manager to start it again cleanly.
 
-With SQLite there is one daemon: `SoloCluster` lists it, and its gate never closes.
+With SQLite there is one daemon: `membership.SoloCluster` lists it, and its gate never
+closes.
 """
 
 from __future__ import annotations
