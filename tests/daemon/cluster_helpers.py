@@ -37,13 +37,16 @@ class Cluster:
         names: tuple[str, ...] = ("a", "b", "c"),
         timeout: str = "3s",
         wait_ready: bool = True,
+        extra: dict[str, str] | None = None,
     ) -> None:
+        """`extra`: more config text for some daemons, by name (a config that differs)."""
         self.url = url
         self.daemons: dict[str, DaemonProcess] = {}
         for name in names:
             folder = tmp / name
             folder.mkdir()
             text = DAEMON_TABLE.format(url=url, name=name, timeout=timeout) + textwrap.dedent(jobs)
+            text += textwrap.dedent((extra or {}).get(name, ""))
             self.daemons[name] = DaemonProcess(folder, text, wait_ready=wait_ready)
 
     def start(self) -> Cluster:
@@ -53,6 +56,24 @@ class Cluster:
         for daemon in self.daemons.values():
             daemon.start()
         return self
+
+    def start_together(self, *names: str) -> None:
+        """Start these daemons at once (none waits for another's READY=1), then wait for each."""
+        from tests.helpers import wait_until
+
+        for name in names:
+            daemon = self.daemons[name]
+            waits, daemon.wait_ready = daemon.wait_ready, False
+            daemon.start()
+            daemon.wait_ready = waits
+        for name in names:
+            daemon = self.daemons[name]
+            wait_until(
+                lambda daemon=daemon: daemon.notify.having("READY", "1") or daemon.exited(),  # type: ignore[union-attr, misc]
+                30,
+                f"READY=1 from {name}",
+            )
+            assert not daemon.exited(), daemon.log()
 
     def _drain(self) -> None:
         """Read the daemons' notify sockets all along, as systemd does: a daemon sends a
