@@ -97,7 +97,7 @@ def runs(
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for column in ("id", "job", "clock", "trigger", "state", "scheduled", "took", "parameters"):
+    for column in "id job clock trigger state scheduled took daemon parameters".split():
         table.add_column(column, overflow="fold")
     for r in records:
         table.add_row(
@@ -108,6 +108,7 @@ def runs(
             r.state,
             _time(r.scheduled_time),
             _duration(r),
+            r.daemon or "-",
             json.dumps(r.parameters, ensure_ascii=False),
         )
     # a pipe or a file gets long lines rather than cells folded to 80 columns

@@ -4,6 +4,7 @@ as a user types them: real subprocesses, a real SQLite file."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import textwrap
 import time
@@ -154,6 +155,8 @@ def test_runs_show_and_logs_read_the_history(project: Path) -> None:
     assert table.returncode == 0
     assert "greet" in table.stdout
     assert '"Ada"' in table.stdout
+    assert "daemon" in table.stdout.splitlines()[0]
+    assert f"cli@{socket.gethostname()}" in table.stdout  # `clockd run` ran them (spec 3)
 
     shown = json.loads(clockd(project, "show", str(listed[1]["id"]), "--json").stdout)
     assert shown["id"] == listed[1]["id"]
