@@ -49,7 +49,8 @@ def free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self, bindir: Path, folder: Path, port: int) -> None:
+    def __init__(self, bindir: Path, folder: Path, port: int, *, fast: bool = True) -> None:
+        self.fast = fast
         self.bindir = bindir
         self.folder = folder
         self.data = folder / "data"
@@ -57,7 +58,10 @@ class PostgresServer:
         self._names = itertools.count(1)
 
     @classmethod
-    def start(cls, bindir: Path | None = None) -> PostgresServer:
+    def start(cls, bindir: Path | None = None, *, fast: bool = True) -> PostgresServer:
+        """`fast`: without fsync (tests); else only `synchronous_commit = off`, as SQLite's
+        `synchronous = NORMAL` (benchmarks): a crash of the machine may lose the last
+        commits, never the database."""
         bindir = bindir or find_bin()
         if bindir is None:
             raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -65,7 +69,7 @@ class PostgresServer:
         os.chmod(folder, 0o755)
         if os.geteuid() == 0:
             shutil.chown(folder, USER, USER)
-        server = cls(bindir, folder, free_port())
+        server = cls(bindir, folder, free_port(), fast=fast)
         server._run("initdb", "-D", str(server.data), "-A", "trust", "-U", USER, "-E", "UTF8")
         server._pg_ctl("start")
         return server
@@ -89,9 +93,10 @@ class PostgresServer:
     def _pg_ctl(self, action: str, *extra: str) -> None:
         options = (
             f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=200"
+            "-c synchronous_commit=off -c max_connections=200"
         )
+        if self.fast:
+            options += " -c fsync=off -c full_page_writes=off"
         args = ["-D", str(self.data), "-l", str(self.folder / "server.log"), "-w"]
         if action in ("start", "restart"):
             args += ["-o", options]

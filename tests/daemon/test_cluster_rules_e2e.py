@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon.cluster_helpers import Cluster
-from tests.helpers import DaemonProcess, wait_until
+from tests.helpers import DaemonProcess, run_clockd, wait_until
 
 httpx = pytest.importorskip("httpx")
 
@@ -72,6 +72,12 @@ def test_overlap_catch_up_names_and_config_digests_across_daemons(
             return [(d["name"], d["state"], d["config_matches"]) for d in answer["daemons"]]
 
         assert listed() == [("a", "live", True), ("b", "live", False)]
+        table = run_clockd("daemons", "-c", str(a.config_path), cwd=tmp_path)
+        assert table.returncode == 0, table.stderr
+        rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}
+        assert " live " in rows["a"]
+        assert "(differs)" in rows["b"]
+        assert "(differs)" not in rows["a"]
         wait_until(lambda: "daemon b runs another config" in a.log(), 15, "a's warning")
         wait_until(
             lambda: (
