@@ -110,13 +110,15 @@ class Cluster:
     def live_count(self) -> int:
         return len(self._digests)
 
-    def burst_start(self) -> float:
-        """This daemon's place among the live ones as a fraction (0, 1/3, 2/3 for the three
-        daemons a, b, c): where it starts claiming a burst of fires."""
+    def burst_share(self) -> tuple[float, float]:
+        """This daemon's share of a burst of fires, by its place among the live daemons as
+        last listed: (0, 1/3), (1/3, 2/3), (2/3, 1) for the three daemons a, b, c; all of it
+        while it knows of no other."""
         names = sorted(self._digests)
         if self.info.name not in names:
-            return 0.0
-        return names.index(self.info.name) / len(names)
+            return 0.0, 1.0
+        place = names.index(self.info.name)
+        return place / len(names), (place + 1) / len(names)
 
     async def cancel_elsewhere(self, run_id: int) -> bool:
         """Ask the live daemon that holds `run_id` to cancel it (it hears at once through

@@ -325,7 +325,7 @@ class Daemon:
         self.service.cluster = self.cluster
         if isinstance(self.cluster, cluster.Cluster):
             self.firing.shared = True
-            self.firing.burst_start = self.cluster.burst_start
+            self.firing.burst_share = self.cluster.burst_share
             from scheduler.daemon.handover import ClusterGlue
 
             ClusterGlue(self).attach(self.cluster, crashed)

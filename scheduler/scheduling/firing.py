@@ -136,9 +136,11 @@ class Firing:
         self._resolvers: dict[tuple[str, str], tuple[Job, Resolver]] = {}
         self.results = FireResult()  # everything claimed since the last `drain`
         self.shared = False  # the store is shared by several daemons (spec 8)
-        # With several daemons: where in a burst of due fires this one starts claiming
-        # (0 ≤ fraction < 1, its place among the live daemons).
-        self.burst_start: Callable[[], float] | None = None
+        # With several daemons: this one's share of a burst of due fires, as fractions
+        # (start, end) of it by its place among the live daemons (a of a, b, c: 0 to 1/3).
+        self.burst_share: Callable[[], tuple[float, float]] | None = None
+        self._own_fires: int | None = None  # of this burst's share, not yet handed on
+        self._in_burst = False  # fires have waited since the backlog was last empty
         self.closed = False
 
     def close(self) -> None:
@@ -203,20 +205,20 @@ class Firing:
     def _pump(self) -> None:
         """Hand chunks of the backlog to the writer while few claims are in flight."""
         self._pump_scheduled = False
-        if (
-            self.burst_start is not None
-            and self._chunk == FIRST_FIRE_CHUNK
-            and self._backlog
-            and len(self._backlog) == len(self._backlog_sizes)
-        ):
-            # A new burst, with daemons sharing the store (spec 8): each starts claiming at
-            # its own share of the burst, so they mostly claim different fires. Only while
-            # each clock waits once: a clock's fires are claimed in order (its last fire
-            # must never pass a fire not yet written, spec 7).
-            self._backlog.rotate(-int(self.burst_start() * len(self._backlog)))
+        if self._backlog and not self._in_burst:
+            self._in_burst = True
+            if self.burst_share is not None:
+                self._take_share()
         while self._backlog and not self.closed and self._in_flight < MAX_CLAIMS_IN_FLIGHT:
-            chunk = self._next_chunk(self._chunk)
+            if self._own_fires is not None and self._own_fires <= 0:
+                if self._in_flight:
+                    break  # the others' shares once this one's claims are answered
+                self._own_fires = None
+            size = self._chunk if self._own_fires is None else min(self._chunk, self._own_fires)
+            chunk = self._next_chunk(size)
             self._chunk = min(2 * self._chunk, FIRE_CHUNK)
+            if self._own_fires is not None:
+                self._own_fires -= sum(len(due.times) for due in chunk)
             try:
                 claim = self._prepare(chunk)
             except Exception:  # never stop the loop for one bad chunk
@@ -225,7 +227,23 @@ class Firing:
             self._send(claim)
         if not self._backlog:
             self._chunk = FIRST_FIRE_CHUNK
+            self._own_fires, self._in_burst = None, False
         self._wake_idle()
+
+    def _take_share(self) -> None:
+        """A new burst, with daemons sharing the store (spec 8): this daemon claims its own
+        share first, and the others' fires (theirs, unless one is slow or gone) only once
+        its own claims are answered, so that daemons mostly claim different fires. Only
+        while each clock waits once: a clock's fires are claimed in order (its last fire
+        must never pass a fire not yet written, spec 7)."""
+        if len(self._backlog) != len(self._backlog_sizes):
+            return
+        assert self.burst_share is not None
+        start, end = self.burst_share()
+        count = len(self._backlog)
+        first, last = int(start * count), int(end * count)
+        self._backlog.rotate(-first)
+        self._own_fires = sum(len(self._backlog[i].times) for i in range(last - first))
 
     def _next_chunk(self, size: int) -> list[Due]:
         """Up to `size` fires from the front of the backlog (a long catch-up is split)."""
