@@ -69,6 +69,10 @@ class DaemonSettings:
     max_log_bytes: int = 10 * 1024 * 1024
     catchup_limit: int = 100
     name: str | None = None  # this daemon's name among several (spec 8); None: the hostname
+    # PostgreSQL's password as a secret reference ("file:/etc/clockd/db-password", "env:X")
+    database_password: str | None = None
+    # A daemon silent this long is dead; one that cannot heartbeat this long starts nothing
+    daemon_timeout: timedelta = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "List jobs and clocks: next and last fire, last state, paused.",
     ),
     "reload": ("scheduler.cli.reload:reload", "Ask the running daemon to re-read its config."),
+    "daemons": ("scheduler.cli.daemons:daemons", "List the daemons sharing the database."),
+    "db": ("scheduler.cli.db:db", "Database tools: copy the history into another database."),
 }
 
 
@@ -108,3 +110,10 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as error:
+        from scheduler.storage.base import StoreError
+
+        if not isinstance(error, StoreError):
+            raise
+        click.echo(f"clockd: {error}", err=True)  # a database away: one line, no traceback
+        sys.exit(1)

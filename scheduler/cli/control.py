@@ -76,7 +76,7 @@ def _write_directly(
     from scheduler.cli.local import daemon_holds, write_refusal
     from scheduler.config import load_config, locate_config
     from scheduler.problems import ConfigError
-    from scheduler.storage import open_store
+    from scheduler.storage import open_configured_store
 
     unanswered = error.message.split(" (", 1)[0]  # "the daemon at URL did not answer"
     if locate_config(config_path, os.environ) is None:
@@ -99,7 +99,7 @@ def _write_directly(
     if refusal is not None:
         raise UserError(f"{unanswered}, and {refusal}")
     running = daemon_holds(database)
-    store = open_store(database)
+    store = open_configured_store(config.daemon)
     try:
         store.set_paused(job, clock, paused)
     finally:

@@ -32,13 +32,13 @@ def local_overview(
         read_last_runs,
     )
     from scheduler.scheduling.clockbook import ClockBook
-    from scheduler.storage import StoreOpenError, open_store
+    from scheduler.storage import StoreOpenError, open_configured_store
 
     config = load_config(config_path, environ=os.environ, now=now)
     notes: list[str] = []
     store = None
     try:
-        store = open_store(config.daemon.database, readonly=True)
+        store = open_configured_store(config.daemon, readonly=True)
     except StoreOpenError as error:
         notes.append(f"{error.message}; next fires from the config alone")
     try:

@@ -130,7 +130,7 @@ class LocalSession:
         from scheduler.running.executor import Executor
         from scheduler.scheduling.clockbook import ClockBook
         from scheduler.scheduling.firing import Firing
-        from scheduler.storage import open_store
+        from scheduler.storage import open_configured_store
         from scheduler.storage.reader import StoreReader
         from scheduler.storage.writer import StoreWriter
 
@@ -138,13 +138,13 @@ class LocalSession:
         check_may_write(settings.database, what=self.what)
         if self.max_concurrent_runs is not None:
             settings = dataclasses.replace(settings, max_concurrent_runs=self.max_concurrent_runs)
-        self._store = open_store(settings.database, wait=False)
+        self._store = open_configured_store(settings, wait=False)
         states = self._store.clock_states()
         self._writer = StoreWriter(self._store)
         self._writer.start()
-        database = settings.database
         self._reader = StoreReader(
-            lambda: open_store(database, readonly=True, wait=False), on_loop=True
+            lambda: open_configured_store(settings, readonly=True, wait=False),
+            on_loop=not self._store.blocking,
         )
         config = self.config
         self.executor = Executor(

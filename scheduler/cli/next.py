@@ -241,14 +241,14 @@ def stored_clock_states(config: Config) -> tuple[dict[tuple[str, str], ClockStat
     note when the database cannot be read (then `next` computes without them)."""
     from pathlib import Path
 
-    from scheduler.storage import StoreError, StoreOpenError, is_url, open_store
+    from scheduler.storage import StoreError, StoreOpenError, is_url, open_configured_store
 
     database = config.daemon.database
     if not is_url(database) and not Path(database).exists():
         # Nothing stored yet; and no storage library imported for nothing (start-up time).
         return {}, f"{database}: no database yet: interval anchors and pause marks are not known"
     try:
-        store = open_store(database, readonly=True)
+        store = open_configured_store(config.daemon, readonly=True)
     except StoreOpenError as error:
         return {}, f"{error.message}: interval anchors and pause marks are not known here"
     try:

@@ -66,9 +66,9 @@ class StoreHistory:
 
     @classmethod
     def open(cls, config_path: str | None) -> StoreHistory:
-        from scheduler.storage import open_store
+        from scheduler.storage import open_configured_store
 
-        return cls(open_store(load_history_settings(config_path).database, readonly=True))
+        return cls(open_configured_store(load_history_settings(config_path), readonly=True))
 
     def runs(
         self, *, job: str | None, clock: str | None, state: str | None, limit: int

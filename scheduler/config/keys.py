@@ -21,6 +21,8 @@ DAEMON_KEYS = (
     "max_log_bytes",
     "catchup_limit",
     "name",
+    "database_password",
+    "daemon_timeout",
 )
 
 JOB_KEYS = (

@@ -235,7 +235,38 @@ def build_daemon(
         max_log_bytes=section.integer("max_log_bytes", 10 * 1024 * 1024, minimum=1),
         catchup_limit=section.integer("catchup_limit", 100, minimum=1),
         name=_daemon_name(section),
+        database_password=_database_password(section, database, folder),
+        daemon_timeout=section.duration("daemon_timeout", timedelta(seconds=30), positive=True)
+        or timedelta(seconds=30),
     )
+
+
+def _database_password(section: Section, database: str, folder: Path) -> str | None:
+    """`[daemon] database_password`: a secret reference, never the password itself (a
+    relative `file:` path is taken from the main file's folder)."""
+    from scheduler.storage import is_url
+
+    reference = section.string("database_password", "")
+    if not reference:
+        return None
+    kind, _, target = reference.partition(":")
+    if kind not in ("env", "file") or not target:
+        section.report(
+            "database_password must be a secret reference, env:NAME or file:PATH, never the "
+            "password itself",
+            "database_password",
+        )
+        return None
+    if not is_url(database):
+        section.report(
+            'database_password is for a PostgreSQL database (database = "postgresql://..."); '
+            "a SQLite file has no password",
+            "database_password",
+        )
+        return None
+    if kind == "file":
+        return "file:" + str((folder / Path(target).expanduser()).absolute())
+    return reference
 
 
 def split_listen(listen: str) -> tuple[str, int] | None:

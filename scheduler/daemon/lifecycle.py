@@ -31,7 +31,7 @@ from scheduler.running.events import RunEvents
 from scheduler.scheduling.clockbook import ClockBook
 from scheduler.scheduling.firing import JUMP_THRESHOLD, Firing
 from scheduler.scheduling.planning import Planner, create_scheduler
-from scheduler.storage import StoreError, StoreOpenError, open_store
+from scheduler.storage import StoreError, StoreOpenError, StoreUnavailable, open_configured_store
 from scheduler.storage.reader import StoreReader
 from scheduler.storage.writer import StoreWriter
 from scheduler.timesource import SYSTEM_TIME, TimeSource
@@ -99,6 +99,8 @@ class Daemon:
         self._pause_marker: object = None
         self._last_status = ""
         self._last_counts: tuple[int, int] | None = None
+        self._stop_grace: timedelta | None = None  # overrides shutdown_grace (taken over)
+        self.cluster: Any = None  # daemon/cluster.py: this daemon among those of its database
         if find_spec("scheduler.web.metrics") is not None:
             from scheduler.web import metrics
 
@@ -106,7 +108,11 @@ class Daemon:
 
     # -- signals -----------------------------------------------------------------------------
 
-    def request_stop(self) -> None:
+    def request_stop(self, *, exit_code: int | None = None, grace: timedelta | None = None) -> None:
+        if exit_code is not None:
+            self._exit_code = exit_code
+        if grace is not None:
+            self._stop_grace = grace
         self._stop_requested = True
         self._wake.set()
 
@@ -220,9 +226,9 @@ class Daemon:
         states = store.clock_states()  # one read, before the writer's thread takes the store
         self.writer = StoreWriter(store, loop=loop)
         self.writer.start()
-        database = config.daemon.database
+        settings = config.daemon
         self.reader = StoreReader(
-            lambda: open_store(database, readonly=True, wait=store.blocking),
+            lambda: open_configured_store(settings, readonly=True, wait=store.blocking),
             on_loop=not store.blocking,
         )
         if executor is None:
@@ -292,12 +298,24 @@ class Daemon:
 
     async def _start(self) -> bool:
         """Open the store, assemble, serve the API; False when stopped before it was done."""
+        from scheduler.daemon import cluster, membership
+
         settings = self.config.daemon
-        store = open_store(settings.database, wait=False)
+        store = await self._open_store()
+        if store is None:
+            return False
         identity = Identity.for_daemon(self.daemon_name(self.config))
+        self.identity = identity
         try:
             if hasattr(store, "lock_for_daemon"):
                 store.lock_for_daemon()
+            self.cluster = membership.for_store(store, self.config, identity)
+            link = self.cluster
+            if isinstance(link, cluster.Cluster):  # record this daemon before anything runs
+                registered = await self._startup_write(store, lambda: link.register(store) or True)
+                if registered is None:
+                    store.close()
+                    return False
             recovered = await recover(
                 store,
                 identity,
@@ -329,6 +347,14 @@ class Daemon:
         )
         retry_note(self.retried, recovered.crashed)
         self._reaper = self._subreaper()
+        self.service.cluster = self.cluster
+        if isinstance(self.cluster, cluster.Cluster):
+            self.firing.shared = True
+            self.firing.burst_share = self.cluster.burst_share
+            from scheduler.daemon.handover import ClusterGlue
+
+            # this start's own leftovers were retried by `assemble` (recover's retryable)
+            ClusterGlue(self).attach(self.cluster, [])
         settings = self.config.daemon
         if settings.listen:
             self._start_api(settings.listen)
@@ -356,6 +382,29 @@ class Daemon:
         return start_subreaper(
             self.identity.owner, lambda run: executor.live_record(run) is not None
         )
+
+    async def _open_store(self) -> RunStore | None:
+        """The store, once it can be reached: a database server that is away is waited for
+        (spec 7: not a start-up failure; READY=1 comes once connected); None when a stop was
+        asked meanwhile."""
+        delay = 0.1
+        said = False
+        while True:
+            try:
+                return open_configured_store(self.config.daemon, wait=False)
+            except StoreUnavailable as error:
+                if not said:
+                    said = True
+                    log.warning("waiting for the database before starting error=%s", error)
+                    self.notifier.status("waiting for the database")
+            if self._stop_requested:
+                return None
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            delay = min(delay * 2, 5.0)
 
     async def _startup_write(self, store: RunStore, write: Any) -> Any:
         """A write before the writer's thread runs (start-up), retried while the store is
@@ -570,7 +619,7 @@ class Daemon:
         # loses the fires due then. Fires not claimed now are caught up on the next start.
         self.scheduler.pause()
         self.firing.close()
-        await self.executor.shutdown(self.config.daemon.shutdown_grace)
+        await self.executor.shutdown(self._stop_grace or self.config.daemon.shutdown_grace)
         if self._reaper is not None:  # every run has ended: what they left goes now
             self._reaper.sweep()
         if self._server is not None:
@@ -592,6 +641,8 @@ class Daemon:
                 self.writer.health.last_error,
             )
         self.reader.close()
+        if self.cluster is not None:
+            self.cluster.close()
         self.store.close()
         log.info("stopped")
 

@@ -13,6 +13,7 @@ executor's own record, so a reader never sees a state older than the daemon's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -41,6 +42,8 @@ log = logging.getLogger("clockd.service")
 # How long a request waits for its write (a run's row, a pause) while the store cannot be
 # written, before it is answered 503 and the write is withdrawn (it will not happen later).
 WRITE_TIMEOUT = 10.0
+# How long a cancel passed to another daemon is waited for before the answer (its state then).
+CANCEL_WAIT = 10.0
 
 
 class Service:
@@ -78,6 +81,8 @@ class Service:
         self.on_reload: Callable[[], list[str]] | None = None
         # Set by the daemon: [{"check": name, "ok": bool, "detail": text}, ...] for /healthz.
         self.health_checks: Callable[[], list[dict[str, Any]]] | None = None
+        # Set by the daemon: this daemon among those sharing its database (daemon/cluster.py).
+        self.cluster: Any = None
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -272,6 +277,10 @@ class Service:
             lateness=0.0,
             daemon=self.identity.name if self.identity else None,
             owner=self.identity.owner if self.identity else None,
+            # (a daemon's run only: `clockd run` runs in its own terminal, whatever holds the job)
+            keep_together=(job_obj.max_active_runs > 0 or job_obj.overlap != "allow")
+            and self.identity is not None
+            and self.identity.owner.startswith("daemon:"),
         )
         run_id = await self.writer.call(
             lambda store: store.create_run(new_run), "create run", timeout=WRITE_TIMEOUT
@@ -285,12 +294,16 @@ class Service:
             "run created job=%s clock=%s trigger=%s run_id=%s", job, clock or "-", trigger, run_id
         )
         record = new_run.to_record(run_id)
+        if self.identity is not None and new_run.owner != self.identity.owner:
+            log.info("run given to daemon %s, which holds this job's runs", new_run.daemon)
+            return record  # another daemon holds this job's active runs: it adopts it
         self.executor.submit(run_id, job_obj, resolved, record)
         return self.executor.live_record(run_id) or record
 
     def retry_crashed(self, records: Iterable[RunRecord]) -> list[int]:
         """Runs recorded `crashed` whose processes are known to be gone run again, each as
-        its next attempt, when their job has retries left (spec 3); the ids queued. See
+        its next attempt, when their job has retries left (spec 3); the ids queued: a start's
+        own leftovers, and a dead peer's runs a survivor took over (spec 8). See
         `scheduler.daemon.recovery.retry_crashed` for what it expects."""
         from scheduler.daemon.recovery import retry_crashed
 
@@ -312,7 +325,9 @@ class Service:
             record = await self.get_run(run_id)
             if record is None:
                 raise NotFound(f"unknown run {run_id}")
-            if record.state == RunState.pending:
+            if not record.is_final and await self._cancel_elsewhere(run_id):
+                pass  # another live daemon holds it: it cancels it and records that
+            elif record.state == RunState.pending:
                 # Pending in the store but not here (left by an earlier daemon): cancel the row.
                 changes = {
                     "state": RunState.cancelled.value,
@@ -331,6 +346,25 @@ class Service:
         if record is None:
             raise NotFound(f"unknown run {run_id}")
         return record
+
+    async def _cancel_elsewhere(self, run_id: int) -> bool:
+        """Pass a cancel to the daemon that holds the run (spec 8), and wait (a few seconds at
+        most) until its state is final; False when no other live daemon holds it."""
+        if self.cluster is None or not await self.cluster.cancel_elsewhere(run_id):
+            return False
+        deadline = self.time_source.monotonic() + CANCEL_WAIT
+        while self.time_source.monotonic() < deadline:
+            record = await self.reader.call(lambda store: store.get_run(run_id))
+            if record is None or record.is_final:
+                break
+            await asyncio.sleep(0.05)
+        return True
+
+    async def daemons(self) -> list[dict[str, Any]]:
+        """The daemons sharing the database (spec 8): this one alone with SQLite."""
+        if self.cluster is None:
+            return []
+        return await self.reader.call(self.cluster.daemons)  # type: ignore[no-any-return]
 
     # -- pause -------------------------------------------------------------------------------
 

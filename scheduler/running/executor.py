@@ -100,6 +100,9 @@ class Executor:
         self._closed = False
         self._hook_tasks: set[asyncio.Task[None]] = set()
         self._start_handle: asyncio.Handle | None = None
+        # The fencing gate (spec 8): while it says no, no run starts (the daemon could not
+        # tell the others it is alive; `resume_starting()` once it can).
+        self.may_start: Callable[[], bool] = lambda: True
 
     # --- public ----------------------------------------------------------------------------
 
@@ -168,9 +171,10 @@ class Executor:
             pid_start=None,
             **fields,
         )
+        where = f" on {fields['daemon']}" if fields.get("daemon") else ""
         note = (
             f"[clockd: attempt {number - 1} of {attempts} crashed: {reason}; "
-            f"retrying as attempt {number} in {job.retry_delay}]"
+            f"retrying{where} as attempt {number} in {describe_duration(job.retry_delay)}]"
         )
         self.submit(record.id, job, resolved, record, attempt=number, note=note)
         log.info("run resubmitted job=%s run_id=%s attempt=%d", job.name, record.id, number)
@@ -264,9 +268,13 @@ class Executor:
         if self._start_handle is None and self._queue.pending and not self._closed:
             self._start_handle = asyncio.get_running_loop().call_soon(self._start_next)
 
+    def resume_starting(self) -> None:
+        """The fencing gate opened again: start what waited."""
+        self._dispatch()
+
     def _start_next(self) -> None:
         self._start_handle = None
-        run = None if self._closed else self._queue.take_next()
+        run = None if self._closed or not self.may_start() else self._queue.take_next()
         if run is not None:  # else the rest wait for a slot: a run's end dispatches again
             loop = asyncio.get_running_loop()
             # The task spawns in its first step, on the next pass, with the next `_start_next`.

@@ -137,6 +137,12 @@ class Firing:
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._resolvers: dict[tuple[str, str], tuple[Job, Resolver]] = {}
         self.results = FireResult()  # everything claimed since the last `drain`
+        self.shared = False  # the store is shared by several daemons (spec 8)
+        # With several daemons: this one's share of a burst of due fires, as fractions
+        # (start, end) of it by its place among the live daemons (a of a, b, c: 0 to 1/3).
+        self.burst_share: Callable[[], tuple[float, float]] | None = None
+        self._own_fires: int | None = None  # of this burst's share, not yet handed on
+        self._in_burst = False  # fires have waited since the backlog was last empty
         self.closed = False
 
     def close(self) -> None:
@@ -201,9 +207,20 @@ class Firing:
     def _pump(self) -> None:
         """Hand chunks of the backlog to the writer while few claims are in flight."""
         self._pump_scheduled = False
+        if self._backlog and not self._in_burst:
+            self._in_burst = True
+            if self.burst_share is not None:
+                self._take_share()
         while self._backlog and not self.closed and self._in_flight < MAX_CLAIMS_IN_FLIGHT:
-            chunk = self._next_chunk(self._chunk)
+            if self._own_fires is not None and self._own_fires <= 0:
+                if self._in_flight:
+                    break  # the others' shares once this one's claims are answered
+                self._own_fires = None
+            size = self._chunk if self._own_fires is None else min(self._chunk, self._own_fires)
+            chunk = self._next_chunk(size)
             self._chunk = min(2 * self._chunk, FIRE_CHUNK)
+            if self._own_fires is not None:
+                self._own_fires -= sum(len(due.times) for due in chunk)
             try:
                 claim = self._prepare(chunk)
             except Exception:  # never stop the loop for one bad chunk
@@ -212,7 +229,23 @@ class Firing:
             self._send(claim)
         if not self._backlog:
             self._chunk = FIRST_FIRE_CHUNK
+            self._own_fires, self._in_burst = None, False
         self._wake_idle()
+
+    def _take_share(self) -> None:
+        """A new burst, with daemons sharing the store (spec 8): this daemon claims its own
+        share first, and the others' fires (theirs, unless one is slow or gone) only once
+        its own claims are answered, so that daemons mostly claim different fires. Only
+        while each clock waits once: a clock's fires are claimed in order (its last fire
+        must never pass a fire not yet written, spec 7)."""
+        if len(self._backlog) != len(self._backlog_sizes):
+            return
+        assert self.burst_share is not None
+        start, end = self.burst_share()
+        count = len(self._backlog)
+        first, last = int(start * count), int(end * count)
+        self._backlog.rotate(-first)
+        self._own_fires = sum(len(self._backlog[i].times) for i in range(last - first))
 
     def _next_chunk(self, size: int) -> list[Due]:
         """Up to `size` fires from the front of the backlog (a long catch-up is split)."""
@@ -324,6 +357,7 @@ class Firing:
                         lateness=None if backfill else (now - scheduled_time).total_seconds(),
                         daemon=self.identity.name if self.identity else None,
                         owner=self.identity.owner if self.identity else None,
+                        keep_together=job.max_active_runs > 0 or job.overlap != "allow",
                     )
                 )
                 claim.prepared.append((job, clock, scheduled_time, resolved, due.given))
@@ -356,9 +390,14 @@ class Firing:
         for (job, clock, scheduled_time, resolved, given), run, run_id in zip(
             claim.prepared, claim.new_runs, ids, strict=True
         ):
+            if run_id is None and run.refused == "paused":  # paused through another daemon
+                result.paused.append((job.name, clock.name, scheduled_time))
+                continue
             if run_id is None:
                 result.duplicates.append((job.name, clock.name, scheduled_time))
-                log.info(
+                # Daemons sharing a database claim every fire: most find it claimed.
+                log.log(
+                    logging.DEBUG if self.shared else logging.INFO,
                     "fire already has a run job=%s clock=%s scheduled_time=%s",
                     job.name,
                     clock.name,
@@ -393,6 +432,8 @@ class Firing:
                 result.failed.append(run_id)
                 continue
             result.created.append(run_id)
+            if self.identity is not None and run.owner != self.identity.owner:
+                continue  # given to the daemon that holds its job's active runs (spec 8)
             # The "run started" line repeats this; at INFO a burst would log every run twice.
             log.debug(
                 "fire job=%s clock=%s trigger=%s scheduled_time=%s run_id=%s lateness=%.3f",

@@ -31,6 +31,13 @@ class NewRun:
     lateness: float | None = None
     daemon: str | None = None  # the daemon's name ("cli@HOST" for `clockd run`)
     owner: str | None = None  # the instance that holds the run's process (see RunRecord)
+    # Several daemons (spec 8): the job's active runs must stay in one daemon's queue
+    # (`max_active_runs` or `overlap` set), so a shared store may give this run to the daemon
+    # that holds them (it changes `owner` and `daemon` then).
+    keep_together: bool = False
+    # Set by a shared store when it did not insert a fire that has no run: "paused" (its
+    # clock or job is paused in the database).
+    refused: str | None = None
 
     def to_record(self, run_id: int) -> RunRecord:
         """The record this run has once inserted as `run_id` (saves reading it back)."""

@@ -93,6 +93,10 @@ class Api:
         self.admin_only(request)
         return ApiJSON({"jobs": await self.service.jobs_overview()})
 
+    async def list_daemons(self, request: Request) -> Response:
+        self.admin_only(request)
+        return ApiJSON({"daemons": await self.service.daemons()})
+
     async def get_job(self, request: Request) -> Response:
         self.admin_only(request)
         [job] = await self.service.jobs_overview(request.path_params["job"])
@@ -377,6 +381,7 @@ def create_app(
         Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
         Route("/api/v1/reload", api.reload, methods=["POST"]),
         Route("/api/v1/jobs", api.list_jobs, methods=["GET"]),
+        Route("/api/v1/daemons", api.list_daemons, methods=["GET"]),
         Route("/api/v1/jobs/{job}", api.get_job, methods=["GET"]),
         Route("/api/v1/jobs/{job}/runs", api.create_run, methods=["POST"]),
         Route("/api/v1/jobs/{job}/backfill", api.backfill, methods=["POST"]),

@@ -122,6 +122,22 @@ class Metrics:
             ["job", "clock"],
             registry=self.registry,
         )
+        self.daemons_live = Gauge(
+            "clockd_daemons_live",
+            "Live daemons sharing the database (spec 8; 1 with SQLite).",
+            registry=self.registry,
+        )
+        self.daemons_config_differs = Gauge(
+            "clockd_daemons_config_differs",
+            "Live daemons whose config digest (jobs, calendars, executors) differs from this "
+            "daemon's.",
+            registry=self.registry,
+        )
+        self.fencing_closed = Gauge(
+            "clockd_fencing_closed",
+            "1 while no heartbeat went through for daemon_timeout: no run starts.",
+            registry=self.registry,
+        )
         self.reload_success.set(1)
         self.store_writable.set(1)
         self._children: dict[tuple[int, str, str], Any] = {}
@@ -175,6 +191,11 @@ class Metrics:
             if health.failed_attempts > self._seen_failures:
                 self.store_write_failures.inc(health.failed_attempts - self._seen_failures)
                 self._seen_failures = health.failed_attempts
+        cluster = getattr(service, "cluster", None)
+        if cluster is not None:
+            self.daemons_live.set(cluster.live_count())
+            self.daemons_config_differs.set(cluster.differing_digests())
+            self.fencing_closed.set(0 if cluster.may_start() else 1)
         firing = getattr(service, "firing", None)
         if firing is not None:
             self.fires_waiting.set(firing.backlog())

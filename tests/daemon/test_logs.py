@@ -138,14 +138,12 @@ def test_under_journald_json_lines_carry_a_priority_and_the_runs_fields(tmp_path
     assert isinstance(finished["run_id"], int)
 
 
-def test_outside_journald_the_priority_is_not_written(tmp_path: Path) -> None:
-    import io
+def test_outside_journald_the_priority_is_not_written() -> None:
     import logging
 
-    from scheduler.daemon.logs import setup_logging
+    from scheduler.daemon.logs import TextFormatter
 
-    stream = io.StringIO()
-    setup_logging("text", stream=stream)
-    logging.getLogger("clockd.test").error("boom job=a")
-    assert stream.getvalue().split(" ", 2)[2].startswith("ERROR clockd.test: boom job=a")
-    setup_logging("text")
+    record = logging.LogRecord("clockd.test", logging.ERROR, __file__, 1, "boom job=a", (), None)
+    plain = TextFormatter().format(record)
+    assert plain.split(" ", 2)[2] == "ERROR clockd.test: boom job=a"
+    assert TextFormatter(journal=True).format(record) == "<3>clockd.test: boom job=a"

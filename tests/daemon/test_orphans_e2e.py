@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -113,7 +114,7 @@ def test_kill_9_then_restart_kills_the_old_groups_and_retries_the_runs_as_attemp
             assert (row["attempt"], row["error"]) == (2, None)
             assert run_log(daemon.database, row["id"])[-3:] == [
                 "[clockd: attempt 1 of 2 crashed: the daemon stopped while this run was "
-                "running; retrying as attempt 2 in 0:00:01]",
+                f"running; retrying on {socket.gethostname()} as attempt 2 in 1s]",
                 "[clockd: attempt 2 of 2]",
                 "attempt two",
             ]

@@ -103,7 +103,7 @@ def test_a_crashed_run_is_retried_as_its_next_attempt_on_the_same_row(tmp_path: 
         assert row.pid not in (None, 1)
         assert h.log(run_id) == [
             "[clockd: attempt 1 of 2 crashed: the daemon stopped while this run was running; "
-            "retrying as attempt 2 in 0:00:01]",
+            "retrying on host-b as attempt 2 in 1s]",
             "[clockd: attempt 2 of 2]",
             "x 9 terc3s",
         ]

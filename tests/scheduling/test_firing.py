@@ -221,6 +221,56 @@ def test_a_large_instant_is_claimed_in_growing_chunks_first_come_first_started(
     assert world.store.clock_state("report", "small").last_fire == times[-1]
 
 
+def test_a_daemon_among_several_claims_its_share_of_a_burst_first(world: Any) -> None:
+    # Three clocks due at once, this daemon second of three live ones (spec 8): it claims
+    # the second clock's fire alone first, and the others' fires (theirs, unless one is slow
+    # or gone) only once that claim is answered, so daemons mostly claim apart.
+    claims: list[tuple[int, int]] = []  # (fires, claims in flight once it is sent)
+
+    async def body() -> None:
+        submit = world.writer.submit
+
+        def counting(fn: Any, label: str, done: Any = None) -> Any:
+            if label.startswith("claim"):
+                claims.append((int(label.split()[1]), world.firing._in_flight))
+            return submit(fn, label, done)
+
+        world.writer.submit = counting
+        world.firing.burst_share = lambda: (1 / 3, 2 / 3)
+        world.firing.submit("report", "small", [T0])
+        world.firing.submit("report", "large", [T0])
+        world.firing.submit("broken", "every", [T0])
+        await world.firing.drain()
+
+    world.run(body)
+    assert claims == [(1, 1), (2, 1)]
+    runs = sorted(world.store.list_runs(limit=None), key=lambda r: r.id)
+    assert [(r.job, r.clock) for r in runs] == [
+        ("report", "large"),
+        ("broken", "every"),
+        ("report", "small"),
+    ]
+
+
+def test_a_clock_waiting_twice_keeps_its_fires_in_order_whatever_the_share(world: Any) -> None:
+    # A backlog after an outage holds a clock's fires more than once: no rotation then, so
+    # its last fire never passes a fire not yet claimed (spec 7).
+    async def body() -> None:
+        world.firing.burst_share = lambda: (2 / 3, 1.0)
+        world.firing.submit("report", "small", [T0])
+        world.firing.submit("report", "large", [T0])
+        world.firing.submit("report", "small", [T0 + timedelta(seconds=1)])
+        await world.firing.drain()
+
+    world.run(body)
+    runs = sorted(world.store.list_runs(limit=None), key=lambda r: r.id)
+    assert [(r.clock, r.scheduled_time) for r in runs] == [
+        ("small", T0),
+        ("large", T0),
+        ("small", T0 + timedelta(seconds=1)),
+    ]
+
+
 def test_fires_left_unclaimed_at_stop_leave_their_clock_last_fire_behind(world: Any) -> None:
     times = [T0 - timedelta(seconds=k) for k in range(12 * FIRE_CHUNK, 0, -1)]
 

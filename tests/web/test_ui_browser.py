@@ -199,6 +199,9 @@ def test_run_form_with_date_picker_starts_a_run_and_streams_its_log(
     expect(page.locator("#run-state")).to_contain_text("succeeded")  # type: ignore[attr-defined]
     run_id = int(page.url.rsplit("/", 1)[1])  # type: ignore[attr-defined]
     [row] = daemon.runs("id = ?", (run_id,))
+    # the daemon that ran it (spec 3, 8)
+    expect(page.locator(".facts")).to_contain_text(f"Daemon{row['daemon']}")  # type: ignore[attr-defined]
+    assert row["daemon"]
     assert row["parameters"]["day"] == "2026-03-01"
     assert row["parameters"]["x"] == 42
     assert datetime.fromisoformat(row["parameters"]["since"]) == datetime(2026, 3, 1, 9, tzinfo=UTC)
