@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -10,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from datetime import datetime
 
     from clocks.base import Clock
@@ -73,6 +73,25 @@ class DaemonSettings:
     database_password: str | None = None
     # A daemon silent this long is dead; one that cannot heartbeat this long starts nothing
     daemon_timeout: timedelta = timedelta(seconds=30)
+    executor: str = "local"  # the default executor of jobs: "local" or a name of [executors]
+    public_url: str | None = None  # how runs on other machines reach this API (spec 9)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutorSettings:
+    """`[executors.NAME]`: a Dask distributed scheduler that runs jobs (spec 9)."""
+
+    name: str
+    dask: str  # "tcp://host:8786" or "tls://host:8786"
+    tls_ca_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_concurrent_runs: int = 0  # this executor's runs at once (pending on it too); 0: no cap
+    connect_timeout: timedelta = timedelta(seconds=10)
+
+
+# The executor every daemon has: runs as child processes of the daemon (spec 9).
+LOCAL_EXECUTOR = "local"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +115,11 @@ class Job:
     on_failure: tuple[str, ...] = ()
     enabled: bool = True
     source: Path | None = None
+    executor: str = "local"  # "local", or the name of an [executors.NAME] table (spec 9)
+    resources: Mapping[str, float] = field(default_factory=dict)  # Dask worker resources
+    # Where a run on a worker starts: the configured workdir when absolute, else None (the
+    # worker's own); `workdir` is relative to the config's folder, on this machine.
+    remote_workdir: Path | None = None
     # The first fire of each clock after the moment the config was checked, found by that
     # check: (checked at, first fire). The planner starts from it instead of computing it
     # again (10,000 clocks load markedly faster). Not part of what the job is.
@@ -118,6 +142,7 @@ class Config:
     daemon: DaemonSettings
     jobs: dict[str, Job]
     files: tuple[Path, ...] = ()
+    executors: Mapping[str, ExecutorSettings] = field(default_factory=dict)
     # Valid but risky (a template in a shell's script): `clockd check` prints them,
     # `clockd serve` logs them.
     warnings: tuple[Problem, ...] = field(default=(), compare=False)

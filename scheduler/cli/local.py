@@ -147,6 +147,13 @@ class LocalSession:
             on_loop=not self._store.blocking,
         )
         config = self.config
+        identity = Identity.for_cli()
+        hidden = hidden_variables_of(lambda: config)
+        self._backends = None
+        if config.executors:  # a job of a Dask executor runs on its cluster (spec 9)
+            from scheduler.running.backends import Backends
+
+            self._backends = Backends(lambda: config, identity, hidden_env=hidden)
         self.executor = Executor(
             self._writer,
             settings,
@@ -154,9 +161,9 @@ class LocalSession:
             child_token=None,
             echo=self.echo,
             on_event=self.on_event,
-            hidden_env=hidden_variables_of(lambda: config),
+            hidden_env=hidden,
+            backend_for=self._backends.for_job if self._backends else None,
         )
-        identity = Identity.for_cli()
         writer = self._writer
         book = ClockBook(
             states=states,
@@ -182,6 +189,8 @@ class LocalSession:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._backends is not None:
+            await self._backends.close()
         left = await asyncio.to_thread(self._writer.close, 30.0)
         if left:
             click.echo(f"clockd: {left} history writes could not be stored", err=True)

@@ -2,7 +2,7 @@
 
 Default: one line a run (id, job/clock, state, scheduled time in this machine's zone, how
 long it took, parameters cut to the width left), and under it, indented, what a run has
-besides: its name, its parent, the error of a run that did not succeed. `--wide`: every
+besides: its name, its parent, the Dask worker it ran on, the error of a run that did not succeed. `--wide`: every
 column in full (ISO times with offset), never cut. States are coloured on a terminal only
 (`output.use_colour`). Plain text: no rich import on this path.
 """
@@ -58,6 +58,8 @@ def _extras(run: Mapping[str, Any]) -> list[str]:
         extras.append(f"name {run['name']}")
     if run.get("parent_id") is not None:
         extras.append(f"parent {run['parent_id']}")
+    if run.get("worker"):  # only runs on a cluster have one: where it ran matters there
+        extras.append(f"worker {run['worker']}")
     if run.get("state") not in ("succeeded", "pending", "running") and run.get("error"):
         extras.append(f"error: {run['error']}")
     return extras
@@ -120,6 +122,7 @@ WIDE_COLUMNS = (
     ("ATTEMPT", "attempt"),
     ("PARENT", "parent_id"),
     ("DAEMON", "daemon"),
+    ("WORKER", "worker"),
     ("PARAMETERS", "parameters"),
     ("ERROR", "error"),
 )

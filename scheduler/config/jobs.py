@@ -8,14 +8,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scheduler.config.clock_tables import build_clock, clock_label
+from scheduler.config.executors import job_placement
 from scheduler.config.keys import JOB_KEYS
 from scheduler.config.values import Section, describe, toml_key
 from scheduler.models import DaemonSettings, Job
 from scheduler.problems import Problem
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from clocks.base import Clock
     from clocks.parameters import ParameterSet
+    from scheduler.models import ExecutorSettings
 
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -37,6 +41,7 @@ def build_job(
     problems: list[Problem],
     now: datetime,
     warnings: list[Problem] | None = None,
+    executors: Mapping[str, ExecutorSettings] | None = None,
 ) -> Job | None:
     """The job declared by `table` in `file`; None when it has problems (recorded).
     Warnings (valid but risky: a template in a shell's script) go to `warnings`."""
@@ -81,6 +86,7 @@ def build_job(
         "on_failure": section.strings("on_failure", ()),
         "enabled": section.boolean("enabled", True),
     }
+    executor, resources, remote_workdir = job_placement(section, daemon, executors or {})
     parameters, broken = _build_parameters(section, daemon)
     if parameters is not None:
         _check_templates(section, {*parameters.names, *broken})
@@ -104,6 +110,9 @@ def build_job(
         retry_delay=retry_delay or timedelta(0),
         source=source,
         first_fires=first_fires,
+        executor=executor,
+        resources=resources,
+        remote_workdir=remote_workdir,
         **job,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-TOP_KEYS = ("daemon", "jobs")
+TOP_KEYS = ("daemon", "executors", "jobs")
 INCLUDED_TOP_KEYS = ("jobs",)
 
 DAEMON_KEYS = (
@@ -23,6 +23,17 @@ DAEMON_KEYS = (
     "name",
     "database_password",
     "daemon_timeout",
+    "executor",
+    "public_url",
+)
+
+EXECUTOR_KEYS = (
+    "dask",
+    "tls_ca_file",
+    "tls_cert",
+    "tls_key",
+    "max_concurrent_runs",
+    "connect_timeout",
 )
 
 JOB_KEYS = (
@@ -43,6 +54,8 @@ JOB_KEYS = (
     "enabled",
     "parameters",
     "clocks",
+    "executor",
+    "resources",
 )
 
 CLOCK_KINDS = ("interval", "cron", "at")

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from scheduler.config.executors import build_executors, check_public_url
 from scheduler.config.find import find_config_path
 from scheduler.config.jobs import build_job, job_path, sample_now
 from scheduler.config.keys import DAEMON_KEYS, INCLUDED_TOP_KEYS, TOP_KEYS
@@ -60,6 +61,9 @@ def load_config(
     top.check_keys(TOP_KEYS)
     daemon_section = Section(display, "daemon", top.table_of("daemon"), problems)
     daemon = build_daemon(daemon_section, folder, environ)
+    executors = build_executors(
+        Section(display, "executors", top.table_of("executors"), problems), folder, daemon, warnings
+    )
 
     sources: list[tuple[str, Path, dict[str, Any]]] = [(display, main.absolute(), document)]
     for shown, included in _included_files(daemon_section, display, main):
@@ -101,6 +105,7 @@ def load_config(
                 problems=problems,
                 now=moment,
                 warnings=warnings,
+                executors=executors,
             )
             if job is not None:
                 jobs[name] = job
@@ -111,6 +116,7 @@ def load_config(
         daemon=daemon,
         jobs=jobs,
         files=tuple(source for _, source, _ in sources),
+        executors=executors,
         warnings=tuple(warnings),
     )
 
@@ -238,6 +244,8 @@ def build_daemon(
         database_password=_database_password(section, database, folder),
         daemon_timeout=section.duration("daemon_timeout", timedelta(seconds=30), positive=True)
         or timedelta(seconds=30),
+        executor=section.string("executor", "local", allow_empty=False),
+        public_url=check_public_url(section),
     )
 
 

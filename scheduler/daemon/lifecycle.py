@@ -92,6 +92,7 @@ class Daemon:
         self._server_task: asyncio.Task[None] | None = None
         self._metrics: Any = None
         self.events = RunEvents()
+        self.backends: Any = None  # remote run backends (spec 9)
         self.health = HealthWatch(time_source)
         self._pause_read: asyncio.Task[None] | None = None
         self._reaper: Subreaper | None = None
@@ -235,14 +236,17 @@ class Daemon:
             from scheduler.running.environment import hidden_variables_of
             from scheduler.running.executor import Executor
 
+            hidden = hidden_variables_of(lambda: self.config)  # follows reloads
+            self.backends = self._remote_backends(config, hidden)
             executor = Executor(
                 self.writer,
                 config.daemon,
                 api_url=api_url,
                 child_token=child_token,
                 on_event=self._on_event,
-                hidden_env=hidden_variables_of(lambda: self.config),  # follows reloads
+                hidden_env=hidden,
                 time_source=self.time_source,
+                backend_for=self.backends.for_job if self.backends else None,
             )
         self.executor = executor
         now = self.time_source.now()
@@ -295,6 +299,22 @@ class Daemon:
         self.planner.plan_all(self.config.jobs, now)
         self.scheduler.start(paused=paused)
         self._mark = (now, self.time_source.monotonic())
+
+    def _remote_backends(self, config: Config, hidden: Any) -> Any:
+        """The backends of `[executors.*]` (spec 9), None without any: they connect in the
+        background at once and stop what an earlier instance left on their workers."""
+        if not config.executors:
+            return None
+        from scheduler.running.backends import Backends
+
+        backends = Backends(
+            lambda: self.config,
+            self.identity,
+            public_url=config.daemon.public_url,
+            hidden_env=hidden,
+        )
+        backends.connect_all()
+        return backends
 
     async def _start(self) -> bool:
         """Open the store, assemble, serve the API; False when stopped before it was done."""
@@ -622,6 +642,8 @@ class Daemon:
         await self.executor.shutdown(self._stop_grace or self.config.daemon.shutdown_grace)
         if self._reaper is not None:  # every run has ended: what they left goes now
             self._reaper.sweep()
+        if self.backends is not None:
+            await self.backends.close()
         if self._server is not None:
             self._server.should_exit = True
             if self._server_task is not None:

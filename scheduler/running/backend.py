@@ -76,6 +76,10 @@ class Attempt:
     api_url: str | None = None  # CLOCKD_API_URL, for child runs
     child_token: str | None = None  # CLOCKD_TOKEN
     owner: str | None = None  # CLOCKD_OWNER: who holds the run (the run's `owner`)
+    # Remote runs (spec 9): the Dask worker resources it needs, and the workdir on a worker
+    # (None: the worker's own).
+    resources: Mapping[str, float] = field(default_factory=dict)
+    remote_workdir: Path | None = None
 
     @classmethod
     def first(
@@ -108,6 +112,8 @@ class Attempt:
             api_url=api_url,
             child_token=child_token,
             owner=record.owner,
+            resources=job.resources,
+            remote_workdir=job.remote_workdir,
         )
 
 
@@ -120,6 +126,7 @@ class Started:
     pid: int | None = None
     pid_start: int | None = None
     worker: str | None = None
+    ago: float = 0.0  # seconds since the process started, when that is heard of late (remote)
 
     def run_fields(self) -> dict[str, Any]:
         """The run's columns this start sets (each attempt's own process)."""
@@ -151,14 +158,17 @@ class Outcome:
     masker: Masker = NO_SECRETS
 
     def run_fields(self) -> dict[str, Any]:
-        """The run's columns this outcome sets as its final state."""
-        # `worker` joins them once runs have that column (spec 9).
-        return {
+        """The run's columns this outcome sets as its final state (`worker` when it ran on
+        one: a local run keeps null)."""
+        fields = {
             "state": self.state,
             "exit_code": self.exit_code,
             "error": self.error,
             "result": self.result,
         }
+        if self.worker is not None:
+            fields["worker"] = self.worker
+        return fields
 
 
 class RunBackend(Protocol):

@@ -50,6 +50,7 @@ DROPPED_ENV = frozenset(
         "CLOCKD_TOKEN",
         "CLOCKD_PYRUNNER_SPEC",
         OWNER_ENV,
+        "CLOCKD_KEEPER",  # marks the processes of runs on a Dask worker (dask/keeper.py)
     }
 )
 # Prefixes never inherited: stale parameters of an enclosing run, and libpq's variables,

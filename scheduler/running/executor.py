@@ -48,13 +48,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("clockd.executor")
 
 _SKIPPING_TRIGGERS = frozenset({Trigger.clock.value, Trigger.catchup.value})
-_RETRIED = (RunState.failed, RunState.timed_out)
+# `crashed` comes from a remote backend: the worker running the attempt died (spec 9).
+_RETRIED = (RunState.failed, RunState.timed_out, RunState.crashed)
 
 
 class Executor:
     """Runs runs (module docstring). `environ`: the daemon's environment, secrets resolve
     from it; `hidden_env()`: what runs must not inherit (`environment.hidden_variables_of`);
-    `backend_for(job)`: each job's backend, `LocalBackend` by default (spec 9 comes here)."""
+    `backend_for(job)`: each job's backend (`scheduler.running.backends`: a Dask executor's,
+    spec 9), None or no `backend_for` for the local one."""
 
     def __init__(
         self,
@@ -67,7 +69,7 @@ class Executor:
         echo: Callable[[LogLine], None] | None = None,
         environ: Mapping[str, str] | None = None,
         hidden_env: Callable[[], frozenset[str]] = frozenset,
-        backend_for: Callable[[Job], RunBackend] | None = None,
+        backend_for: Callable[[Job], RunBackend | None] | None = None,
         time_source: TimeSource = SYSTEM_TIME,
         kill_grace: timedelta = timedelta(seconds=5),
         hook_timeout: timedelta = timedelta(seconds=60),
@@ -78,8 +80,8 @@ class Executor:
         self.time_source = time_source
         self.kill_grace = kill_grace
         self.environment = environment.DaemonEnvironment(environ, hidden_env)
-        local = LocalBackend(self.environment, kill_grace=kill_grace)
-        self.backend_for = backend_for or (lambda job: local)
+        self.local = LocalBackend(self.environment, kill_grace=kill_grace)
+        self._backend_for = backend_for
         self.writes = RunWriteBehind(
             writer, emit=self._emit, echo=echo, is_starting=lambda: self._start_handle is not None
         )
@@ -211,6 +213,12 @@ class Executor:
         self.write_pending()
         return True
 
+    def backend_for(self, job: Job) -> RunBackend:
+        """The backend that runs `job`'s attempts."""
+        if self._backend_for is None:
+            return self.local
+        return self._backend_for(job) or self.local
+
     def live_record(self, run_id: int) -> RunRecord | None:
         """The record of a run this executor holds (pending, running, or ended and not yet
         stored): newer than the store's row."""
@@ -225,7 +233,7 @@ class Executor:
         return len(self._queue.pending)
 
     def running_count(self) -> int:
-        return self._queue.running
+        return self._queue.running + self._queue.remote_running
 
     def write_pending(self) -> None:
         """Store queued log lines and state changes now (before reading a run back)."""
@@ -337,7 +345,9 @@ class Executor:
 
     def _started(self, run: Run, started: Started | None = None) -> None:
         """An attempt's process exists: recorded with what names it (`Started`: its process
-        group, or its worker); the first start makes the run `running`."""
+        group, or the worker of a remote run, recorded at once: a retry may run elsewhere);
+        the first start makes the run `running`, `started.ago` seconds ago (a remote start
+        is heard of a moment later)."""
         record = run.record
         fields = started.run_fields() if started is not None else {}
         if record.state == RunState.running.value:  # a retry: only its process is new
@@ -345,7 +355,8 @@ class Executor:
                 self.writes.change(record, **fields)
             return
         if record.started_at is None:  # a resumed crashed run keeps its first start
-            fields["started_at"] = self.time_source.now()
+            ago = started.ago if started is not None else 0.0
+            fields["started_at"] = self.time_source.now() - timedelta(seconds=ago)
         attempt = max(record.attempt, 1)
         self.writes.change(record, state=RunState.running, attempt=attempt, **fields)
         self._emit("started", record)

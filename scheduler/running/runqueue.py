@@ -3,7 +3,9 @@
 A pending run starts when a global slot is free (`max_concurrent_runs`, 0 = no limit), its
 job has fewer than `max_active_runs` running (0 = no limit), and, for a run of a clock whose
 job says `overlap = "queue"` or `"skip"`, no run of that clock is running. The first pending
-run that may start goes first; the rest keep their order.
+run that may start goes first; the rest keep their order. Runs of a remote backend (a Dask
+executor, spec 9) take no slot: with every slot taken they may still start (their backend
+caps them with the executor's own `max_concurrent_runs`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class RunQueue:
         self.pending: deque[Run] = deque()
         self.active: dict[int, Run] = {}
         self.running = 0  # runs holding a slot
+        self.remote_running = 0  # running runs of remote backends (no slot)
+        self.remote_pending = 0  # pending runs of remote backends
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -32,6 +36,8 @@ class RunQueue:
         self.active[run.id] = run
         self.pending.append(run)
         self.idle.clear()
+        if not run.backend.uses_local_slot:
+            self.remote_pending += 1
 
     def active_of_clock(self, key: tuple[str, str]) -> Run | None:
         """A pending or running run of the clock `key` (job, clock), if any."""
@@ -40,17 +46,28 @@ class RunQueue:
     def take_next(self) -> Run | None:
         """The first pending run that may start now, marked running; None when none may."""
         limit = self.max_concurrent_runs
-        # Every backend so far runs on this machine (`uses_local_slot`). Runs of a remote one
-        # take no slot (spec 9): they will wait in a line of their own, taken before this
-        # check, so that a full machine never makes this scan its whole line.
         if limit > 0 and self.running >= limit:
-            return None
-        run = next((run for run in self.pending if self._may_start(run)), None)
+            run = self._next_remote()  # no slot: only a remote run may start
+        else:
+            run = next((run for run in self.pending if self._may_start(run)), None)
         if run is not None:
             self.pending.remove(run)
             run.running = True
-            self.running += 1
+            if run.backend.uses_local_slot:
+                self.running += 1
+            else:
+                self.remote_pending -= 1
+                self.remote_running += 1
         return run
+
+    def _next_remote(self) -> Run | None:
+        """The first pending run of a remote backend that may start (no scan without one)."""
+        if not self.remote_pending:
+            return None
+        return next(
+            (r for r in self.pending if not r.backend.uses_local_slot and self._may_start(r)),
+            None,
+        )
 
     def _may_start(self, run: Run) -> bool:
         job, key = run.job, run.clock_key
@@ -67,10 +84,16 @@ class RunQueue:
     def drop(self, run: Run) -> None:
         """`run` ended, or will not start: it leaves `active` and frees its slot (a pending
         one is taken out of `pending` by the caller, which knows where it stands)."""
-        self.active.pop(run.id, None)
+        held = self.active.pop(run.id, None)
+        local = run.backend.uses_local_slot
         if run.running:
             run.running = False
-            self.running -= 1
+            if local:
+                self.running -= 1
+            else:
+                self.remote_running -= 1
+        elif held is not None and not local:
+            self.remote_pending -= 1
         if not self.active:
             self.idle.set()
 

@@ -23,7 +23,13 @@ T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 class World:
     """A store on a temp file and an executor whose every job goes to `backend`."""
 
-    def __init__(self, tmp_path: Path, backend: FakeBackend, **settings: Any) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        backend: FakeBackend,
+        remote: FakeBackend | None = None,
+        **settings: Any,
+    ) -> None:
         self.tmp_path = tmp_path
         self.backend = backend
         self.store = Store.open(tmp_path / "clockd.db")
@@ -38,7 +44,8 @@ class World:
             child_token="child-token",
             on_event=lambda event, record: self.events.append((event, record.id, record.state)),
             environ={},
-            backend_for=lambda job: backend,
+            # Jobs of another executor than "local" go to `remote` (spec 9), when given.
+            backend_for=lambda job: remote if remote and job.executor != "local" else backend,
         )
         self._minute = 0
 
@@ -89,10 +96,11 @@ def play(
     tmp_path: Path,
     backend: FakeBackend,
     body: Callable[[World], Awaitable[None]],
+    remote: FakeBackend | None = None,
     **settings: Any,
 ) -> World:
     async def main() -> World:
-        world = World(tmp_path, backend, **settings)
+        world = World(tmp_path, backend, remote, **settings)
         try:
             await asyncio.wait_for(body(world), 30)
         finally:
