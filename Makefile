@@ -20,6 +20,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check clocks scheduler tests benchmarks
 	$(VENV)/bin/ruff format --check clocks scheduler tests benchmarks
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed-test

@@ -135,7 +135,7 @@ def size(value: Any, cap: int) -> int:
     if kind is str:
         return 1 + len(value) // CHARS_PER_STEP
     if kind is int:
-        return 1 + value.bit_length() // 1024
+        return 1 + int.bit_length(value) // 1024
     if kind in _SCALARS:
         return 1
     return _deep_size(value, cap)

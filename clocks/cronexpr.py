@@ -8,6 +8,9 @@ instants with the DST rules of spec 2.3.
 >>> expr = parse_cron("30 2 * * MON-FRI")
 >>> expr.next_wall(datetime(2025, 3, 28, 3, 0))
 datetime.datetime(2025, 3, 31, 2, 30)
+
+Why this module is long: parsing and evaluating one dialect go together (each field's
+rules are used by both), and the evaluator's speed depends on their shared tables.
 """
 
 from __future__ import annotations

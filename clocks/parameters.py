@@ -20,6 +20,9 @@ text:
 
 Values given as text on the command line (`-p x=3`) go through `convert_text` first.
 `clocks.resolution.Resolver` puts the layers of one clock together (spec 2.1).
+
+Why this module is long: declarations, text conversion and validation of one value type
+system; each type's rules are written once here and used by all three.
 """
 
 from __future__ import annotations

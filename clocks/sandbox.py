@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache, update_wrapper
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from clocks.budget import (
     CHARS_PER_STEP,
@@ -113,10 +113,12 @@ def sandbox() -> Environment:
 
         def _meter_tree(self, tree: nodes.Template) -> None:
             for loop in list(tree.find_all(nodes.For)):
-                loop.iter = environment_call("metered_iter", loop.iter, lineno=loop.lineno)
+                iterated = cast(nodes.Expr, loop.iter)  # jinja2 types For.iter as any Node
+                loop.iter = environment_call("metered_iter", iterated, lineno=loop.lineno)
                 loop.body.insert(0, step_statement(loop.body, loop.lineno))
             for block in list(tree.find_all((nodes.Macro, nodes.CallBlock))):
-                block.body.insert(0, step_statement(block.body, block.lineno))
+                body = cast("nodes.Macro | nodes.CallBlock", block).body
+                body.insert(0, step_statement(body, block.lineno))
             for compare in list(tree.find_all(nodes.Compare)):
                 compare.expr = environment_call(
                     "metered_value", compare.expr, lineno=compare.lineno
@@ -224,10 +226,12 @@ def sandbox() -> Environment:
     )
     environment.globals.pop("lipsum", None)  # lipsum(n=10**9): paragraphs on demand
     environment.filters = {
-        name: _metered_function(name, function) for name, function in environment.filters.items()
+        name: _metered_function(name, cast(Callable[..., Any], function))
+        for name, function in environment.filters.items()
     }
     environment.tests = {
-        name: _metered_function(name, function) for name, function in environment.tests.items()
+        name: _metered_function(name, cast(Callable[..., Any], function))
+        for name, function in environment.tests.items()
     }
     return environment
 

@@ -11,6 +11,9 @@ current run as the parent of the runs it starts:
 
 Errors are `ClientError` (the API refused: `.status`, `.error`, `.details`) and
 `DaemonUnreachable` (no answer) — never a raw httpx traceback.
+
+Why this module is long: it is the whole public client (every API call, waiting, log
+streaming) behind one import path that runs' own code depends on (`from scheduler import Client`).
 """
 
 from __future__ import annotations

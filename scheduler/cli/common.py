@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 config_option = click.option(
     "-c",
@@ -33,7 +38,7 @@ token_file_option = click.option(
 )
 
 
-def daemon_options(function):  # type: ignore[no-untyped-def]
+def daemon_options(function: F) -> F:
     """--url and --token-file: how a command reaches the daemon (scheduler/cli/address.py)."""
     return url_option(token_file_option(function))
 
@@ -53,7 +58,7 @@ parameter_options = [
 ]
 
 
-def with_parameter_options(function):  # type: ignore[no-untyped-def]
+def with_parameter_options(function: F) -> F:
     for option in reversed(parameter_options):
         function = option(function)
     return function

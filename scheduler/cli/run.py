@@ -86,7 +86,7 @@ async def run_local(
             raise UserError(f"the run was not created: {error}") from None
         click.echo(f"clockd: run {record.id} of job '{job}' started", err=True)
         loop = asyncio.get_running_loop()
-        interrupted: list[asyncio.Task[None]] = []  # the cancels Ctrl-C asked for
+        interrupted: list[asyncio.Task[bool]] = []  # the cancels Ctrl-C asked for
 
         def cancel() -> None:
             if not interrupted:
@@ -109,7 +109,7 @@ async def run_local(
 
 @click.command()
 @click.argument("job", shell_complete=complete_job)
-@with_parameter_options  # type: ignore[untyped-decorator]
+@with_parameter_options
 @click.option(
     "--clock",
     default=None,

@@ -28,7 +28,7 @@ WIDTH = 80
 JOB_WIDTH = 24  # job/clock cut to this in the default layout
 MIN_PARAMETERS = 12
 
-_CLICK_COLOURS = {
+_CLICK_COLOURS: dict[str, dict[str, Any]] = {
     "yellow": {"fg": "yellow"},
     "cyan": {"fg": "cyan"},
     "green": {"fg": "green"},

@@ -138,7 +138,7 @@ def unknown_executor(name: str, executors: Mapping[str, Any]) -> str:
 
 def check_public_url(section: Section) -> str | None:
     """`[daemon] public_url`: an http(s) URL that runs on other machines reach the API at."""
-    url = section.string("public_url", "")
+    url: str = section.string("public_url", "")
     if not url:
         return None
     parts = urlsplit(url)

@@ -274,7 +274,7 @@ def _database_password(section: Section, database: str, folder: Path) -> str | N
         return None
     if kind == "file":
         return "file:" + str((folder / Path(target).expanduser()).absolute())
-    return reference
+    return str(reference)
 
 
 def split_listen(listen: str) -> tuple[str, int] | None:

@@ -97,7 +97,7 @@ class Cluster:
         """Every daemon of the database (a reader's store), this one's digest compared."""
         from scheduler.storage.postgres import daemons
 
-        listed = store.run(daemons.listing)
+        listed: list[dict[str, Any]] = store.run(daemons.listing)
         for entry in listed:
             entry["config_matches"] = entry["config_digest"] == self.info.config_digest
         self._digests = {e["name"]: e["config_digest"] for e in listed if e["state"] == "live"}

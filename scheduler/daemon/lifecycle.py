@@ -7,6 +7,10 @@ The loop never sleeps more than ~1 s: each wake pings the watchdog, re-reads pau
 Planning clocks into APScheduler (and its traps) lives in `scheduler/planning.py`. On stop
 the scheduler is paused and dropped, never `shutdown()`: APScheduler 3.11.3's extra pass
 after shutdown loses fires (see shared/notes/libraries.md §1).
+
+Why this module is long: `Daemon` is the one object that owns the loop and wires every part
+at start and on reload; what can stand alone is split out (startup.py, recovery.py, health.py,
+handover.py, membership.py).
 """
 
 from __future__ import annotations
@@ -25,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from scheduler.daemon.health import HealthWatch
 from scheduler.daemon.recovery import recover, retry_note
+from scheduler.daemon.startup import DatabaseWait, make_room_for_runs
 from scheduler.daemon.systemd import Notifier
 from scheduler.models import Identity
 from scheduler.running.events import RunEvents
 from scheduler.scheduling.clockbook import ClockBook
 from scheduler.scheduling.firing import JUMP_THRESHOLD, Firing
 from scheduler.scheduling.planning import Planner, create_scheduler
-from scheduler.storage import StoreError, StoreOpenError, StoreUnavailable, open_configured_store
+from scheduler.storage import StoreError, StoreOpenError, open_configured_store
 from scheduler.storage.reader import StoreReader
 from scheduler.storage.writer import StoreWriter
 from scheduler.timesource import SYSTEM_TIME, TimeSource
@@ -321,7 +326,7 @@ class Daemon:
         from scheduler.daemon import cluster, membership
 
         settings = self.config.daemon
-        store = await self._open_store()
+        store = await self._database_wait().open_store(settings)
         if store is None:
             return False
         identity = Identity.for_daemon(self.daemon_name(self.config))
@@ -332,7 +337,12 @@ class Daemon:
             self.cluster = membership.for_store(store, self.config, identity)
             link = self.cluster
             if isinstance(link, cluster.Cluster):  # record this daemon before anything runs
-                registered = await self._startup_write(store, lambda: link.register(store) or True)
+
+                def register() -> bool:
+                    link.register(store)
+                    return True  # None from _startup_write means it could not be written
+
+                registered = await self._startup_write(store, register)
                 if registered is None:
                     store.close()
                     return False
@@ -348,7 +358,7 @@ class Daemon:
         if recovered is None:
             store.close()
             return False
-        self._make_room_for_runs(settings.max_concurrent_runs)
+        make_room_for_runs(settings.max_concurrent_runs)
         from scheduler.running.local.process import prepare_spawning
 
         prepare_spawning()
@@ -403,77 +413,11 @@ class Daemon:
             self.identity.owner, lambda run: executor.live_record(run) is not None
         )
 
-    async def _open_store(self) -> RunStore | None:
-        """The store, once it can be reached: a database server that is away is waited for
-        (spec 7: not a start-up failure; READY=1 comes once connected); None when a stop was
-        asked meanwhile."""
-        delay = 0.1
-        said = False
-        while True:
-            try:
-                return open_configured_store(self.config.daemon, wait=False)
-            except StoreUnavailable as error:
-                if not said:
-                    said = True
-                    log.warning("waiting for the database before starting error=%s", error)
-                    self.notifier.status("waiting for the database")
-            if self._stop_requested:
-                return None
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            delay = min(delay * 2, 5.0)
+    def _database_wait(self) -> DatabaseWait:
+        return DatabaseWait(self.notifier, lambda: self._stop_requested, self._wake)
 
     async def _startup_write(self, store: RunStore, write: Any) -> Any:
-        """A write before the writer's thread runs (start-up), retried while the store is
-        locked or unreachable; None when a stop was asked meanwhile."""
-        delay = 0.1
-        said = False
-        while True:
-            try:
-                return write()
-            except Exception as error:
-                if not store.is_transient(error):
-                    raise
-                store.reset()
-                if not said:
-                    said = True
-                    log.warning(
-                        "waiting for the database before starting error=%s",
-                        store.describe_error(error),
-                    )
-                    self.notifier.status("waiting for the database")
-            if self._stop_requested:
-                return None
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            delay = min(delay * 2, 5.0)
-
-    @staticmethod
-    def _make_room_for_runs(runs: int) -> None:
-        from scheduler.running.local.process import make_room_for_runs
-
-        wanted, before, after = make_room_for_runs(runs)
-        if after < wanted:
-            log.warning(
-                "open files limit %d is below the %d that max_concurrent_runs=%d may need; "
-                "raise LimitNOFILE= (the hard limit) or lower max_concurrent_runs",
-                after,
-                wanted,
-                runs,
-            )
-        elif after != before:
-            log.info(
-                "raised the open files limit from %d to %d for max_concurrent_runs=%d",
-                before,
-                after,
-                runs,
-            )
+        return await self._database_wait().write(store, write)
 
     def _status(self) -> str:
         return f"scheduling {len(self.scheduler.get_jobs())} clocks of {len(self.config.jobs)} jobs"

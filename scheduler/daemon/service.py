@@ -9,6 +9,9 @@ fires from the clocks itself.
 What the API and UI read goes through here: `get_run`, `list_runs`, `read_log`. A run the
 executor holds (its state changes are written behind, in batches) is answered from the
 executor's own record, so a reader never sees a state older than the daemon's.
+
+Why this module is long: it is the one façade every reader and writer outside the daemon's
+loop goes through, one method an operation of spec 5.
 """
 
 from __future__ import annotations
@@ -364,7 +367,7 @@ class Service:
         """The daemons sharing the database (spec 8): this one alone with SQLite."""
         if self.cluster is None:
             return []
-        return await self.reader.call(self.cluster.daemons)  # type: ignore[no-any-return]
+        return await self.reader.call(self.cluster.daemons)
 
     # -- pause -------------------------------------------------------------------------------
 

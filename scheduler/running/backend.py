@@ -34,24 +34,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from scheduler.models import RunState
 from scheduler.running.masking import NO_SECRETS, Masker
+from scheduler.running.runlog import RunLog
 
 if TYPE_CHECKING:
     from clocks.parameters import ResolvedParameters
     from scheduler.models import Job
     from scheduler.storage.records import RunRecord
 
-LineSink = Callable[[datetime, str, str], None]  # (time, stream, text)
 _NO_TYPES: Mapping[str, str] = MappingProxyType({})
-
-
-class RunLog(Protocol):
-    """Where an attempt's lines go (the run's capped log: `LogLimiter`)."""
-
-    def line(self, stream: str, text: str, *, time: datetime | None = None) -> None:
-        """A line of the run's output: `stream` is "stdout" or "stderr"."""
-
-    def clockd(self, text: str) -> None:
-        """A line from clockd itself (timeouts, kills): never counted against the cap."""
 
 
 @dataclass(kw_only=True, slots=True)  # not frozen: that would double its cost per run

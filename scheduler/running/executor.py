@@ -5,12 +5,9 @@ Everything happens on the event loop thread. `submit` queues a run whose row exi
 job's `max_active_runs`; its clock's `overlap`). Each attempt is done by the job's `RunBackend`;
 state changes and log lines are written behind (`RunWriteBehind`).
 
-- `overlap = "skip"` records a run fired by its clock (trigger clock or catchup) as `skipped`
-  when a run of that clock is pending or running; runs a user asked for wait instead.
-- `retries` re-run the same row after `retry_delay` when an attempt failed or timed out
-  (unless the backend says a retry cannot mend it); `attempt` counts starts, each retry
-  leaves a clockd line in the log. A run recorded `crashed` whose process is known to be gone
-  comes back through `resubmit` as its next attempt, the same way (spec 3).
+- `overlap = "skip"`: a clock's run is `skipped` while one of its runs is active (`RunQueue`).
+- `retries` (`retries.py`) re-run the same row after `retry_delay`; a run recorded `crashed`
+  whose process is known to be gone comes back through `resubmit` as its next attempt.
 - Hooks run after the last attempt and before the final state is written, so a log follower
   sees their lines; they never change the state.
 - `cancel`: a pending run becomes `cancelled` at once; a running one is killed, then
@@ -22,15 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from clocks.durations import describe_duration
-from clocks.templates import TemplateError
-from scheduler.models import RunState, Trigger
-from scheduler.running import environment, hooks
+from scheduler.models import RunState
+from scheduler.running import environment, hooks, retries
 from scheduler.running.backend import Outcome, RunBackend, Started
 from scheduler.running.local.backend import LocalBackend
 from scheduler.running.local.process import LogLimiter
@@ -46,10 +40,6 @@ if TYPE_CHECKING:
     from scheduler.storage.writer import StoreWriter
 
 log = logging.getLogger("clockd.executor")
-
-_SKIPPING_TRIGGERS = frozenset({Trigger.clock.value, Trigger.catchup.value})
-# `crashed` comes from a remote backend: the worker running the attempt died (spec 9).
-_RETRIED = (RunState.failed, RunState.timed_out, RunState.crashed)
 
 
 class Executor:
@@ -131,14 +121,9 @@ class Executor:
             self.writes.change(record, name=name)
         if self._closed:
             return self._finish_unstarted(run, RunState.cancelled, "the daemon is stopping")
-        key = run.clock_key
-        # A resumed run ran already: it is never skipped, it waits like a run a user asked for.
-        skipping = attempt == 1 and record.trigger in _SKIPPING_TRIGGERS
-        if key is not None and job.overlap == "skip" and skipping:
-            previous = self._queue.active_of_clock(key)
-            if previous is not None:
-                reason = f"previous run {previous.id} still active"
-                return self._finish_unstarted(run, RunState.skipped, reason)
+        conflict = self._queue.overlap_conflict(run, attempt)
+        if conflict is not None:
+            return self._finish_unstarted(run, RunState.skipped, conflict)
         self._queue.add(run)
         self._dispatch()
 
@@ -150,34 +135,12 @@ class Executor:
         **fields: Any,
     ) -> int | None:
         """Queue again, as its next attempt, a run recorded `crashed` whose processes are
-        known to be gone (spec 3); the number of that attempt, or None when `job` has no
-        retry left (nothing is changed then).
-
-        The same row goes back to `pending` (with `fields`, e.g. its new `owner` and
-        `daemon`), a clockd line in its log says why, and the attempt starts `retry_delay`
-        after it gets a slot, as any retry does. The attempt that crashed counts as used: a
-        run left `pending` may have started without the start being stored."""
-        attempts = 1 + max(job.retries, 0)
-        number = max(record.attempt, 1) + 1
-        if number > attempts:
+        known to be gone (spec 3; `retries.reopen_crashed`); the number of that attempt, or
+        None when `job` has no retry left. It starts `retry_delay` after it gets a slot."""
+        reopened = retries.reopen_crashed(record, job, self.writes, **fields)
+        if reopened is None:
             return None
-        reason = record.error or "its daemon stopped"
-        self.writes.change(
-            record,
-            state=RunState.pending,
-            ended_at=None,
-            exit_code=None,
-            error=None,
-            result=None,
-            pid=None,
-            pid_start=None,
-            **fields,
-        )
-        where = f" on {fields['daemon']}" if fields.get("daemon") else ""
-        note = (
-            f"[clockd: attempt {number - 1} of {attempts} crashed: {reason}; "
-            f"retrying{where} as attempt {number} in {describe_duration(job.retry_delay)}]"
-        )
+        number, note = reopened
         self.submit(record.id, job, resolved, record, attempt=number, note=note)
         log.info("run resubmitted job=%s run_id=%s attempt=%d", job.name, record.id, number)
         return number
@@ -297,7 +260,10 @@ class Executor:
     async def _execute(self, run: Run) -> None:
         record = run.record
         try:
-            outcome = await self._attempts(run)
+            started = partial(self._started, run)
+            outcome = await retries.attempt_until_done(
+                run, self._first_attempt, started, self.writes
+            )
             ended_at = self.time_source.now()
             await self._hooks(run.job, record, run.resolved, outcome, log=run.sink)
             self.writes.finish(record, ended_at=ended_at, **outcome.run_fields())
@@ -311,58 +277,14 @@ class Executor:
             self._queue.drop(run)
             self._dispatch()
 
-    async def _attempts(self, run: Run) -> Outcome:
-        job, record = run.job, run.record
-        try:
-            attempt = self._first_attempt(run)
-        except TemplateError as error:
-            return Outcome(RunState.failed, error=str(error))
-        on_started = partial(self._started, run)
-        attempts = 1 + max(job.retries, 0)
-        outcome = Outcome(RunState.failed, error="not started")
-        first = run.first_number
-        if first > 1:  # a crashed run resumed (`resubmit`): its retry delay, as any retry's
-            await asyncio.wait({run.cancelled}, timeout=job.retry_delay.total_seconds())
-        for number in range(first, attempts + 1):
-            if run.cancelled.done():  # cancelled between its start and its spawn, or a retry
-                return Outcome(RunState.cancelled, error=run.cancelled.result())
-            if number > 1:
-                attempt = replace(attempt, number=number)
-                self.writes.change(record, attempt=number)
-            if attempts > 1:
-                run.log.clockd(f"[clockd: attempt {number} of {attempts}]")
-            outcome = await run.backend.run(
-                attempt, run.log, on_started=on_started, cancelled=run.cancelled
-            )
-            if outcome.state not in _RETRIED or number == attempts or not outcome.retryable:
-                break
-            run.log.clockd(
-                f"[clockd: attempt {number} of {attempts} {outcome.state.value}: "
-                f"{outcome.error}; retrying in {describe_duration(job.retry_delay)}]"
-            )
-            await asyncio.wait({run.cancelled}, timeout=job.retry_delay.total_seconds())
-        return outcome
-
     def _started(self, run: Run, started: Started | None = None) -> None:
-        """An attempt's process exists: recorded with what names it (`Started`: its process
-        group, or the worker of a remote run, recorded at once: a retry may run elsewhere);
-        the first start makes the run `running`, `started.ago` seconds ago (a remote start
-        is heard of a moment later)."""
+        """An attempt's process exists (`RunWriteBehind.start`)."""
         record = run.record
-        fields = started.run_fields() if started is not None else {}
-        if record.state == RunState.running.value:  # a retry: only its process is new
-            if fields:
-                self.writes.change(record, **fields)
-            return
-        if record.started_at is None:  # a resumed crashed run keeps its first start
-            ago = started.ago if started is not None else 0.0
-            fields["started_at"] = self.time_source.now() - timedelta(seconds=ago)
-        attempt = max(record.attempt, 1)
-        self.writes.change(record, state=RunState.running, attempt=attempt, **fields)
-        self._emit("started", record)
-        when = record.scheduled_time.isoformat()
-        message = "run started job=%s clock=%s trigger=%s scheduled_time=%s run_id=%s"
-        log.info(message, run.job.name, record.clock or "-", record.trigger, when, run.id)
+        if self.writes.start(record, started, self.time_source.now()):
+            self._emit("started", record)
+            when = record.scheduled_time.isoformat()
+            message = "run started job=%s clock=%s trigger=%s scheduled_time=%s run_id=%s"
+            log.info(message, run.job.name, record.clock or "-", record.trigger, when, run.id)
 
     def _finish_unstarted(self, run: Run, state: RunState, error: str) -> None:
         self._queue.drop(run)

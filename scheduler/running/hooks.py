@@ -29,8 +29,9 @@ from scheduler.timesource import SYSTEM_TIME, TimeSource
 if TYPE_CHECKING:
     from clocks.parameters import ResolvedParameters
     from scheduler.models import Job
-    from scheduler.running.backend import LineSink, Outcome
+    from scheduler.running.backend import Outcome
     from scheduler.running.environment import DaemonEnvironment
+    from scheduler.running.runlog import LineSink
     from scheduler.storage.records import RunRecord
 
 HOOK_LOG_BYTES = 64 * 1024

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scheduler.running.backend import RunLog
+    from scheduler.running.runlog import RunLog
 
 MIN_LENGTH = 4
 MASK = "***"

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from clocks.templates import TemplateError
 from scheduler.running import environment
-from scheduler.running.backend import Attempt, LineSink, RunBackend
+from scheduler.running.backend import Attempt, RunBackend
+from scheduler.running.runlog import LineSink
 
 if TYPE_CHECKING:
     from clocks.parameters import ResolvedParameters

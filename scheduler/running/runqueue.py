@@ -14,8 +14,13 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING
 
+from scheduler.models import Trigger
+
 if TYPE_CHECKING:
     from scheduler.running.run import Run
+
+
+_SKIPPING_TRIGGERS = frozenset({Trigger.clock.value, Trigger.catchup.value})
 
 
 class RunQueue:
@@ -42,6 +47,17 @@ class RunQueue:
     def active_of_clock(self, key: tuple[str, str]) -> Run | None:
         """A pending or running run of the clock `key` (job, clock), if any."""
         return next((run for run in self.active.values() if run.clock_key == key), None)
+
+    def overlap_conflict(self, run: Run, first_number: int) -> str | None:
+        """Why a run fired by its clock is `skipped` under `overlap = "skip"` (a run of that
+        clock is pending or running), else None. Runs a user asked for wait instead, and so
+        does a resumed run (`first_number` > 1): it ran already."""
+        key = run.clock_key
+        skipping = first_number == 1 and run.record.trigger in _SKIPPING_TRIGGERS
+        if key is None or run.job.overlap != "skip" or not skipping:
+            return None
+        previous = self.active_of_clock(key)
+        return None if previous is None else f"previous run {previous.id} still active"
 
     def take_next(self) -> Run | None:
         """The first pending run that may start now, marked running; None when none may."""

@@ -22,14 +22,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scheduler.models import RunState
 from scheduler.storage.records import LogLine
 
 if TYPE_CHECKING:
-    from scheduler.running.backend import LineSink
+    from scheduler.running.backend import Started
+    from scheduler.running.runlog import LineSink
     from scheduler.storage.base import RunStore
     from scheduler.storage.records import RunRecord
 
@@ -95,6 +96,21 @@ class RunWriteBehind:
                 self._write_handle = loop.call_later(STATE_WRITE_DELAY, self.write_pending)
             else:
                 self._write_handle = loop.call_soon(self.write_pending)
+
+    def start(self, record: RunRecord, started: Started | None, now: datetime) -> bool:
+        """An attempt's process exists: recorded with what names it (`Started`: its process
+        group, or the worker of a remote run, at once: a retry may run elsewhere). True on the
+        run's first start, which makes it `running`, `started.ago` seconds before `now` (a
+        remote start is heard of a moment later); a resumed crashed run keeps its first start."""
+        fields = started.run_fields() if started is not None else {}
+        if record.state == RunState.running.value:  # a retry: only its process is new
+            if fields:
+                self.change(record, **fields)
+            return False
+        if record.started_at is None:
+            fields["started_at"] = now - timedelta(seconds=started.ago if started else 0.0)
+        self.change(record, state=RunState.running, attempt=max(record.attempt, 1), **fields)
+        return True
 
     def finish(self, record: RunRecord, **fields: Any) -> None:
         """The run's final state: written like any change; "finished" sent once it is stored."""

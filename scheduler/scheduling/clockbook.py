@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("clockd.firing")
 
-SaveAnchors = Callable[[dict[tuple[str, str], datetime]], None]
+SaveAnchors = Callable[[dict[tuple[str, str], datetime]], object]  # its result is not used
 
 
 class ClockBook:

@@ -8,6 +8,9 @@ are still being claimed. A claim that cannot be written (locked, full, unreachab
 retried by the writer until it is; fires due meanwhile wait in the backlog (spec 7) — at
 most `catchup_limit` a clock, beyond which the oldest are counted as missed, never silently
 dropped — and a clock's last fire moves only in the transaction that claims its fires.
+
+Why this module is long: claiming due fires, the backlog and catch-up share one backlog and
+one rule for a clock's last fire; split, each half would need the other's internals.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
     from clocks.base import Clock
     from scheduler.models import Job
-    from scheduler.scheduling.firing import ClockBook, Firing
+    from scheduler.scheduling.clockbook import ClockBook
+    from scheduler.scheduling.firing import Firing
 
 log = logging.getLogger("clockd.daemon")
 

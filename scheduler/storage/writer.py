@@ -361,7 +361,7 @@ class StoreWriter:
                 len(self._queue),
                 health.last_error,
             )
-        return min(self.first_backoff * 2 ** max(write.attempts - 1, 0), self.max_backoff)
+        return float(min(self.first_backoff * 2 ** max(write.attempts - 1, 0), self.max_backoff))
 
     def _succeeded(self) -> None:
         health = self.health

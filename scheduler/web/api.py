@@ -4,6 +4,9 @@
 
 Every handler is `async def`: it runs on the daemon's event loop, where the service and the
 executor live. A client's mistake is a 4xx with `{"error": ..., "details": [...]}`, never a 500.
+
+Why this module is long: every route of spec 5 is declared here, one short handler each;
+bodies, numbers, failures, forms and the UI are in their own modules.
 """
 
 from __future__ import annotations

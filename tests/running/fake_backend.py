@@ -20,8 +20,9 @@ from typing import Any
 
 from clocks.durations import describe_duration
 from scheduler.models import RunState
-from scheduler.running.backend import Attempt, Outcome, RunLog
+from scheduler.running.backend import Attempt, Outcome
 from scheduler.running.masking import NO_SECRETS, Masker
+from scheduler.running.runlog import RunLog
 
 
 @dataclass

@@ -36,8 +36,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from scheduler.models import RunState
-from scheduler.running.backend import Attempt, Outcome, RunLog, Started
+from scheduler.running.backend import Attempt, Outcome, Started
 from scheduler.running.dask.connection import DaskConnection, DaskUnreachable
+from scheduler.running.runlog import RunLog
 
 if TYPE_CHECKING:
     from scheduler.models import ExecutorSettings, Identity
@@ -110,7 +111,7 @@ class DaskBackend:
     def _on_event(self, event: Any) -> None:
         """A message of a run on a worker (`worker.py`): its start, lines, outcome."""
         _, message = event
-        watch = self._watches.get(message.get("k")) if isinstance(message, dict) else None
+        watch = self._watches.get(str(message.get("k"))) if isinstance(message, dict) else None
         if watch is None:  # another instance's, or a run that ended
             return
         start = message.get("s")
@@ -151,7 +152,7 @@ class DaskBackend:
         if self._slots is None:
             return await self._attempt(attempt, log, on_started, cancelled)
         slot = asyncio.ensure_future(self._slots.acquire())
-        await asyncio.wait({slot, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(_futures(slot, cancelled), return_when=asyncio.FIRST_COMPLETED)
         if not slot.done():  # cancelled while waiting for a place on the cluster
             slot.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -174,7 +175,7 @@ class DaskBackend:
         client = self.connection.connected()
         if client is None:
             connecting = asyncio.ensure_future(self.connection.client())
-            await asyncio.wait({connecting, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(_futures(connecting, cancelled), return_when=asyncio.FIRST_COMPLETED)
             if not connecting.done():
                 connecting.cancel()
                 return Outcome(RunState.cancelled, error=cancelled.result())
@@ -214,7 +215,7 @@ class DaskBackend:
         )
         answer = asyncio.ensure_future(_answer(future, watch))
         try:
-            waits = {answer, cancelled, watch.gone}
+            waits = _futures(answer, cancelled, watch.gone)
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if answer.done():
                 return self._outcome(answer.result(), watch)
@@ -246,7 +247,7 @@ class DaskBackend:
             # RACE_WAIT, and its worker stops it within LEASE_CHECK (nobody wants the task).
             await _drop(client, future)
             started = asyncio.ensure_future(_started(watch))
-            await asyncio.wait({started, watch.gone}, timeout=RACE_WAIT)
+            await asyncio.wait(_futures(started, watch.gone), timeout=RACE_WAIT)
             started.cancel()
             if watch.address is None:
                 return Outcome(RunState.cancelled, error=reason)
@@ -258,7 +259,7 @@ class DaskBackend:
             wait = self.kill_grace.total_seconds() + STOP_ANSWER_GRACE
             ended = watch.ended
             await asyncio.wait(
-                {ended, watch.gone}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                _futures(ended, watch.gone), timeout=wait, return_when=asyncio.FIRST_COMPLETED
             )
         exit_code = watch.ended.result().get("exit_code") if watch.ended.done() else None
         if not watch.ended.done():
@@ -352,3 +353,9 @@ def _utc(moment: float) -> Any:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(moment, UTC)
+
+
+def _futures(*futures: asyncio.Future[Any]) -> set[asyncio.Future[Any]]:
+    """Futures of different result types, awaited together (a set literal would be typed
+    as `set[object]`, which `asyncio.wait` does not take)."""
+    return set(futures)

@@ -103,7 +103,7 @@ class DaskConnection:
         settings = self.settings
         address = settings.dask
         try:
-            client = await Client(
+            client: Client = await Client(
                 address,
                 asynchronous=True,
                 security=self._security(),
@@ -160,7 +160,7 @@ class DaskConnection:
         while not self._closed:
             await asyncio.sleep(WORKER_CHECK_INTERVAL)
             client = self._client
-            if client is None or client.status != "running":
+            if client is None or client.status != "running" or client.scheduler is None:
                 continue
             try:
                 addresses = sorted(set(self.alive_workers()))

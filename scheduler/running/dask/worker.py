@@ -250,8 +250,8 @@ class RemoteRun:
         if reason == "abandoned":
             return self._outcome("abandoned", exit_code=code), last_lines
         if reason == "timeout":
-            error = f"timed out after {self.attempt.timeout}"
-            return self._outcome("timed_out", exit_code=code, error=error), last_lines
+            why = f"timed out after {self.attempt.timeout}"
+            return self._outcome("timed_out", exit_code=code, error=why), last_lines
         if code != 0:
             from scheduler.running.local.process import describe_exit
 

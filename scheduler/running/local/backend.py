@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from clocks.durations import describe_duration
 from scheduler.models import RunState, process_start
-from scheduler.running.backend import Attempt, OnStarted, Outcome, RunLog, Started
+from scheduler.running.backend import Attempt, OnStarted, Outcome, Started
 from scheduler.running.environment import add_run_variables, resolve_program
 from scheduler.running.local.process import RunProcess, describe_exit
 from scheduler.running.masking import NO_SECRETS, MaskedLog, Masker
 from scheduler.running.pyrunner import SPEC_ENV
+from scheduler.running.runlog import RunLog
 from scheduler.running.secrets import SecretError, resolve_secrets
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ class LocalBackend:
             return Outcome(
                 RunState.timed_out,
                 exit_code=code,
-                error=f"timed out after {describe_duration(attempt.timeout)}",
+                error=f"timed out after {describe_duration(attempt.timeout or timedelta())}",
             )
         if code != 0:
             return Outcome(RunState.failed, exit_code=code, error=describe_exit(code))
@@ -156,7 +157,7 @@ class LocalBackend:
         timed_out = not cancelled.done()
         if timed_out:
             log.clockd(
-                f"[clockd: timed out after {describe_duration(attempt.timeout)}; killing the run]"
+                f"[clockd: timed out after {describe_duration(attempt.timeout or timedelta())}; killing the run]"
             )
         # SIGTERM to the group, SIGKILL after `kill_grace`; leftovers always get SIGKILL.
         process.kill_group(signal.SIGTERM)

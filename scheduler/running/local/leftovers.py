@@ -122,7 +122,7 @@ def kill_leftovers(runs: Sequence[RunRecord], *, wait: float = 5.0) -> KillRepor
     docstring) with SIGKILL, and wait up to `wait` seconds for them to end. Blocking: call
     it on a thread, or before the loop has anything else to do."""
     report = KillReport()
-    marks = {(run.owner, run.id) for run in runs if run.owner}
+    marks: set[tuple[str | None, int]] = {(run.owner, run.id) for run in runs if run.owner}
     leaders = {run.pid: run for run in runs if run.pid and run.pid_start is not None}
     if not marks and not leaders:
         return report

@@ -14,6 +14,9 @@ own working directory is started by `os.posix_spawn`, any other by `subprocess.P
 can change directory); both give it the same stdin, pipes, signals and descriptors. Output
 is split on b"\\n" and decoded as UTF-8 with replacement, so binary garbage cannot break the
 capture; a line longer than `MAX_LINE_BYTES` is cut into pieces.
+
+Why this module is long: spawning, capture, the group kill at the child's exit and the open
+files limit are one process's life, and they share the process' state.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from scheduler.running.backend import LineSink, RunLog
 from scheduler.running.local.readiness import LoopReaders, Readiness, readiness
+from scheduler.running.runlog import LineSink, RunLog
 from scheduler.timesource import SYSTEM_TIME, TimeSource
 
 MAX_LINE_BYTES = 64 * 1024

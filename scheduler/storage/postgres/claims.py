@@ -169,7 +169,7 @@ def upsert_times(
     keys = sorted(times)  # one order for every daemon: no deadlock between two claims
     value = f"GREATEST(clock_state.{column}, excluded.{column})" if keep_latest else None
     conn.execute(
-        f"INSERT INTO clock_state (job, clock, {column}) "  # type: ignore[arg-type]
+        f"INSERT INTO clock_state (job, clock, {column}) "
         "SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) "
         f"ON CONFLICT (job, clock) DO UPDATE SET {column} = "
         f"{value or 'excluded.' + column}",

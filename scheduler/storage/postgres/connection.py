@@ -56,10 +56,11 @@ def redact(url: str) -> str:
         parts = conninfo_to_dict(url)
     except Exception:
         return url.split("@")[-1] if "@" in url else url
-    user = parts.get("user")
-    host = parts.get("host") or "localhost"
+    # conninfo_to_dict types its values as str | int: they are the URL's text here
+    user = str(parts["user"]) if parts.get("user") else None
+    host = str(parts.get("host") or "localhost")
     port = parts.get("port")
-    dbname = parts.get("dbname") or user or ""
+    dbname = str(parts.get("dbname") or user or "")
     where = f"{host}:{port}" if port else str(host)
     return f"postgresql://{user + '@' if user else ''}{where}/{dbname}"
 
@@ -194,7 +195,7 @@ class ConnectOptions:
         server_options = "-c TimeZone=UTC"
         if readonly:
             server_options += " -c default_transaction_read_only=on"
-        extra["options"] = (given.get("options", "") + " " + server_options).strip()
+        extra["options"] = (str(given.get("options") or "") + " " + server_options).strip()
         try:
             return psycopg.connect(self.url, autocommit=autocommit, **extra)
         except psycopg.Error as error:

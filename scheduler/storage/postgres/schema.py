@@ -140,7 +140,7 @@ def migrate(conn: psycopg.Connection, location: str) -> list[str]:
             if name in done:
                 continue
             with conn.transaction():
-                conn.execute(sql)  # type: ignore[arg-type]
+                conn.execute(sql)
                 conn.execute("INSERT INTO clockd_migrations (name) VALUES (%s)", (name,))
             now_applied.append(name)
         return now_applied

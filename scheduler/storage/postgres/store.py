@@ -199,7 +199,7 @@ class PostgresStore:
         return self._records(sql, params)
 
     def _records(self, sql: str, params: Sequence[Any] = ()) -> list[RunRecord]:
-        rows = self._call(lambda c: c.execute(sql, params).fetchall())  # type: ignore[arg-type]
+        rows = self._call(lambda c: c.execute(sql, params).fetchall())
         return [run_record(row) for row in rows]
 
     def update_run(self, run_id: int, **fields: Any) -> None:
@@ -227,7 +227,7 @@ class PostgresStore:
         def update(conn: psycopg.Connection) -> None:
             with self._transaction(), conn.cursor() as cursor:
                 for sql, rows in by_sql.items():
-                    cursor.executemany(sql, rows)  # type: ignore[arg-type]
+                    cursor.executemany(sql, rows)
 
         self._call(update)
 
@@ -265,7 +265,7 @@ class PostgresStore:
                 return []
             sql += " AND id = ANY(%s)"
             params.append(list(run_ids))
-        rows = self._call(lambda c: c.execute(sql + " RETURNING id", params).fetchall())  # type: ignore[arg-type]
+        rows = self._call(lambda c: c.execute(sql + " RETURNING id", params).fetchall())
         return sorted(row[0] for row in rows)
 
     def has_fire(self, job: str, clock: str, scheduled_time: datetime) -> bool:
@@ -318,7 +318,7 @@ class PostgresStore:
         if limit is not None:
             sql += " LIMIT %s"
             params.append(limit)
-        rows = self._call(lambda c: c.execute(sql, params).fetchall())  # type: ignore[arg-type]
+        rows = self._call(lambda c: c.execute(sql, params).fetchall())
         return [LogLine(seq=r[0], time=utc(r[1]), stream=r[2], text=r[3]) for r in rows]  # type: ignore[arg-type]
 
     # --- clock state -----------------------------------------------------------------------

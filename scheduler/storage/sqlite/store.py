@@ -10,6 +10,10 @@ chunking of multi-row INSERTs, and the sqlite-utils migrations (`schema.py`).
     store = SQLiteStore.open(Path("clockd.db"))
     ids = store.claim_fires([NewRun(job="report", clock="nightly", trigger="clock", ...)])
     # ids[i] is None when that fire already has a run
+
+Why this module is long: it is the SQLite implementation of the whole `RunStore` protocol
+(claims, runs, logs, pauses, anchors), one method a store operation; the schema and its
+migrations are in `schema.py`.
 """
 
 from __future__ import annotations
