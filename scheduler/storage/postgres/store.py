@@ -172,6 +172,8 @@ class PostgresStore:
         state: str | Iterable[str] | None = None,
         parent_id: int | None = None,
         limit: int | None = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> list[RunRecord]:
         """Runs newest first (by id). `state` may be one state or several."""
         where: list[str] = []
@@ -189,14 +191,20 @@ class PostgresStore:
         if parent_id is not None:
             where.append("parent_id = %s")
             params.append(parent_id)
+        for bound, sign in ((before_id, "<"), (after_id, ">")):
+            if bound is not None:
+                where.append(f"id {sign} %s")
+                params.append(bound)
         sql = SELECT_RUN
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
+        # the page just newer than `after_id` is its oldest runs: read upwards, then turn it
+        sql += " ORDER BY id ASC" if after_id is not None else " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT %s"
             params.append(limit)
-        return self._records(sql, params)
+        records = self._records(sql, params)
+        return records[::-1] if after_id is not None else records
 
     def _records(self, sql: str, params: Sequence[Any] = ()) -> list[RunRecord]:
         rows = self._call(lambda c: c.execute(sql, params).fetchall())  # type: ignore[arg-type]
