@@ -31,13 +31,14 @@ from scheduler.web.auth import (
     is_cross_site,
     new_csrf_token,
 )
-from scheduler.web.forms import convert_form, field_text, form_fields
+from scheduler.web.forms import convert_form, field_text, form_fields, run_texts
 from scheduler.web.numbers import whole_number
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 TEMPLATE_DIR = HERE / "templates"
 FORM_LIMIT = 2 * 1024 * 1024
+RUNS_PAGE = 200
 
 
 def static_files() -> StaticFiles:
@@ -154,7 +155,12 @@ class Ui:
     async def job(self, request: Request) -> Response:
         if (redirect := self.login_redirect(request)) is not None:
             return redirect
-        return await self.job_page(request, request.path_params["job"])
+        name = request.path_params["job"]
+        again = whole_number(request.query_params.get("from_run"))
+        record = await self.service.get_run(again) if again is not None else None
+        if record is None or record.job != name:
+            return await self.job_page(request, name)
+        return await self.job_page(request, name, from_run=record)
 
     async def job_page(
         self,
@@ -166,12 +172,22 @@ class Ui:
         texts: dict[str, str] | None = None,
         form_error: str = "",
         chosen_clock: str = "",
+        from_run: Any = None,
     ) -> Response:
         job = self.service.config.jobs.get(name)
         if job is None:
             return self.page(request, "error.html", 404, message=f"unknown job {name!r}")
         timezone = self.service.config.daemon.timezone
         fields = form_fields(job, timezone, self.service.time_source.now())
+        if from_run is not None:  # "Run again with these values"
+            chosen_clock = from_run.clock if job.clock(from_run.clock or "") else ""
+            clock_obj = job.clock(chosen_clock) if chosen_clock else None
+            texts = run_texts(
+                fields,
+                from_run.parameters,
+                from_run.secret_refs,
+                clock_obj.timezone if clock_obj else timezone,
+            )
         for entry in fields:
             if texts is not None and entry["name"] in texts:
                 entry["value"] = texts[entry["name"]]
@@ -191,6 +207,7 @@ class Ui:
                 m for k, v in (errors or {}).items() if k not in job.parameters for m in v
             ],
             chosen_clock=chosen_clock,
+            from_run=from_run.id if from_run is not None else None,
             clock_values={
                 c["name"]: {
                     k: field_text(
@@ -256,6 +273,8 @@ class Ui:
         )
 
     async def runs(self, request: Request) -> Response:
+        """The history, `RUNS_PAGE` runs a page, keyed on run ids (`?before=ID` older,
+        `?after=ID` newer) so that a page stays put while new runs arrive."""
         if (redirect := self.login_redirect(request)) is not None:
             return redirect
         query = request.query_params
@@ -267,16 +286,48 @@ class Ui:
             "clock": query.get("clock", ""),
             "state": state or "",
         }
-        records = await self.service.list_runs(
-            job=filters["job"] or None, clock=filters["clock"] or None, state=state, limit=200
-        )
+        chosen = {
+            "job": filters["job"] or None,
+            "clock": filters["clock"] or None,
+            "state": state,
+        }
+        before = whole_number(query.get("before"))
+        after = whole_number(query.get("after")) if before is None else None
+        read = self.service.list_runs
+        if after is not None:
+            records = await read(**chosen, after_id=after, limit=RUNS_PAGE + 1)
+            has_newer = len(records) > RUNS_PAGE
+            records = records[1:] if has_newer else records
+            has_older = bool(records) and bool(
+                await read(**chosen, before_id=records[-1].id, limit=1)
+            )
+        else:
+            records = await read(**chosen, before_id=before, limit=RUNS_PAGE + 1)
+            has_older = len(records) > RUNS_PAGE
+            records = records[:RUNS_PAGE]
+            has_newer = before is not None and bool(
+                await read(**chosen, after_id=records[0].id if records else before - 1, limit=1)
+            )
+        kept = {k: v for k, v in filters.items() if v}
         return self.page(
             request,
             "runs.html",
             runs=[r.to_json() for r in records],
             filters=filters,
             job_names=list(self.service.config.jobs),
+            clock_names=sorted(
+                {c.name for job in self.service.config.jobs.values() for c in job.clocks}
+            ),
             states=list(RunState.__members__),
+            newer_url=(
+                "/runs?" + urlencode({**kept, "after": records[0].id if records else before})
+                if has_newer
+                else ""
+            ),
+            older_url=(
+                "/runs?" + urlencode({**kept, "before": records[-1].id}) if has_older else ""
+            ),
+            newest_url="/runs?" + urlencode(kept) if before or after else "",
         )
 
     async def run(self, request: Request) -> Response:
