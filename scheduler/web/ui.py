@@ -31,6 +31,7 @@ from scheduler.web.auth import (
     is_cross_site,
     new_csrf_token,
 )
+from scheduler.web.charts import durations, spans_of, timeline
 from scheduler.web.forms import convert_form, field_text, form_fields, run_texts
 from scheduler.web.numbers import whole_number
 
@@ -39,6 +40,8 @@ STATIC_DIR = HERE / "static"
 TEMPLATE_DIR = HERE / "templates"
 FORM_LIMIT = 2 * 1024 * 1024
 RUNS_PAGE = 200
+CHART_RUNS = 100  # the runs a job page draws
+STRIP_RUNS = 12  # the runs of a clock the jobs page marks
 
 
 def static_files() -> StaticFiles:
@@ -150,7 +153,21 @@ class Ui:
     async def jobs(self, request: Request) -> Response:
         if (redirect := self.login_redirect(request)) is not None:
             return redirect
-        return self.page(request, "jobs.html", jobs=self.service.jobs())
+        jobs = self.service.jobs()
+        recent = {job["name"]: await self.recent_by_clock(job) for job in jobs}
+        return self.page(request, "jobs.html", jobs=jobs, recent=recent)
+
+    async def recent_by_clock(self, job: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """Each clock's newest runs, newest first, up to `STRIP_RUNS`: one read per job of its
+        latest runs (so a clock that fired long ago, behind busier ones, may show none)."""
+        limit = min(STRIP_RUNS * (len(job["clocks"]) + 1), 500)
+        by_clock: dict[str, list[dict[str, Any]]] = {}
+        for record in await self.service.list_runs(job=job["name"], limit=limit):
+            if record.clock is not None:
+                kept = by_clock.setdefault(record.clock, [])
+                if len(kept) < STRIP_RUNS:
+                    kept.append(record.to_json())
+        return by_clock
 
     async def job(self, request: Request) -> Response:
         if (redirect := self.login_redirect(request)) is not None:
@@ -194,14 +211,19 @@ class Ui:
                 entry["checked"] = texts[entry["name"]] == "true"
             entry["errors"] = (errors or {}).get(entry["name"], [])
         described = self.service.job(name)
-        runs = [r.to_json() for r in await self.service.list_runs(job=name, limit=20)]
+        runs = [r.to_json() for r in await self.service.list_runs(job=name, limit=CHART_RUNS)]
+        spans = spans_of(runs)
+        now = self.service.time_source.now()
         return self.page(
             request,
             "job.html",
             status,
             job=described,
             fields=fields,
-            runs=runs,
+            runs=runs[:20],
+            timeline=timeline(spans, now=now),
+            durations=durations(spans),
+            chart_runs=len(spans),
             form_error=form_error,
             other_errors=[
                 m for k, v in (errors or {}).items() if k not in job.parameters for m in v
