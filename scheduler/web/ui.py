@@ -1,7 +1,8 @@
 """The web UI at `/`: jobs, a run form per job, run history, a run page with its live log.
 
 The routes and pages live here; the run form (fields from the parameters' JSON Schema,
-posted text back to values) lives in `scheduler.web.forms`.
+posted text back to values) lives in `scheduler.web.forms`, the history's pages in
+`scheduler.web.history`, the job page's SVG charts in `scheduler.web.charts`.
 
 Server-rendered Jinja2 (autoescape on) and plain forms; a little JS for the live log and
 for filling the form from a clock's values. Form posts carry a CSRF token (cookie + hidden
@@ -22,7 +23,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
-from scheduler.models import RunState
 from scheduler.web.auth import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -33,15 +33,14 @@ from scheduler.web.auth import (
 )
 from scheduler.web.charts import durations, spans_of, timeline
 from scheduler.web.forms import convert_form, field_text, form_fields, run_texts
+from scheduler.web.history import recent_by_clock, runs_page
 from scheduler.web.numbers import whole_number
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 TEMPLATE_DIR = HERE / "templates"
 FORM_LIMIT = 2 * 1024 * 1024
-RUNS_PAGE = 200
 CHART_RUNS = 100  # the runs a job page draws
-STRIP_RUNS = 12  # the runs of a clock the jobs page marks
 
 
 def static_files() -> StaticFiles:
@@ -154,20 +153,8 @@ class Ui:
         if (redirect := self.login_redirect(request)) is not None:
             return redirect
         jobs = self.service.jobs()
-        recent = {job["name"]: await self.recent_by_clock(job) for job in jobs}
+        recent = {job["name"]: await recent_by_clock(self.service, job) for job in jobs}
         return self.page(request, "jobs.html", jobs=jobs, recent=recent)
-
-    async def recent_by_clock(self, job: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        """Each clock's newest runs, newest first, up to `STRIP_RUNS`: one read per job of its
-        latest runs (so a clock that fired long ago, behind busier ones, may show none)."""
-        limit = min(STRIP_RUNS * (len(job["clocks"]) + 1), 500)
-        by_clock: dict[str, list[dict[str, Any]]] = {}
-        for record in await self.service.list_runs(job=job["name"], limit=limit):
-            if record.clock is not None:
-                kept = by_clock.setdefault(record.clock, [])
-                if len(kept) < STRIP_RUNS:
-                    kept.append(record.to_json())
-        return by_clock
 
     async def job(self, request: Request) -> Response:
         if (redirect := self.login_redirect(request)) is not None:
@@ -295,61 +282,10 @@ class Ui:
         )
 
     async def runs(self, request: Request) -> Response:
-        """The history, `RUNS_PAGE` runs a page, keyed on run ids (`?before=ID` older,
-        `?after=ID` newer) so that a page stays put while new runs arrive."""
         if (redirect := self.login_redirect(request)) is not None:
             return redirect
-        query = request.query_params
-        state = query.get("state") or None
-        if state is not None and state not in RunState.__members__:
-            state = None
-        filters = {
-            "job": query.get("job", ""),
-            "clock": query.get("clock", ""),
-            "state": state or "",
-        }
-        chosen = {
-            "job": filters["job"] or None,
-            "clock": filters["clock"] or None,
-            "state": state,
-        }
-        before = whole_number(query.get("before"))
-        after = whole_number(query.get("after")) if before is None else None
-        read = self.service.list_runs
-        if after is not None:
-            records = await read(**chosen, after_id=after, limit=RUNS_PAGE + 1)
-            has_newer = len(records) > RUNS_PAGE
-            records = records[1:] if has_newer else records
-            has_older = bool(records) and bool(
-                await read(**chosen, before_id=records[-1].id, limit=1)
-            )
-        else:
-            records = await read(**chosen, before_id=before, limit=RUNS_PAGE + 1)
-            has_older = len(records) > RUNS_PAGE
-            records = records[:RUNS_PAGE]
-            has_newer = before is not None and bool(
-                await read(**chosen, after_id=records[0].id if records else before - 1, limit=1)
-            )
-        kept = {k: v for k, v in filters.items() if v}
         return self.page(
-            request,
-            "runs.html",
-            runs=[r.to_json() for r in records],
-            filters=filters,
-            job_names=list(self.service.config.jobs),
-            clock_names=sorted(
-                {c.name for job in self.service.config.jobs.values() for c in job.clocks}
-            ),
-            states=list(RunState.__members__),
-            newer_url=(
-                "/runs?" + urlencode({**kept, "after": records[0].id if records else before})
-                if has_newer
-                else ""
-            ),
-            older_url=(
-                "/runs?" + urlencode({**kept, "before": records[-1].id}) if has_older else ""
-            ),
-            newest_url="/runs?" + urlencode(kept) if before or after else "",
+            request, "runs.html", **await runs_page(self.service, request.query_params)
         )
 
     async def run(self, request: Request) -> Response:
