@@ -24,7 +24,7 @@ listen = "127.0.0.1:{port}"
 timezone = "UTC"
 
 [jobs.slowfail]
-command = ["sh", "-c", "echo working; sleep 2; echo broken >&2; exit 3"]
+command = ["sh", "-c", "echo working; sleep 3; echo broken >&2; exit 3"]
 
 [jobs.bulk]
 command = ["true"]
@@ -78,7 +78,7 @@ def test_the_run_page_shows_the_end_as_it_happens(page: object, daemon: DaemonPr
     with api(daemon) as client:
         run_id = client.post("/api/v1/jobs/slowfail/runs", json={}).json()["id"]
     page.goto(f"/runs/{run_id}")  # type: ignore[attr-defined]
-    # loaded while the run runs (it sleeps 2 s): nothing of the end is on the page yet
+    # loaded while the run runs (it sleeps 3 s): nothing of the end is on the page yet
     expect(page.locator("#log")).to_contain_text("working")  # type: ignore[attr-defined]
     expect(page.locator("#cancel-form button")).to_be_visible()  # type: ignore[attr-defined]
     assert page.locator("#run-ended").text_content() == "—"  # type: ignore[attr-defined]
@@ -89,7 +89,7 @@ def test_the_run_page_shows_the_end_as_it_happens(page: object, daemon: DaemonPr
     expect(page.locator("#run-ended")).to_have_text(ended.strftime("%Y-%m-%d %H:%M:%S UTC"))  # type: ignore[attr-defined]
     seconds = (ended - datetime.fromisoformat(row["started_at"])).total_seconds()
     expect(page.locator("#run-duration")).to_have_text(f"{seconds:.1f}s")  # type: ignore[attr-defined]
-    assert seconds > 1.5  # it slept 2 s (its start is stamped once its process exists)
+    assert seconds > 2.5  # it slept 3 s (its start is stamped once its process exists)
     expect(page.locator("#run-error")).to_have_text(row["error"])  # type: ignore[attr-defined]
     expect(page.locator("#run-error-row")).to_be_visible()  # type: ignore[attr-defined]
     expect(page.locator("#run-exit")).to_have_text("3")  # type: ignore[attr-defined]
