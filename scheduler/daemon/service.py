@@ -199,6 +199,8 @@ class Service:
         state: str | Iterable[str] | None = None,
         parent_id: int | None = None,
         limit: int | None = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> list[RunRecord]:
         """Newest first. A run the executor holds shows its newest state (which may not
         match a `state` filter any more: it is left out then)."""
@@ -206,7 +208,13 @@ class Service:
 
         def read(store: RunStore) -> list[RunRecord]:
             return store.list_runs(
-                job=job, clock=clock, state=states, parent_id=parent_id, limit=limit
+                job=job,
+                clock=clock,
+                state=states,
+                parent_id=parent_id,
+                limit=limit,
+                before_id=before_id,
+                after_id=after_id,
             )
 
         records = await self.reader.call(read)

@@ -89,8 +89,12 @@ class RunStore(Protocol):
         state: str | Iterable[str] | None = None,
         parent_id: int | None = None,
         limit: int | None = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> list[RunRecord]:
-        """Newest first (by id)."""
+        """Newest first (by id). A page of history is keyed on run ids: `before_id` gives the
+        `limit` newest runs older than that id, `after_id` the `limit` oldest runs newer than
+        it (still listed newest first)."""
         ...
 
     def update_runs(self, updates: Sequence[tuple[int, Mapping[str, Any]]]) -> None:

@@ -35,6 +35,7 @@ def form_fields(job: Any, timezone: str, now: datetime) -> list[dict[str, Any]]:
             "value": "",
             "placeholder": "",
             "hint": "",
+            "hint_title": "",
             "attrs": {},
             "options": [],
             "checked": False,
@@ -79,9 +80,9 @@ def form_fields(job: Any, timezone: str, now: datetime) -> list[dict[str, Any]]:
         if dynamic:
             rendered = render_for_now(job, parameter, timezone, now)
             entry["placeholder"] = rendered or str(default)
-            entry["hint"] = (
-                f"default {default} → {rendered} now" if rendered else f"default {default}"
-            )
+            # The value a run started now would get; the template itself is a tooltip.
+            entry["hint"] = f"default now: {rendered}" if rendered else "default: computed per run"
+            entry["hint_title"] = f"computed from {default}"
         elif has_default and entry["input"] == "datetime-local":
             entry["value"] = instant_to_wall(default, timezone)
         elif has_default:
@@ -89,6 +90,30 @@ def form_fields(job: Any, timezone: str, now: datetime) -> list[dict[str, Any]]:
             entry["checked"] = default is True
         fields.append(entry)
     return fields
+
+
+def run_texts(
+    fields: list[dict[str, Any]],
+    parameters: dict[str, Any],
+    secret_refs: dict[str, str],
+    timezone: str,
+) -> dict[str, str]:
+    """A past run's values as the form's text ("Run again with these values"). A secret is
+    prefilled with its reference (`env:X`), never a value; a run's stored value of a secret
+    is only its mask. Parameters the job no longer declares are left out."""
+    texts: dict[str, str] = {}
+    for entry in fields:
+        name = entry["name"]
+        if entry["secret"]:
+            if name in secret_refs:
+                texts[name] = secret_refs[name]
+        elif name in parameters:
+            value = parameters[name]
+            if entry["input"] == "datetime-local" and value is not None:
+                texts[name] = instant_to_wall(value, timezone)
+            else:
+                texts[name] = field_text(entry["input"], value)
+    return texts
 
 
 def field_text(input_kind: str, value: Any) -> str:

@@ -99,6 +99,9 @@ async def _follow_log(
                     "state": final["state"],
                     "exit_code": final.get("exit_code"),
                     "error": final.get("error"),
+                    # what a page showing the run needs to show it ended (ISO with offset)
+                    "started_at": final.get("started_at"),
+                    "ended_at": final.get("ended_at"),
                 },
             )
             return

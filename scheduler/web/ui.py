@@ -1,7 +1,8 @@
 """The web UI at `/`: jobs, a run form per job, run history, a run page with its live log.
 
 The routes and pages live here; the run form (fields from the parameters' JSON Schema,
-posted text back to values) lives in `scheduler.web.forms`.
+posted text back to values) lives in `scheduler.web.forms`, the history's pages in
+`scheduler.web.history`, the job page's SVG charts in `scheduler.web.charts`.
 
 Server-rendered Jinja2 (autoescape on) and plain forms; a little JS for the live log and
 for filling the form from a clock's values. Form posts carry a CSRF token (cookie + hidden
@@ -22,7 +23,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
-from scheduler.models import RunState
 from scheduler.web.auth import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -31,13 +31,16 @@ from scheduler.web.auth import (
     is_cross_site,
     new_csrf_token,
 )
-from scheduler.web.forms import convert_form, field_text, form_fields
+from scheduler.web.charts import durations, spans_of, timeline
+from scheduler.web.forms import convert_form, field_text, form_fields, run_texts
+from scheduler.web.history import recent_by_clock, runs_page
 from scheduler.web.numbers import whole_number
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 TEMPLATE_DIR = HERE / "templates"
 FORM_LIMIT = 2 * 1024 * 1024
+CHART_RUNS = 100  # the runs a job page draws
 
 
 def static_files() -> StaticFiles:
@@ -149,12 +152,19 @@ class Ui:
     async def jobs(self, request: Request) -> Response:
         if (redirect := self.login_redirect(request)) is not None:
             return redirect
-        return self.page(request, "jobs.html", jobs=self.service.jobs())
+        jobs = self.service.jobs()
+        recent = {job["name"]: await recent_by_clock(self.service, job) for job in jobs}
+        return self.page(request, "jobs.html", jobs=jobs, recent=recent)
 
     async def job(self, request: Request) -> Response:
         if (redirect := self.login_redirect(request)) is not None:
             return redirect
-        return await self.job_page(request, request.path_params["job"])
+        name = request.path_params["job"]
+        again = whole_number(request.query_params.get("from_run"))
+        record = await self.service.get_run(again) if again is not None else None
+        if record is None or record.job != name:
+            return await self.job_page(request, name)
+        return await self.job_page(request, name, from_run=record)
 
     async def job_page(
         self,
@@ -166,31 +176,47 @@ class Ui:
         texts: dict[str, str] | None = None,
         form_error: str = "",
         chosen_clock: str = "",
+        from_run: Any = None,
     ) -> Response:
         job = self.service.config.jobs.get(name)
         if job is None:
             return self.page(request, "error.html", 404, message=f"unknown job {name!r}")
         timezone = self.service.config.daemon.timezone
         fields = form_fields(job, timezone, self.service.time_source.now())
+        if from_run is not None:  # "Run again with these values"
+            chosen_clock = from_run.clock if job.clock(from_run.clock or "") else ""
+            clock_obj = job.clock(chosen_clock) if chosen_clock else None
+            texts = run_texts(
+                fields,
+                from_run.parameters,
+                from_run.secret_refs,
+                clock_obj.timezone if clock_obj else timezone,
+            )
         for entry in fields:
             if texts is not None and entry["name"] in texts:
                 entry["value"] = texts[entry["name"]]
                 entry["checked"] = texts[entry["name"]] == "true"
             entry["errors"] = (errors or {}).get(entry["name"], [])
         described = self.service.job(name)
-        runs = [r.to_json() for r in await self.service.list_runs(job=name, limit=20)]
+        runs = [r.to_json() for r in await self.service.list_runs(job=name, limit=CHART_RUNS)]
+        spans = spans_of(runs)
+        now = self.service.time_source.now()
         return self.page(
             request,
             "job.html",
             status,
             job=described,
             fields=fields,
-            runs=runs,
+            runs=runs[:20],
+            timeline=timeline(spans, now=now),
+            durations=durations(spans),
+            chart_runs=len(spans),
             form_error=form_error,
             other_errors=[
                 m for k, v in (errors or {}).items() if k not in job.parameters for m in v
             ],
             chosen_clock=chosen_clock,
+            from_run=from_run.id if from_run is not None else None,
             clock_values={
                 c["name"]: {
                     k: field_text(
@@ -258,25 +284,8 @@ class Ui:
     async def runs(self, request: Request) -> Response:
         if (redirect := self.login_redirect(request)) is not None:
             return redirect
-        query = request.query_params
-        state = query.get("state") or None
-        if state is not None and state not in RunState.__members__:
-            state = None
-        filters = {
-            "job": query.get("job", ""),
-            "clock": query.get("clock", ""),
-            "state": state or "",
-        }
-        records = await self.service.list_runs(
-            job=filters["job"] or None, clock=filters["clock"] or None, state=state, limit=200
-        )
         return self.page(
-            request,
-            "runs.html",
-            runs=[r.to_json() for r in records],
-            filters=filters,
-            job_names=list(self.service.config.jobs),
-            states=list(RunState.__members__),
+            request, "runs.html", **await runs_page(self.service, request.query_params)
         )
 
     async def run(self, request: Request) -> Response:

@@ -152,6 +152,19 @@ def test_list_runs_filters_and_orders_newest_first(store: RunStore) -> None:
     assert [r.id for r in store.runs_in_states(["pending"])] == [a, c]
 
 
+def test_list_runs_pages_by_run_id_both_ways_newest_first(store: RunStore) -> None:
+    ids = [store.create_run(fire(f"c{n}", trigger="manual")) for n in range(7)]
+    store.update_runs([(i, {"state": "failed"}) for i in ids[::2]])
+    assert [r.id for r in store.list_runs(limit=3, before_id=ids[5])] == ids[4:1:-1]
+    assert [r.id for r in store.list_runs(limit=3, after_id=ids[1])] == ids[4:1:-1]
+    assert [r.id for r in store.list_runs(limit=3, after_id=ids[5])] == [ids[6]]
+    assert [r.id for r in store.list_runs(limit=2, after_id=ids[0], state="failed")] == [
+        ids[4],
+        ids[2],
+    ]
+    assert store.list_runs(before_id=ids[0]) == []
+
+
 def test_mark_crashed_turns_running_and_pending_runs_into_crashed(store: RunStore) -> None:
     running, pending, done = (store.create_run(fire(c, trigger="manual")) for c in "abc")
     store.update_run(running, state="running")

@@ -14,6 +14,7 @@ from scheduler.web.forms import (
     field_text,
     form_fields,
     instant_to_wall,
+    run_texts,
     wall_to_instant,
 )
 
@@ -173,10 +174,8 @@ def test_a_dynamic_default_is_shown_rendered_for_now(fields: dict[str, dict[str,
     assert day["input"] == "date"
     assert day["value"] == ""  # empty: the default applies when the form is posted
     assert day["placeholder"] == "2026-03-02"  # NOW in Berlin
-    assert (
-        day["hint"]
-        == f"default {{{{ scheduled_time.to_date_string() }}}} → {day['placeholder']} now"
-    )
+    assert day["hint"] == "default now: 2026-03-02"  # the value, not the template
+    assert day["hint_title"] == "computed from {{ scheduled_time.to_date_string() }}"
 
 
 def test_posted_text_becomes_typed_values(job: Any) -> None:
@@ -261,3 +260,32 @@ def test_wall_time_and_instants_in_a_zone() -> None:
     assert instant_to_wall("2026-07-01T10:00:00Z", "Europe/Berlin") == "2026-07-01T12:00:00"
     assert instant_to_wall("2026-01-01T10:00:00+00:00", "Europe/Berlin") == "2026-01-01T11:00:00"
     assert instant_to_wall("garbage", "Europe/Berlin") == "garbage"
+
+
+def test_a_past_runs_values_prefill_the_form_with_secrets_as_references(
+    fields: dict[str, dict[str, Any]],
+) -> None:
+    parameters = {
+        "label": "weekly",
+        "count": 3,
+        "dry": False,
+        "day": "2026-02-01",
+        "at": "2026-07-01T08:00:00+00:00",
+        "tags": ["a", "b"],
+        "level": 2,
+        "key": "***",  # what a run stores of a secret
+        "gone": "a parameter the job no longer declares",
+    }
+    texts = run_texts(list(fields.values()), parameters, {"key": "env:OTHER"}, "Europe/Berlin")
+    assert texts == {
+        "label": "weekly",
+        "count": "3",
+        "dry": "false",
+        "day": "2026-02-01",
+        "at": "2026-07-01T10:00:00",  # wall time in Berlin (UTC+2 in July)
+        "tags": '["a", "b"]',
+        "level": "2",
+        "key": "env:OTHER",
+    }
+    no_reference = run_texts(list(fields.values()), {"key": "***"}, {}, "UTC")
+    assert "key" not in no_reference  # never the mask: the default reference applies

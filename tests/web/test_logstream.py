@@ -101,7 +101,14 @@ def test_sse_framing() -> None:
 def test_a_finished_run_streams_its_lines_then_one_end_event(world: World) -> None:
     run_id = world.run()
     world.say(run_id, "one", "two")
-    world.store.update_run(run_id, state="failed", exit_code=3, error="exit code 3")
+    world.store.update_run(
+        run_id,
+        state="failed",
+        exit_code=3,
+        error="exit code 3",
+        started_at=datetime(2026, 3, 1, 9, tzinfo=UTC),
+        ended_at=datetime(2026, 3, 1, 9, 0, 2, tzinfo=UTC),
+    )
     chunks = asyncio.run(collect(follow_log(world.service, run_id, 0)))
     assert chunks[0] == b"retry: 1000\n\n"
     parsed = events(chunks[1:])
@@ -121,6 +128,9 @@ def test_a_finished_run_streams_its_lines_then_one_end_event(world: World) -> No
         "state": "failed",
         "exit_code": 3,
         "error": "exit code 3",
+        # what the run page needs to show ENDED and DURATION live
+        "started_at": "2026-03-01T09:00:00+00:00",
+        "ended_at": "2026-03-01T09:00:02+00:00",
     }
 
 
@@ -140,6 +150,8 @@ def test_an_unknown_run_ends_at_once(world: World) -> None:
         "state": "unknown",
         "exit_code": None,
         "error": None,
+        "started_at": None,
+        "ended_at": None,
     }
 
 

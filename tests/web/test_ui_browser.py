@@ -15,15 +15,6 @@ from tests.web.test_api import wait_for_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 CONFIG = """
 [daemon]
@@ -94,45 +85,6 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
         yield wait_for_api(process)
 
 
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    path = "/usr/bin/chromium"
-    if not os.path.exists(path):
-        if os.environ.get("CLOCKD_REQUIRE_BROWSER") == "1":
-            pytest.fail("CLOCKD_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing")
-        pytest.skip(
-            "BROWSER TESTS SKIPPED: /usr/bin/chromium is missing (apt-get install chromium)"
-        )
-    return path
-
-
-@pytest.fixture
-def page(browser: object, daemon: DaemonProcess) -> Iterator[object]:
-    context = browser.new_context(
-        viewport={"width": 1366, "height": 900},
-        locale="en-US",
-        base_url=f"http://127.0.0.1:{daemon.port}",
-    )  # type: ignore[attr-defined]
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
-        yield page
-    finally:
-        context.close()
-
-
 def test_jobs_page_shows_clocks_defaults_and_pause(page: object, daemon: DaemonProcess) -> None:
     from playwright.sync_api import expect
 
@@ -179,7 +131,7 @@ def test_run_form_with_date_picker_starts_a_run_and_streams_its_log(
     assert page.locator("#p-api_key").input_value() == "env:REPORT_API_KEY"  # type: ignore[attr-defined]
     assert page.locator("#p-label").input_value() == "plain"  # type: ignore[attr-defined]
     # the dynamic default is shown as a hint, rendered for now
-    expect(page.locator('[data-field="day"] .hint')).to_contain_text("→ 20")  # type: ignore[attr-defined]
+    expect(page.locator('[data-field="day"] .hint')).to_contain_text("default now: 20")  # type: ignore[attr-defined]
     # the date picker: typing into <input type=date> goes through the browser's picker widget
     day.click()
     page.keyboard.type("03012026")  # type: ignore[attr-defined]  (mm dd yyyy in en-US)
@@ -244,7 +196,7 @@ def test_script_in_a_parameter_is_rendered_as_text(page: object, daemon: DaemonP
     page.locator("#p-label").fill(payload)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Start run").click()  # type: ignore[attr-defined]
     page.wait_for_url("**/runs/*")  # type: ignore[attr-defined]
-    expect(page.locator("dl.params")).to_contain_text(payload)  # type: ignore[attr-defined]
+    expect(page.locator(".params code.param[data-param=label]")).to_have_text(f"label={payload}")  # type: ignore[attr-defined]
     expect(page.locator("#log")).to_contain_text(f"label={payload}")  # type: ignore[attr-defined]
     assert page.locator("script:not([src])").count() == 0  # type: ignore[attr-defined]
     page.goto("/runs")  # type: ignore[attr-defined]

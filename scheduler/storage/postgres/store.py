@@ -9,6 +9,10 @@ the writer's retries and the readers reconnect by themselves (`reset`).
 Claims across daemons (once, pause flags, jobs that keep their runs together): `claims`.
 
     store = PostgresStore.open("postgresql://clockd@db/clockd")
+
+Why this module is long: it is the PostgreSQL implementation of the whole `RunStore`
+protocol, one method a store operation; claims, daemons, the schema and the connection are
+in their own modules.
 """
 
 from __future__ import annotations
@@ -172,6 +176,8 @@ class PostgresStore:
         state: str | Iterable[str] | None = None,
         parent_id: int | None = None,
         limit: int | None = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> list[RunRecord]:
         """Runs newest first (by id). `state` may be one state or several."""
         where: list[str] = []
@@ -189,14 +195,20 @@ class PostgresStore:
         if parent_id is not None:
             where.append("parent_id = %s")
             params.append(parent_id)
+        for bound, sign in ((before_id, "<"), (after_id, ">")):
+            if bound is not None:
+                where.append(f"id {sign} %s")
+                params.append(bound)
         sql = SELECT_RUN
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
+        # the page just newer than `after_id` is its oldest runs: read upwards, then turn it
+        sql += " ORDER BY id ASC" if after_id is not None else " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT %s"
             params.append(limit)
-        return self._records(sql, params)
+        records = self._records(sql, params)
+        return records[::-1] if after_id is not None else records
 
     def _records(self, sql: str, params: Sequence[Any] = ()) -> list[RunRecord]:
         rows = self._call(lambda c: c.execute(sql, params).fetchall())

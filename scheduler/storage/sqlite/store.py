@@ -382,6 +382,8 @@ class SQLiteStore:
         state: str | Iterable[str] | None = None,
         parent_id: int | None = None,
         limit: int | None = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> list[RunRecord]:
         """Runs newest first (by id). `state` may be one state or several."""
         where: list[str] = []
@@ -399,14 +401,20 @@ class SQLiteStore:
         if parent_id is not None:
             where.append("parent_id = ?")
             params.append(parent_id)
+        for bound, sign in ((before_id, "<"), (after_id, ">")):
+            if bound is not None:
+                where.append(f"id {sign} ?")
+                params.append(bound)
         sql = "SELECT * FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
+        # the page just newer than `after_id` is its oldest runs: read upwards, then turn it
+        sql += " ORDER BY id ASC" if after_id is not None else " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [run_record(row) for row in self._query(sql, params)]
+        records = [run_record(row) for row in self._query(sql, params)]
+        return records[::-1] if after_id is not None else records
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set columns of one run: `update_run(7, state="running", started_at=now, attempt=1)`."""
