@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from clocks.base import Clock
+    from clocks.calendar import Calendar
     from clocks.parameters import ParameterSet
     from scheduler.models import ExecutorSettings
 
@@ -42,6 +43,7 @@ def build_job(
     now: datetime,
     warnings: list[Problem] | None = None,
     executors: Mapping[str, ExecutorSettings] | None = None,
+    calendars: Mapping[str, Calendar | None] | None = None,
 ) -> Job | None:
     """The job declared by `table` in `file`; None when it has problems (recorded).
     Warnings (valid but risky: a template in a shell's script) go to `warnings`."""
@@ -93,7 +95,9 @@ def build_job(
     if warnings is not None:
         _warn_shell_templates(section, warnings)
     first_fires: dict[str, tuple[datetime, datetime | None]] = {}
-    clocks = _build_clocks(section, name, daemon, parameters, broken, now, first_fires)
+    clocks = _build_clocks(
+        section, name, daemon, parameters, broken, now, first_fires, calendars or {}
+    )
     if parameters is not None and not broken and clocks == ():
         _check_defaults(section, name, daemon, parameters, now)
     if section.seen_problem or broken or parameters is None or clocks is None:
@@ -206,6 +210,7 @@ def _build_clocks(
     broken: set[str],
     now: datetime,
     first_fires: dict[str, tuple[datetime, datetime | None]] | None = None,
+    calendars: Mapping[str, Calendar | None] | None = None,
 ) -> tuple[Clock, ...] | None:
     if not section.has("clocks"):
         return ()
@@ -232,7 +237,9 @@ def _build_clocks(
             where.report(f"expected a table, got {describe(table)}")
             failed = True
             continue
-        clock = build_clock(where, index, default_timezone=daemon.timezone)
+        clock = build_clock(
+            where, index, default_timezone=daemon.timezone, calendars=calendars, now=now
+        )
         name = where.table.get("name", f"clock-{index + 1}")
         if isinstance(name, str):
             if name in first_index:
