@@ -75,8 +75,8 @@ def holiday_dates(section: Section, code: str, years: range) -> dict[date, str] 
     country, _, subdivision = code.strip().partition("-")
     country = country.upper()
     if country not in supported:
-        close = difflib.get_close_matches(country, list(supported), n=1, cutoff=0.5)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        close = _suggest(country, list(supported))
+        hint = f" (did you mean '{close}'?)" if close else ""
         section.report(
             f"unknown country '{country}'{hint}: use an ISO 3166 code the holidays package knows, such as 'US' or 'DE'",
             "holidays",
@@ -86,10 +86,8 @@ def holiday_dates(section: Section, code: str, years: range) -> dict[date, str] 
     if subdivision:
         match = {s.upper(): s for s in subdivisions}.get(subdivision.upper())
         if match is None:
-            close = difflib.get_close_matches(
-                subdivision.upper(), [s.upper() for s in subdivisions], n=1, cutoff=0.5
-            )
-            hint = f" (did you mean '{country}-{close[0]}'?)" if close else ""
+            close = _suggest(subdivision.upper(), [s.upper() for s in subdivisions])
+            hint = f" (did you mean '{country}-{close}'?)" if close else ""
             codes = ", ".join(s for s in subdivisions if s.isupper())[:200]
             section.report(
                 f"unknown subdivision '{subdivision}' of {country}{hint}: use one of {codes}",
@@ -107,6 +105,20 @@ def holiday_dates(section: Section, code: str, years: range) -> dict[date, str] 
     )
     shown = f"{country}-{subdivision}" if subdivision else country
     return {day: f"{label} ({shown})" for day, label in sorted(found.items())}
+
+
+def _suggest(value: str, candidates: list[str]) -> str | None:
+    """The closest code of the same length (ties: the same first letter, then A-Z)."""
+    scored = [
+        (difflib.SequenceMatcher(None, value, code).ratio(), code[:1] == value[:1], code)
+        for code in candidates
+        if len(code) == len(value)
+    ]
+    scored = [item for item in scored if item[0] >= 0.5]
+    if not scored:
+        return None
+    best = max(score for score, _, _ in scored)
+    return min((not first, code) for score, first, code in scored if score == best)[1]
 
 
 def build_calendars(sections: list[Section], now: datetime) -> dict[str, Calendar | None]:
