@@ -51,6 +51,8 @@ class FilteredClock(Clock):
     inner: Clock
     filters: Filters
     _zone: ZoneInfo = field(init=False, repr=False)
+    # Kept fires of landing days already computed (a bounded memo; the rules stay in `fate`).
+    _memo: dict[date, tuple[datetime, ...]] = field(init=False, repr=False, default_factory=dict)
 
     @classmethod
     def wrap(cls, inner: Clock, filters: Filters) -> Clock:
@@ -75,6 +77,7 @@ class FilteredClock(Clock):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_zone", get_zone(self.timezone))
+        object.__setattr__(self, "_memo", {})
 
     def __getattr__(self, name: str) -> Any:
         # What a kind adds (`expression`, `interval`, `rule`...) reads through to the inner clock.
@@ -130,48 +133,142 @@ class FilteredClock(Clock):
 
     def fate(self, original: datetime) -> Outcome:
         """What becomes of the clock's own time `original` (spec 2.5's order)."""
+        moment, reason = self._decide(original)
+        return Outcome(original, moment, reason)
+
+    def _decide(self, original: datetime) -> tuple[datetime | None, str | None]:
+        """`fate` as (time or None, reason): the rules, once (a tuple: this is the hot path)."""
         filters = self.filters
-        wall = self._wall(original)
+        local = original.astimezone(self._zone)
+        day = local.date()
         moment, note = original, None
         calendar = filters.calendar
-        if calendar is not None:
-            closed = calendar.closed_reason(wall.date())
-            if closed is not None:
-                if filters.on_closed_day == "skip":
-                    return Outcome(original, None, f"closed: {closed}")
-                target = self._target_day(wall.date())
-                if target is None:
-                    return Outcome(
-                        original, None, f"closed: {closed}; no open day within {MAX_MOVE_DAYS} days"
-                    )
-                wall = datetime.combine(target, wall.time())
-                moment = self._place(wall)
-                wall = self._wall(moment)
-                note = f"moved from {original.astimezone(self._zone).date().isoformat()} (closed: {closed})"
-        if wall.date() in filters.exclude_days or wall in filters.exclude_times:
-            return Outcome(original, None, "excluded")
-        if not filters.in_window(wall.time()):
-            return Outcome(original, None, filters.window_text())
-        return Outcome(original, moment, note)
+        if calendar is not None and not calendar.is_open(day):
+            closed = calendar.closed_reason(day)
+            if filters.on_closed_day == "skip":
+                return None, f"closed: {closed}"
+            target = self._target_day(day)
+            if target is None:
+                return None, f"closed: {closed}; no open day within {MAX_MOVE_DAYS} days"
+            moment = self._place(datetime.combine(target, local.time()))
+            local = moment.astimezone(self._zone)
+            day = local.date()
+            note = f"moved from {original.astimezone(self._zone).date().isoformat()} (closed: {closed})"
+        if filters.exclude_days and day in filters.exclude_days:
+            return None, "excluded"
+        if filters.exclude_times and local.replace(tzinfo=None) in filters.exclude_times:
+            return None, "excluded"
+        if filters.between is not None and not filters.in_window(local.time()):
+            return None, filters.window_text()
+        return moment, note
 
     # -- the fires --------------------------------------------------------------------------
 
     def next_fire(self, after: datetime) -> datetime | None:
         after = after.astimezone(UTC)
         if self._moves:
-            for outcome in self.outcomes(after):
-                if outcome.time is not None:
-                    return outcome.time
-            return None
+            return self._next_moved(after)
+        original = self.inner.next_fire(after)
+        while original is not None and original - after < _HORIZON:
+            moment, reason = self._decide(original)
+            if moment is not None:
+                return moment
+            if reason is not None and (
+                reason[0] == "c"  # closed: its day is done
+                or (
+                    reason == "excluded"
+                    and self._wall(original).date() in self.filters.exclude_days
+                )
+            ):
+                original = self.inner.next_fire(self._past_day(original))
+                continue
+            following = self.inner.next_fire(original)
+            # Outside `between`: to the window's start, unless the next own fire is beyond it.
+            if (
+                following is not None
+                and self._wall(following).date() == self._wall(original).date()
+            ):
+                jump = self._jump(original, reason or "")
+                if jump > following:
+                    following = self.inner.next_fire(jump)
+            original = following
+        return None
+
+    def _past_day(self, original: datetime) -> datetime:
+        """The last second before the next day of `original` that is neither closed nor
+        excluded (within 31 days; else just that day): a walk skips the rest in one step."""
+        day = original.astimezone(self._zone).date()
+        calendar, excluded = self.filters.calendar, self.filters.exclude_days
+        skip = self.filters.on_closed_day == "skip"
+        for _ in range(MAX_MOVE_DAYS):
+            day += timedelta(days=1)
+            closed = skip and calendar is not None and not calendar.is_open(day)
+            if not (closed or day in excluded):
+                break
+        # Midnight with the offset before any change (fold=0): never after the day's first instant.
+        midnight = datetime.combine(day, time(), tzinfo=self._zone).astimezone(UTC)
+        return max(original, midnight - _ONE_SECOND)
+
+    def _is_landing(self, day: date) -> bool:
+        """Whether fires moved from closed days can land on `day`: an open day right after
+        (next_business_day) or right before (previous_business_day) a closed one."""
+        calendar = self.filters.calendar
+        assert calendar is not None
+        if not calendar.is_open(day):
+            return False
+        step = -1 if self.filters.on_closed_day == "next_business_day" else 1
+        return not calendar.is_open(day + timedelta(days=step))
+
+    def _landing_fires(self, day: date) -> tuple[datetime, ...]:
+        """The fires kept on landing day `day` (its own and the moved ones), through `outcomes`;
+        remembered for the few days a walk comes back to."""
+        found = self._memo.get(day)
+        if found is None:
+            begin = first_instant(datetime.combine(day, time()), self._zone) - _ONE_SECOND
+            end = (
+                first_instant(datetime.combine(day + timedelta(days=1), time()), self._zone)
+                - _ONE_SECOND
+            )
+            found = tuple(o.time for o in self.outcomes(begin, end) if o.time is not None)
+            if len(self._memo) > 32:
+                self._memo.clear()
+            self._memo[day] = found
+        return found
+
+    def _next_moved(self, after: datetime) -> datetime | None:
+        """next_fire under next/previous_business_day: own fires of ordinary open days through
+        `fate`, landing days (where moved fires arrive) as a whole, through `outcomes`."""
         cursor = after
         while cursor - after < _HORIZON:
-            original = self.inner.next_fire(cursor)
-            if original is None:
+            following = self.inner.next_fire(cursor)
+            day = self._wall(cursor).date()
+            last_day = (
+                self._wall(following).date()
+                if following is not None
+                else day + timedelta(days=MAX_MOVE_DAYS + 1)
+            )
+            while day <= last_day:
+                if self._is_landing(day):
+                    for moment in self._landing_fires(day):
+                        if moment > cursor:
+                            return moment
+                day += timedelta(days=1)
+            if following is None:
                 return None
-            outcome = self.fate(original)
-            if outcome.time is not None:
-                return outcome.time
-            cursor = max(original, self._jump(original, outcome.reason or ""))
+            own_day = self._wall(following).date()
+            if self._is_landing(own_day):  # nothing after cursor on it: go past that day
+                cursor = (
+                    first_instant(datetime.combine(own_day + timedelta(days=1), time()), self._zone)
+                    - _ONE_SECOND
+                )
+                continue
+            outcome = self.fate(following)
+            if outcome.time == following:
+                return following
+            if outcome.time is not None or outcome.reason == "excluded":
+                cursor = following  # moved: its landing day comes up later in the walk
+            else:
+                cursor = max(following, self._jump(following, outcome.reason or ""))
         return None
 
     @property
@@ -226,11 +323,11 @@ class FilteredClock(Clock):
         exhausted = False
         while True:
             original = None if exhausted else next(originals, None)
+            if original is not None and original - after > _HORIZON:
+                original = None  # nothing this far out is looked at: the clock has no more fires
             if original is None:
                 exhausted = True
             else:
-                if original - after > _HORIZON and not heap:
-                    return
                 outcome = self.fate(original)
                 shown = outcome.time if outcome.time is not None else original
                 if shown > after:

@@ -24,6 +24,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +41,7 @@ __all__ = ["RRuleClock", "rfc_instant"]
 _FREQ = {"YEARLY": du.YEARLY, "MONTHLY": du.MONTHLY, "WEEKLY": du.WEEKLY, "DAILY": du.DAILY,
          "HOURLY": du.HOURLY, "MINUTELY": du.MINUTELY, "SECONDLY": du.SECONDLY}  # fmt: skip
 _COUNT_LIMIT = 100_000
+_CHUNK = 64  # fires computed at once for next_fire (restarting dateutil costs ~20 µs)
 
 
 def rfc_instant(wall: datetime, zone: ZoneInfo) -> datetime:
@@ -58,6 +60,7 @@ class RRuleClock(Clock):
     _wall_start: datetime = field(init=False, repr=False)
     _options: dict[str, Any] = field(init=False, repr=False)
     _counted: tuple[datetime, ...] | None = field(init=False, repr=False)
+    _chunk: tuple[datetime, tuple[datetime, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         zone = get_zone(self.timezone)
@@ -94,6 +97,7 @@ class RRuleClock(Clock):
                 self._instants(du.rrule(count=parts.count, dtstart=wall, **self._options))
             )
         object.__setattr__(self, "_counted", counted)
+        object.__setattr__(self, "_chunk", (self.start, ()))
 
     @property
     def kind(self) -> str:
@@ -103,21 +107,29 @@ class RRuleClock(Clock):
         return f"rrule {self.rule} from {self._wall_start.isoformat()} ({self.timezone})"
 
     def _instants(self, walls: Iterator[datetime] | Any) -> Iterator[datetime]:
-        """Wall times → instants in order, each instant once, past `end` never."""
+        """Wall times → instants in order, each instant once, past `end` never (nor year 9999).
+
+        The offset is looked up once per stretch of wall time without a change (`_offset_span`),
+        not per time: this loop is what a walk of the rule costs on top of dateutil."""
         zone, end, last = self._zone, self.end, None
-        utc = is_fixed_offset_zone(self.timezone)
-        for wall in walls:
-            instant = (
-                wall.replace(tzinfo=UTC) - zone.utcoffset(wall)
-                if not utc
-                else wall.replace(tzinfo=UTC)
-            )
-            if end is not None and instant > end:
-                return
-            if last is not None and instant <= last:
-                continue  # two wall times met at one instant (a gap): one fire
-            last = instant
-            yield instant
+        fixed = is_fixed_offset_zone(self.timezone)
+        offset, low, high = timedelta(0), datetime.max, datetime.min
+        try:
+            for wall in walls:
+                if fixed:
+                    instant = wall.replace(tzinfo=UTC)
+                else:
+                    if not low <= wall < high:
+                        offset, low, high = _offset_span(zone, wall)
+                    instant = (wall - offset).replace(tzinfo=UTC)
+                if end is not None and instant > end:
+                    return
+                if last is not None and instant <= last:
+                    continue  # two wall times met at one instant (a gap): one fire
+                last = instant
+                yield instant
+        except (OverflowError, ValueError):  # past year 9999: the rule has ended
+            return
 
     def _walls_from(self, lower: datetime) -> Iterator[datetime]:
         """The rule's wall times from the period holding wall time `lower` (or from start)."""
@@ -135,19 +147,46 @@ class RRuleClock(Clock):
             return
         wall = lower.astimezone(self._zone).replace(tzinfo=None)
         for instant in self._instants(self._walls_from(wall)):
-            if instant <= lower:
-                continue
-            if until is not None and instant > until:
-                return
-            yield instant
+            if instant > lower:
+                if until is not None and instant > until:
+                    return
+                yield instant
 
     def next_fire(self, after: datetime) -> datetime | None:
         if after.tzinfo is None:
             raise ClockError(f"rrule clock '{self.name}': 'after' must be timezone-aware")
-        try:
-            return next(self.fires(after), None)
-        except (OverflowError, ValueError):  # past year 9999
-            return None
+        lower = self._lower_bound(after)
+        # A walk asks for the fire after the previous one: answer from the chunk computed last
+        # (an immutable tuple: every fire in (chunk_lower, chunk[-1]], in order).
+        chunk_lower, chunk = self._chunk
+        if chunk and chunk_lower <= lower < chunk[-1]:
+            return chunk[bisect_right(chunk, lower)]
+        chunk = tuple(islice(self.fires(lower), _CHUNK))
+        object.__setattr__(self, "_chunk", (lower, chunk))
+        return chunk[0] if chunk else None
+
+
+_DAY = timedelta(days=1)
+
+
+def _offset_span(zone: ZoneInfo, wall: datetime) -> tuple[timedelta, datetime, datetime]:
+    """RFC 5545's offset of `wall` (zoneinfo's fold=0: before a gap, first pass of a fold) and
+    a stretch [wall, high) of wall times, at most a day, that all have that offset. Real zones
+    change at most once a day: equal offsets a day apart mean no change between; else halving
+    finds the change to the second."""
+    offset = zone.utcoffset(wall)
+    assert offset is not None
+    high = wall + _DAY
+    if zone.utcoffset(high) == offset:
+        return offset, wall, high
+    low = wall
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) // 2
+        if zone.utcoffset(middle) == offset:
+            low = middle
+        else:
+            high = middle
+    return offset, wall, high
 
 
 def _until_instant(until: date | datetime, zone: ZoneInfo) -> datetime:

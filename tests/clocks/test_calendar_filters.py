@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pendulum
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clocks.calendar import Calendar, Filters
 from clocks.cron import CronClock
@@ -230,3 +232,51 @@ def test_next_fire_agrees_with_outcomes(policy: str) -> None:
     walked = list(clock.fires(after, datetime(2026, 12, 10, tzinfo=UTC)))
     assert walked == kept
     assert len(kept) > 20
+
+
+@st.composite
+def filtered_clocks(draw: st.DrawFn) -> FilteredClock:
+    zone = draw(st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]))
+    kind = draw(st.sampled_from(["cron", "interval", "rrule"]))
+    if kind == "cron":
+        inner = CronClock(name="c", timezone=zone, expression=draw(st.sampled_from(["0 9 * * *", "*/45 * * * *", "30 2 * * *", "0 18 L * *", "0 */7 * * *"])))  # fmt: skip
+    elif kind == "interval":
+        hours = draw(st.integers(1, 30))
+        inner = IntervalClock(name="i", timezone=zone, interval=pendulum.duration(hours=hours), start=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+    else:
+        rule = draw(st.sampled_from(["FREQ=DAILY;BYHOUR=2,9,23", "FREQ=WEEKLY;BYDAY=SA,MO", "FREQ=HOURLY;INTERVAL=5"]))  # fmt: skip
+        inner = RRuleClock(name="r", timezone=zone, rule=rule, start=datetime(2026, 1, 1, 2, 30))
+    closed = draw(st.sets(st.dates(date(2026, 3, 1), date(2026, 5, 1)), max_size=12))
+    weekend = draw(st.frozensets(st.integers(0, 6), max_size=3))
+    calendar = draw(st.none() | st.just(Calendar("c", closed=dict.fromkeys(closed, "shut"), weekend=weekend)))  # fmt: skip
+    between = draw(st.none() | st.tuples(st.integers(0, 23), st.integers(0, 23)).filter(lambda p: p[0] != p[1]).map(lambda p: (time(p[0]), time(p[1]))))  # fmt: skip
+    exclude = draw(st.frozensets(st.dates(date(2026, 3, 1), date(2026, 5, 1)), max_size=5))
+    on_the_hour = st.builds(
+        lambda day, hour: datetime.combine(day, time(hour)),
+        st.dates(date(2026, 2, 25), date(2026, 4, 10)),
+        st.integers(0, 23),
+    )
+    exclude_times = draw(st.frozensets(on_the_hour, max_size=40))
+    filters = Filters(
+        calendar=calendar,
+        on_closed_day=draw(st.sampled_from(["skip", "next_business_day", "previous_business_day"])),
+        between=between,
+        exclude_days=exclude,
+        exclude_times=exclude_times,
+    )
+    return FilteredClock(inner=inner, filters=filters, name="f", timezone=zone, start=inner.start)
+
+
+@settings(max_examples=60, deadline=None)
+@given(clock=filtered_clocks(), offset=st.integers(0, 60 * 24 * 40))
+def test_next_fire_is_the_first_kept_outcome(clock: FilteredClock, offset: int) -> None:
+    """The fast walks of next_fire (jumps, landing days) give what `fate` decides, fire by fire."""
+    after = datetime(2026, 2, 25, tzinfo=UTC) + timedelta(minutes=offset)
+    until = after + timedelta(days=10)
+    kept = [o.time for o in clock.outcomes(after, until) if o.time is not None]
+    walked = []
+    moment = clock.next_fire(after)
+    while moment is not None and moment <= until:
+        walked.append(moment)
+        moment = clock.next_fire(moment)
+    assert walked == kept
