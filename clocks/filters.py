@@ -194,20 +194,18 @@ class FilteredClock(Clock):
             original = following
         return None
 
-    def _past_day(self, original: datetime) -> datetime:
+    def _past_day(self, original: datetime, *, closed_too: bool = False) -> datetime:
         """The last second before the next day of `original` that is neither closed nor
         excluded (within 31 days; else just that day): a walk skips the rest in one step."""
         day = original.astimezone(self._zone).date()
         calendar, excluded = self.filters.calendar, self.filters.exclude_days
-        skip = self.filters.on_closed_day == "skip"
+        skip = closed_too or self.filters.on_closed_day == "skip"
         for _ in range(MAX_MOVE_DAYS):
             day += timedelta(days=1)
             closed = skip and calendar is not None and not calendar.is_open(day)
             if not (closed or day in excluded):
                 break
-        # Midnight with the offset before any change (fold=0): never after the day's first instant.
-        midnight = datetime.combine(day, time(), tzinfo=self._zone).astimezone(UTC)
-        return max(original, midnight - _ONE_SECOND)
+        return max(original, self._midnight(day) - _ONE_SECOND)
 
     def _is_landing(self, day: date) -> bool:
         """Whether fires moved from closed days can land on `day`: an open day right after
@@ -220,20 +218,38 @@ class FilteredClock(Clock):
         return not calendar.is_open(day + timedelta(days=step))
 
     def _landing_fires(self, day: date) -> tuple[datetime, ...]:
-        """The fires kept on landing day `day` (its own and the moved ones), through `outcomes`;
-        remembered for the few days a walk comes back to."""
+        """The fires kept on landing day `day`: its own and those moved onto it from the closed
+        days next to it, each through `_decide`, one instant once; remembered for the few
+        days a walk comes back to."""
         found = self._memo.get(day)
-        if found is None:
-            begin = first_instant(datetime.combine(day, time()), self._zone) - _ONE_SECOND
-            end = (
-                first_instant(datetime.combine(day + timedelta(days=1), time()), self._zone)
-                - _ONE_SECOND
-            )
-            found = tuple(o.time for o in self.outcomes(begin, end) if o.time is not None)
-            if len(self._memo) > 32:
-                self._memo.clear()
-            self._memo[day] = found
+        if found is not None:
+            return found
+        calendar = self.filters.calendar
+        assert calendar is not None
+        step = -1 if self.filters.on_closed_day == "next_business_day" else 1
+        sources = [day]
+        source = day + timedelta(days=step)
+        while len(sources) <= MAX_MOVE_DAYS and not calendar.is_open(source):
+            sources.append(source)
+            source += timedelta(days=step)
+        kept = set()
+        for source in sources:
+            begin = self._midnight(source) - _ONE_SECOND
+            end = self._midnight(source + timedelta(days=1)) - _ONE_SECOND
+            for original in self.inner.fires(begin, end):
+                moment, _ = self._decide(original)
+                if moment is not None and self._wall(moment).date() == day:
+                    kept.add(moment)
+        found = tuple(sorted(kept))
+        if len(self._memo) > 32:
+            self._memo.clear()
+        self._memo[day] = found
         return found
+
+    def _midnight(self, day: date) -> datetime:
+        """The instant of `day`'s 00:00 with the offset before any change (fold=0): never
+        after the day's first instant, and after the previous day's last."""
+        return datetime.combine(day, time(), tzinfo=self._zone).astimezone(UTC)
 
     def _next_moved(self, after: datetime) -> datetime | None:
         """next_fire under next/previous_business_day: own fires of ordinary open days through
@@ -262,13 +278,16 @@ class FilteredClock(Clock):
                     - _ONE_SECOND
                 )
                 continue
-            outcome = self.fate(following)
-            if outcome.time == following:
+            moment, reason = self._decide(following)
+            if moment == following:
                 return following
-            if outcome.time is not None or outcome.reason == "excluded":
-                cursor = following  # moved: its landing day comes up later in the walk
+            if not self.filters.calendar.is_open(own_day):  # type: ignore[union-attr]
+                # Its fires are moved onto a landing day, met on the way: past the closed days.
+                cursor = self._past_day(following, closed_too=True)
+            elif reason == "excluded" and own_day in self.filters.exclude_days:
+                cursor = self._past_day(following)
             else:
-                cursor = max(following, self._jump(following, outcome.reason or ""))
+                cursor = max(following, self._jump(following, reason or ""))
         return None
 
     @property
