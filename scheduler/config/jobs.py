@@ -100,6 +100,8 @@ def build_job(
     )
     if parameters is not None and not broken and clocks == ():
         _check_defaults(section, name, daemon, parameters, now)
+    if warnings is not None and clocks:
+        _warn_ended(section, clocks, first_fires, warnings)
     if section.seen_problem or broken or parameters is None or clocks is None:
         return None
     return Job(
@@ -188,6 +190,27 @@ def _check_templates(section: Section, parameter_names: set[str]) -> None:
                 check_template(template, names=allowed)
             except TemplateError as error:
                 section.report(error.message, where)
+
+
+def _warn_ended(
+    section: Section,
+    clocks: tuple[Clock, ...],
+    first_fires: Mapping[str, tuple[datetime, datetime | None]],
+    warnings: list[Problem],
+) -> None:
+    """Spec 2.5: an rrule clock, or one under calendar/exclude/between, whose fires all lie in
+    the past is a warning, not a refusal (its rules are fine; their time is over)."""
+    for index, clock in enumerate(clocks):
+        ruled = clock.kind == "rrule" or hasattr(clock, "filters")
+        if ruled and clock.name in first_fires and first_fires[clock.name][1] is None:
+            warnings.append(
+                Problem(
+                    section.file,
+                    f"{section.path}.clocks[{index}]",
+                    "all its fires lie in the past: it will not fire again",
+                    clock.name,
+                )
+            )
 
 
 def _warn_shell_templates(section: Section, warnings: list[Problem]) -> None:

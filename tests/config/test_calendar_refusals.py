@@ -127,3 +127,14 @@ def test_a_calendar_in_an_included_file_and_a_clock_using_it(tmp_path: Path) -> 
     assert clock.filters.calendar.closed_reason(date(2026, 6, 4)) == "Corpus Christi (DE-BY)"
     assert clock.kind == "cron"
     assert clock.expression == "0 9 * * *"
+
+
+def test_a_clock_whose_fires_all_lie_in_the_past_is_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "clockd.toml").write_text(
+        JOB
+        + 'rrule = "FREQ=DAILY;COUNT=3"\nstart = "2020-01-01T09:00:00"\nbetween = ["08:00", "10:00"]\n'
+    )
+    config = load_config(tmp_path / "clockd.toml", environ={}, now=NOW)
+    assert [w.render() for w in config.warnings] == [
+        f'{tmp_path}/clockd.toml: jobs.report.clocks[0] ("c"): all its fires lie in the past: it will not fire again'
+    ]
