@@ -94,7 +94,9 @@ class RRuleClock(Clock):
                     field="COUNT",
                 )
             counted = tuple(
-                self._instants(du.rrule(count=parts.count, dtstart=wall, **self._options))
+                self._instants(
+                    du.rrule(count=parts.count, dtstart=wall.replace(tzinfo=UTC), **self._options)
+                )
             )
         object.__setattr__(self, "_counted", counted)
         object.__setattr__(self, "_chunk", (self.start, ()))
@@ -106,27 +108,41 @@ class RRuleClock(Clock):
     def describe(self) -> str:
         return f"rrule {self.rule} from {self._wall_start.isoformat()} ({self.timezone})"
 
-    def _instants(self, walls: Iterator[datetime] | Any) -> Iterator[datetime]:
-        """Wall times → instants in order, each instant once, past `end` never (nor year 9999).
+    def _instants(
+        self,
+        walls: Iterator[datetime] | Any,
+        lower: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[datetime]:
+        """Wall times → instants in order, each instant once, after `lower`, up to `end` and
+        `until` (and never past year 9999).
 
         The offset is looked up once per stretch of wall time without a change (`_offset_span`),
         not per time: this loop is what a walk of the rule costs on top of dateutil."""
-        zone, end, last = self._zone, self.end, None
+        zone = self._zone
+        bound = self.end if until is None or (self.end is not None and self.end < until) else until
+        floor = lower  # the last instant given (or `lower`): times at or before it are not fires
         fixed = is_fixed_offset_zone(self.timezone)
-        offset, low, high = timedelta(0), datetime.max, datetime.min
+        # Wall times come labelled UTC (see `_walls_from`): an instant is one subtraction away.
+        offset, high, served = timedelta(0), _MIN_LABELLED, 0
         try:
-            for wall in walls:
+            for wall in walls:  # never decreasing: one comparison says the span still holds
                 if fixed:
-                    instant = wall.replace(tzinfo=UTC)
+                    instant = wall
                 else:
-                    if not low <= wall < high:
-                        offset, low, high = _offset_span(zone, wall)
-                    instant = (wall - offset).replace(tzinfo=UTC)
-                if end is not None and instant > end:
+                    if wall >= high:
+                        # A rule with several times a day gets week-long spans, a sparse one
+                        # day-long ones (probing further would cost more than it saves).
+                        days = 7 if served > 1 else 1
+                        offset, high = _offset_span(zone, wall.replace(tzinfo=None), days)
+                        high, served = high.replace(tzinfo=UTC), 0
+                    served += 1
+                    instant = wall - offset
+                if floor is not None and instant <= floor:
+                    continue  # before `lower`, or met the previous one at one instant (a gap)
+                if bound is not None and instant > bound:
                     return
-                if last is not None and instant <= last:
-                    continue  # two wall times met at one instant (a gap): one fire
-                last = instant
+                floor = instant
                 yield instant
         except (OverflowError, ValueError):  # past year 9999: the rule has ended
             return
@@ -134,7 +150,9 @@ class RRuleClock(Clock):
     def _walls_from(self, lower: datetime) -> Iterator[datetime]:
         """The rule's wall times from the period holding wall time `lower` (or from start)."""
         dtstart = _period_start(self.parts, self._wall_start, lower - timedelta(hours=3))
-        return iter(du.rrule(dtstart=dtstart, cache=False, **self._options))
+        # Labelled UTC, so that dateutil hands out aware datetimes whose fields are wall times:
+        # `_instants` then needs one subtraction a time, not a `replace` (the costly part).
+        return iter(du.rrule(dtstart=dtstart.replace(tzinfo=UTC), cache=False, **self._options))
 
     def fires(self, after: datetime, until: datetime | None = None) -> Iterator[datetime]:
         lower = self._lower_bound(after)
@@ -146,11 +164,7 @@ class RRuleClock(Clock):
                 yield instant
             return
         wall = lower.astimezone(self._zone).replace(tzinfo=None)
-        for instant in self._instants(self._walls_from(wall)):
-            if instant > lower:
-                if until is not None and instant > until:
-                    return
-                yield instant
+        yield from self._instants(self._walls_from(wall), lower, until)
 
     def next_fire(self, after: datetime) -> datetime | None:
         if after.tzinfo is None:
@@ -167,26 +181,24 @@ class RRuleClock(Clock):
 
 
 _DAY = timedelta(days=1)
+_ONE_SECOND = timedelta(seconds=1)
+_MIN_LABELLED = datetime.min.replace(tzinfo=UTC)
 
 
-def _offset_span(zone: ZoneInfo, wall: datetime) -> tuple[timedelta, datetime, datetime]:
+def _offset_span(zone: ZoneInfo, wall: datetime, days: int) -> tuple[timedelta, datetime]:
     """RFC 5545's offset of `wall` (zoneinfo's fold=0: before a gap, first pass of a fold) and
-    a stretch [wall, high) of wall times, at most a day, that all have that offset. Real zones
-    change at most once a day: equal offsets a day apart mean no change between; else halving
-    finds the change to the second."""
+    the end of a stretch [wall, high) of wall times, at most `days` days, that all have it.
+    Real zones change at most once a day: equal offsets at each day's end mean no change
+    between; the stretch ends at the last day that still has it (or just after `wall`)."""
     offset = zone.utcoffset(wall)
     assert offset is not None
-    high = wall + _DAY
-    if zone.utcoffset(high) == offset:
-        return offset, wall, high
-    low = wall
-    while high - low > timedelta(seconds=1):
-        middle = low + (high - low) // 2
-        if zone.utcoffset(middle) == offset:
-            low = middle
-        else:
-            high = middle
-    return offset, wall, high
+    high = wall + _ONE_SECOND
+    for day in range(1, days + 1):
+        following = wall + day * _DAY
+        if zone.utcoffset(following) != offset:
+            break
+        high = following
+    return offset, high
 
 
 def _until_instant(until: date | datetime, zone: ZoneInfo) -> datetime:
