@@ -83,6 +83,22 @@ def next_fates(clock: Clock, after: datetime, count: int = NEXT_FIRES) -> list[d
     return entries
 
 
+def add_next_fates(
+    described: dict[str, Any], job: Job, book: ClockBook, now: datetime
+) -> dict[str, Any]:
+    """`described` (a job's API shape) with each clock's `next_fires` (`next_fates`): the fires
+    removed or moved by calendar, exclude and between among them. Empty for a disabled clock."""
+    for shown, clock in zip(described["clocks"], job.clocks, strict=True):
+        fires: list[dict[str, Any]] = []
+        if job.enabled and clock.enabled:
+            try:
+                fires = next_fates(book.effective(job.name, clock), now)
+            except Exception:  # a clock that cannot say (unanchored without a store) shows none
+                fires = []
+        shown["next_fires"] = fires
+    return described
+
+
 def clock_keys(described: Iterable[Mapping[str, Any]]) -> list[Key]:
     return [(job["name"], clock["name"]) for job in described for clock in job["clocks"]]
 

@@ -115,22 +115,11 @@ class Service:
         return [self._describe(job) for job in self.config.jobs.values()]
 
     def job(self, name: str) -> dict[str, Any]:
-        """One job as `_describe` gives it, each enabled clock with its `next_fires` (the
-        fires removed or moved by calendar, exclude and between among them, spec 2.5)."""
-        from scheduler.daemon.overview import next_fates
+        """One job as `_describe` gives it, each clock with its `next_fires` (spec 2.5)."""
+        from scheduler.daemon.overview import add_next_fates
 
         job = self._job(name)
-        described = self._describe(job)
-        now = self.time_source.now()
-        for shown, clock in zip(described["clocks"], job.clocks, strict=True):
-            fires: list[dict[str, Any]] = []
-            if job.enabled and clock.enabled:
-                try:
-                    fires = next_fates(self.book.effective(job.name, clock), now)
-                except Exception:  # a clock that cannot say (unanchored without a store)
-                    fires = []
-            shown["next_fires"] = fires
-        return described
+        return add_next_fates(self._describe(job), job, self.book, self.time_source.now())
 
     def _describe(self, job: Job) -> dict[str, Any]:
         from scheduler.daemon.overview import describe_job
