@@ -233,13 +233,13 @@ class FilteredClock(Clock):
             sources.append(source)
             source += timedelta(days=step)
         kept = set()
-        for source in sources:
-            begin = self._midnight(source) - _ONE_SECOND
-            end = self._midnight(source + timedelta(days=1)) - _ONE_SECOND
-            for original in self.inner.fires(begin, end):
-                moment, _ = self._decide(original)
-                if moment is not None and self._wall(moment).date() == day:
-                    kept.add(moment)
+        first, last = min(sources), max(sources)  # the sources are consecutive days
+        begin = self._midnight(first) - _ONE_SECOND
+        end = self._midnight(last + timedelta(days=1)) - _ONE_SECOND
+        for original in self.inner.fires(begin, end):
+            moment, _ = self._decide(original)
+            if moment is not None and self._wall(moment).date() == day:
+                kept.add(moment)
         found = tuple(sorted(kept))
         if len(self._memo) > 32:
             self._memo.clear()
