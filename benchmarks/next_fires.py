@@ -1,4 +1,5 @@
-"""Time per fire event: clocks against raw croniter, cronsim and pendulum; CLI cold starts.
+"""Time per fire event: clocks against raw croniter, cronsim and pendulum; rrule clocks against
+dateutil's own rrule; a cron clock with a holiday calendar against the same without; CLI cold starts.
 
     .venv/bin/python benchmarks/next_fires.py [--events 100000] [--runs 10]
 
@@ -172,6 +173,81 @@ def fire_rows(events: int) -> list[list[str]]:
     return table
 
 
+RRULES = [
+    ("rrule last weekday of the month", "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1"),
+    ("rrule 3 times a weekday", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,12,17;BYMINUTE=0"),
+    ("rrule every 10 minutes", "FREQ=MINUTELY;INTERVAL=10"),
+]
+
+
+def rrule_rows(events: int) -> list[list[str]]:
+    """µs per fire: RRuleClock.fires and a next_fire walk against iterating dateutil's rrule
+    with the same aware DTSTART (its own output: aware datetimes in the zone)."""
+    from itertools import islice
+
+    from dateutil.rrule import rrulestr
+
+    from clocks.rrule import RRuleClock
+
+    first = START.replace(hour=18, second=0, tzinfo=None)
+    table = []
+    for label, rule in RRULES:
+        clock = RRuleClock(name="bench", rule=rule, start=first, timezone=ZONE_NAME)
+
+        def oracle(rule: str = rule) -> list[datetime]:
+            return list(islice(iter(rrulestr(rule, dtstart=first.replace(tzinfo=ZONE))), events))
+
+        def iterate(clock: RRuleClock = clock) -> list[datetime]:
+            return list(islice(clock.fires(START), events))
+
+        base, expected = timed(oracle)
+        ours, got = timed(iterate)
+        walked, stepped = timed(_walk(clock, events))
+        same = got == stepped == [moment.astimezone(UTC) for moment in expected]
+        table.append(
+            [
+                label,
+                f"{ours / events * 1e6:.2f}",
+                f"{walked / events * 1e6:.2f}",
+                f"{base / events * 1e6:.2f}",
+                f"{ours / base:.2f}",
+                f"{walked / base:.2f}",
+                "same fires as dateutil" if same else "fires differ from dateutil",
+            ]
+        )
+    return table
+
+
+def calendar_rows(events: int) -> list[list[str]]:
+    """µs per fire of a next_fire walk: a cron clock with the US holiday calendar (skip, and
+    next_business_day) against the same cron clock without one."""
+    from clocks.calendar import Calendar, Filters
+    from clocks.cron import CronClock
+    from clocks.filters import FilteredClock
+    from scheduler.config.calendars import holiday_dates
+    from scheduler.config.values import Section
+
+    years = range(START.year, START.year + events // 200 + 2)
+    closed = holiday_dates(Section("bench", "calendars.us", {}, []), "US", years) or {}
+    calendar = Calendar("us", closed=closed)
+    table = []
+    for expression in ("0 9 * * *", "*/15 * * * *"):
+        plain = CronClock(name="bench", expression=expression, timezone=ZONE_NAME)
+        base, _ = timed(_walk(plain, events))
+        for policy in ("skip", "next_business_day"):
+            clock = FilteredClock.wrap(plain, Filters(calendar=calendar, on_closed_day=policy))
+            ours, _ = timed(_walk(clock, events))
+            table.append(
+                [
+                    f"cron {expression} + calendar us ({policy})",
+                    f"{ours / events * 1e6:.2f}",
+                    f"{base / events * 1e6:.2f}",
+                    f"{ours / base:.2f}",
+                ]
+            )
+    return table
+
+
 def cold_starts(runs: int) -> list[list[str]]:
     clockd = str(ROOT / ".venv" / "bin" / "clockd")
     if not Path(clockd).exists():
@@ -239,6 +315,26 @@ def main(argv: list[str] | None = None) -> int:
         "note",
     ]
     print(render(header, fire_rows(options.events)))
+    rrule_events = max(1, options.events // 10)
+    print(
+        f"\nrrule clocks, {rrule_events} fires, {ZONE_NAME}, µs per fire "
+        "(ratio = clocks / iterating dateutil's rrule; target <= 1.0)\n"
+    )
+    rrule_header = [
+        "rule",
+        "clocks fires()",
+        "clocks next_fire walk",
+        "dateutil",
+        "fires()/dateutil",
+        "walk/dateutil",
+        "note",
+    ]
+    print(render(rrule_header, rrule_rows(rrule_events)))
+    print(
+        f"\nA holiday calendar, {rrule_events} fires, µs per fire of a next_fire walk "
+        "(ratio = with / without; target <= 1.5)\n"
+    )
+    print(render(["clock", "with calendar", "without", "ratio"], calendar_rows(rrule_events)))
     print(f"\nCold start, median of {options.runs} runs, ms\n")
     print(render(["command", "median ms", "vs python -c pass", "error"], cold_starts(options.runs)))
     return 0

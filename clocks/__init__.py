@@ -17,18 +17,38 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from clocks.calendar import Calendar, Filters
     from clocks.cron import CronClock
     from clocks.dates import DatesClock
     from clocks.errors import ClockError
+    from clocks.filters import FilteredClock, Outcome
     from clocks.interval import IntervalClock
     from clocks.parameters import ParameterSet
+    from clocks.rrule import RRuleClock
     from clocks.schedule import Schedule
 
-__all__ = ["ClockError", "CronClock", "DatesClock", "IntervalClock", "ParameterSet", "Schedule"]
+__all__ = [
+    "Calendar",
+    "ClockError",
+    "CronClock",
+    "DatesClock",
+    "FilteredClock",
+    "Filters",
+    "IntervalClock",
+    "Outcome",
+    "ParameterSet",
+    "RRuleClock",
+    "Schedule",
+]
 
 # Public name → the module that defines it.
 _FACE = {
+    "Calendar": "clocks.calendar",
     "ClockError": "clocks.errors",
+    "FilteredClock": "clocks.filters",
+    "Filters": "clocks.calendar",
+    "Outcome": "clocks.filters",
+    "RRuleClock": "clocks.rrule",
     "CronClock": "clocks.cron",
     "DatesClock": "clocks.dates",
     "IntervalClock": "clocks.interval",

@@ -17,7 +17,7 @@ from clocks.base import Clock
 if TYPE_CHECKING:
     from clocks.parameters import ParameterSet
 
-__all__ = ["Fire", "Schedule", "merge_fires"]
+__all__ = ["Fate", "Fire", "Schedule", "merge_fates", "merge_fires"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,53 @@ def merge_fires(
 
 
 @dataclass(frozen=True)
+class Fate:
+    """What became of one of a clock's own times (spec 2.5, `next --show-skipped`): fired at
+    `time` (moved from `original` when they differ), or removed (`kept` False) for `reason`."""
+
+    time: datetime
+    clock: Clock
+    original: datetime
+    reason: str | None = None
+    kept: bool = True
+    parameters: dict[str, Any] | None = None
+
+    @property
+    def moved(self) -> bool:
+        return self.kept and self.time != self.original
+
+
+def _clock_fates(clock: Clock, after: datetime) -> Iterator[Fate]:
+    outcomes = getattr(clock, "outcomes", None)
+    if outcomes is None:  # a clock without calendar, exclude or between
+        for fire in clock.fires(after):
+            yield Fate(time=fire, clock=clock, original=fire)
+        return
+    for outcome in outcomes(after):
+        if outcome.time is None:
+            yield Fate(outcome.original, clock, outcome.original, outcome.reason, kept=False)
+        else:
+            yield Fate(outcome.time, clock, outcome.original, outcome.reason)
+
+
+def merge_fates(clocks: Iterable[Clock], after: datetime) -> Iterator[Fate]:
+    """Like `merge_fires`, with the removed fires too (at their own time) and the moved ones
+    saying where from. The kept ones are exactly `merge_fires`'s."""
+    streams = [
+        _positioned(_clock_fates(clock, after), position)
+        for position, clock in enumerate(clocks)
+        if clock.enabled
+    ]
+    for _, _, fate in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+        yield fate
+
+
+def _positioned(fates: Iterator[Fate], position: int) -> Iterator[tuple[datetime, int, Fate]]:
+    for fate in fates:
+        yield fate.time, position, fate
+
+
+@dataclass(frozen=True)
 class Schedule:
     """A job's clocks and parameter declarations: fires with fully resolved parameters.
 
@@ -85,3 +132,20 @@ class Schedule:
                 resolvers[id(fire.clock)] = resolver
             resolved = resolver.resolve(fire.time)
             yield Fire(time=fire.time, clock=fire.clock, parameters=resolved.values)
+
+    def fates(self, after: datetime) -> Iterator[Fate]:
+        """`merge_fates` of the clocks, each kept one carrying its resolved values."""
+        from dataclasses import replace
+
+        from clocks.resolution import Resolver
+
+        resolvers: dict[int, Resolver] = {}
+        for fate in merge_fates(self.clocks, after):
+            if not fate.kept:
+                yield fate
+                continue
+            resolver = resolvers.get(id(fate.clock))
+            if resolver is None:
+                resolver = Resolver.for_clock(self.job_name, self.parameters, fate.clock)
+                resolvers[id(fate.clock)] = resolver
+            yield replace(fate, parameters=resolver.resolve(fate.time).values)

@@ -66,8 +66,13 @@ def upcoming_fires(
     clock_name: str | None = None,
     now: datetime,
     anchors: Mapping[tuple[str, str], datetime] | None = None,
+    show_skipped: bool = False,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The next `count` fires strictly after `after` (default `now`), and notes for people.
+
+    With `show_skipped`, the fires that calendar, exclude and between removed come too, at
+    their own time, as `{"time", "clock", "skipped": REASON}` (at most MAX_SKIPPED_LISTED), and
+    moved ones carry `"moved_from"` and `"reason"` (spec 2.5); `count` counts kept fires.
 
     Each fire is `{"time": ISO in the clock's zone, "clock": name, "parameters": {...}}`
     with secrets masked. A naive `after` is wall time in each clock's own zone (a date: its
@@ -98,9 +103,74 @@ def upcoming_fires(
         zone = get_zone(clock.timezone)
         since = now if after is None else to_instant(after, zone)
         schedule = Schedule(job.name, [clock], job.parameters)
-        streams.append(_entries(schedule, since, position, zone, secrets, count))
-    entries = [entry for _, _, entry in islice(heapq.merge(*streams), count)]
+        if show_skipped:
+            streams.append(_fate_entries(schedule, since, position, zone, secrets, count))
+        else:
+            streams.append(_entries(schedule, since, position, zone, secrets, count))
+    if not show_skipped:
+        return [entry for _, _, entry in islice(heapq.merge(*streams), count)], notes
+    entries: list[dict[str, Any]] = []
+    kept = skipped = 0
+    for _, _, entry in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+        if "skipped" in entry:
+            skipped += 1
+            if skipped > MAX_SKIPPED_LISTED:
+                notes.append(
+                    f"more than {MAX_SKIPPED_LISTED} removed fires: the rest are not listed"
+                )
+                break
+        else:
+            kept += 1
+        entries.append(entry)
+        if kept >= count:
+            break
     return entries, notes
+
+
+MAX_SKIPPED_LISTED = 1000
+
+
+def _fate_entries(
+    schedule: Schedule,
+    since: datetime,
+    position: int,
+    zone: ZoneInfo,
+    secrets: set[str],
+    count: int,
+) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
+    """`_entries` with the removed and moved fires said (spec 2.5)."""
+    from clocks.parameters import ParameterError
+
+    clock = schedule.clocks[0]
+    fates = schedule.fates(since)
+    kept = skipped = 0
+    while kept < count and skipped <= MAX_SKIPPED_LISTED:
+        try:
+            fate = next(fates, None)
+        except ParameterError as error:
+            raise UserError(
+                f"job '{schedule.job_name}': clock '{clock.name}': a fire cannot get its "
+                f"parameters: {error}"
+            ) from None
+        if fate is None:
+            return
+        entry: dict[str, Any] = {
+            "time": fate.time.astimezone(zone).isoformat(),
+            "clock": clock.name,
+        }
+        if not fate.kept:
+            skipped += 1
+            entry["skipped"] = fate.reason
+        else:
+            kept += 1
+            entry["parameters"] = {
+                name: (MASK if name in secrets else value)
+                for name, value in (fate.parameters or {}).items()
+            }
+            if fate.moved:
+                entry["moved_from"] = fate.original.astimezone(zone).isoformat()
+                entry["reason"] = fate.reason
+        yield fate.time, position, entry
 
 
 def _entries(
@@ -174,6 +244,11 @@ def _show_value(value: Any) -> str:
     help="List fires strictly after this time (default now); without offset it is in each clock's zone.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of fires.")
+@click.option(
+    "--show-skipped",
+    is_flag=True,
+    help="Also list the fires that calendar, exclude and between removed or moved, with the reason.",
+)
 @config_option
 def next_(
     job_name: str,
@@ -181,6 +256,7 @@ def next_(
     count: int,
     after: str | None,
     as_json: bool,
+    show_skipped: bool,
     config_path: str | None,
 ) -> None:
     """Show upcoming fires of JOB with their resolved parameters.
@@ -206,7 +282,13 @@ def next_(
     states, unread = stored_clock_states(config)
     anchors = {key: state.anchor for key, state in states.items() if state.anchor is not None}
     entries, notes = upcoming_fires(
-        job, after=after_time, count=count, clock_name=clock_name, now=now, anchors=anchors
+        job,
+        after=after_time,
+        count=count,
+        clock_name=clock_name,
+        now=now,
+        anchors=anchors,
+        show_skipped=show_skipped,
     )
     notes.extend(mark_paused(entries, job, states))
     if unread and any(clock.needs_anchor for clock in job.clocks):
@@ -223,14 +305,28 @@ def next_(
         (
             entry["time"],
             entry["clock"] + (" (paused)" if entry.get("paused") else ""),
-            "  ".join(f"{k}={_show_value(v)}" for k, v in entry["parameters"].items()),
+            "  ".join(f"{k}={_show_value(v)}" for k, v in entry.get("parameters", {}).items()),
         )
         for entry in entries
     ]
     since = after or now.isoformat()
+    title = f"next fires of job '{job.name}' after {since}"
+    if not show_skipped:
+        print_table(("time", "clock", "parameters"), rows, title=title)
+        return
+    notes_column = [_fate_note(entry) for entry in entries]
     print_table(
-        ("time", "clock", "parameters"), rows, title=f"next fires of job '{job.name}' after {since}"
+        ("time", "clock", "parameters", "note"),
+        [(*row, note) for row, note in zip(rows, notes_column, strict=True)],
+        title=title,
     )
+
+
+def _fate_note(entry: dict[str, Any]) -> str:
+    """`skipped: closed: Thanksgiving Day (US)`, `moved from 2026-02-01 (closed: Sunday)`."""
+    if "skipped" in entry:
+        return f"skipped: {entry['skipped']}"
+    return entry.get("reason") or ""
 
 
 # -- what the daemon stored (read-only) --------------------------------------------------------

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from clocks.base import Clock
+    from clocks.calendar import Calendar
     from clocks.parameters import ParameterSet
     from scheduler.models import ExecutorSettings
 
@@ -42,6 +43,7 @@ def build_job(
     now: datetime,
     warnings: list[Problem] | None = None,
     executors: Mapping[str, ExecutorSettings] | None = None,
+    calendars: Mapping[str, Calendar | None] | None = None,
 ) -> Job | None:
     """The job declared by `table` in `file`; None when it has problems (recorded).
     Warnings (valid but risky: a template in a shell's script) go to `warnings`."""
@@ -93,9 +95,13 @@ def build_job(
     if warnings is not None:
         _warn_shell_templates(section, warnings)
     first_fires: dict[str, tuple[datetime, datetime | None]] = {}
-    clocks = _build_clocks(section, name, daemon, parameters, broken, now, first_fires)
+    clocks = _build_clocks(
+        section, name, daemon, parameters, broken, now, first_fires, calendars or {}
+    )
     if parameters is not None and not broken and clocks == ():
         _check_defaults(section, name, daemon, parameters, now)
+    if warnings is not None and clocks:
+        _warn_ended(section, clocks, first_fires, warnings)
     if section.seen_problem or broken or parameters is None or clocks is None:
         return None
     return Job(
@@ -186,6 +192,27 @@ def _check_templates(section: Section, parameter_names: set[str]) -> None:
                 section.report(error.message, where)
 
 
+def _warn_ended(
+    section: Section,
+    clocks: tuple[Clock, ...],
+    first_fires: Mapping[str, tuple[datetime, datetime | None]],
+    warnings: list[Problem],
+) -> None:
+    """Spec 2.5: an rrule clock, or one under calendar/exclude/between, whose fires all lie in
+    the past is a warning, not a refusal (its rules are fine; their time is over)."""
+    for index, clock in enumerate(clocks):
+        ruled = clock.kind == "rrule" or hasattr(clock, "filters")
+        if ruled and clock.name in first_fires and first_fires[clock.name][1] is None:
+            warnings.append(
+                Problem(
+                    section.file,
+                    f"{section.path}.clocks[{index}]",
+                    "all its fires lie in the past: it will not fire again",
+                    clock.name,
+                )
+            )
+
+
 def _warn_shell_templates(section: Section, warnings: list[Problem]) -> None:
     """A template inside the script string of `sh -c` & co. in command or hooks."""
     from scheduler.config.shell import shell_warnings
@@ -206,6 +233,7 @@ def _build_clocks(
     broken: set[str],
     now: datetime,
     first_fires: dict[str, tuple[datetime, datetime | None]] | None = None,
+    calendars: Mapping[str, Calendar | None] | None = None,
 ) -> tuple[Clock, ...] | None:
     if not section.has("clocks"):
         return ()
@@ -232,7 +260,9 @@ def _build_clocks(
             where.report(f"expected a table, got {describe(table)}")
             failed = True
             continue
-        clock = build_clock(where, index, default_timezone=daemon.timezone)
+        clock = build_clock(
+            where, index, default_timezone=daemon.timezone, calendars=calendars, now=now
+        )
         name = where.table.get("name", f"clock-{index + 1}")
         if isinstance(name, str):
             if name in first_index:

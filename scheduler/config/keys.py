@@ -5,8 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-TOP_KEYS = ("daemon", "executors", "jobs")
-INCLUDED_TOP_KEYS = ("jobs",)
+TOP_KEYS = ("daemon", "executors", "calendars", "jobs")
+INCLUDED_TOP_KEYS = ("jobs", "calendars")
 
 DAEMON_KEYS = (
     "database",
@@ -58,7 +58,7 @@ JOB_KEYS = (
     "resources",
 )
 
-CLOCK_KINDS = ("interval", "cron", "at")
+CLOCK_KINDS = ("interval", "cron", "at", "rrule")
 
 CLOCK_KEYS = (
     "name",
@@ -71,6 +71,10 @@ CLOCK_KEYS = (
     "jitter",
     "enabled",
     "labels",
+    "calendar",
+    "on_closed_day",
+    "between",
+    "exclude",
 )
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from scheduler.config.calendars import build_calendars
 from scheduler.config.executors import build_executors, check_public_url
 from scheduler.config.find import find_config_path
 from scheduler.config.jobs import build_job, job_path, sample_now
@@ -74,12 +75,26 @@ def load_config(
         for key in included_document:
             if key == "daemon":
                 section.report(
-                    "[daemon] settings belong in the main file; an included file holds only [jobs.*]"
+                    "[daemon] settings belong in the main file; an included file holds only [jobs.*] and [calendars.*]"
                 )
             elif key not in INCLUDED_TOP_KEYS:
-                section.report(f"unknown key '{key}': an included file holds only [jobs.*] tables")
+                section.report(
+                    f"unknown key '{key}': an included file holds only [jobs.*] and [calendars.*] tables"
+                )
         sources.append((shown, included.absolute(), included_document))
 
+    calendar_tables = [
+        Section(
+            shown,
+            "calendars",
+            Section(shown, "", content, problems).table_of("calendars"),
+            problems,
+        )
+        for shown, _, content in sources
+    ]
+    calendars = (
+        build_calendars(calendar_tables, moment) if any(s.table for s in calendar_tables) else {}
+    )
     jobs = {}
     declared_in: dict[str, str] = {}
     for shown, source, content in sources:
@@ -106,6 +121,7 @@ def load_config(
                 now=moment,
                 warnings=warnings,
                 executors=executors,
+                calendars=calendars,
             )
             if job is not None:
                 jobs[name] = job

@@ -51,6 +51,54 @@ def describe_job(
     }
 
 
+NEXT_FIRES = 5  # kept fires a clock lists in GET /api/v1/jobs/{job} and on the job page
+MAX_SKIPPED = 50  # removed fires listed with them, at most
+
+
+def next_fates(clock: Clock, after: datetime, count: int = NEXT_FIRES) -> list[dict[str, Any]]:
+    """A clock's next `count` fires after `after`, with the fires its calendar, exclude and
+    between removed or moved in between (spec 2.5): `{"time"}`, `{"time", "moved_from",
+    "reason"}` or `{"time", "skipped"}`, times in the clock's zone."""
+    from clocks.localtime import get_zone
+    from clocks.schedule import merge_fates
+
+    zone = get_zone(clock.timezone)
+    entries: list[dict[str, Any]] = []
+    kept = skipped = 0
+    for fate in merge_fates([clock], after):
+        entry: dict[str, Any] = {"time": fate.time.astimezone(zone).isoformat()}
+        if not fate.kept:
+            skipped += 1
+            if skipped > MAX_SKIPPED:
+                break
+            entry["skipped"] = fate.reason
+        else:
+            kept += 1
+            if fate.moved:
+                entry["moved_from"] = fate.original.astimezone(zone).isoformat()
+                entry["reason"] = fate.reason
+        entries.append(entry)
+        if kept >= count:
+            break
+    return entries
+
+
+def add_next_fates(
+    described: dict[str, Any], job: Job, book: ClockBook, now: datetime
+) -> dict[str, Any]:
+    """`described` (a job's API shape) with each clock's `next_fires` (`next_fates`): the fires
+    removed or moved by calendar, exclude and between among them. Empty for a disabled clock."""
+    for shown, clock in zip(described["clocks"], job.clocks, strict=True):
+        fires: list[dict[str, Any]] = []
+        if job.enabled and clock.enabled:
+            try:
+                fires = next_fates(book.effective(job.name, clock), now)
+            except Exception:  # a clock that cannot say (unanchored without a store) shows none
+                fires = []
+        shown["next_fires"] = fires
+    return described
+
+
 def clock_keys(described: Iterable[Mapping[str, Any]]) -> list[Key]:
     return [(job["name"], clock["name"]) for job in described for clock in job["clocks"]]
 

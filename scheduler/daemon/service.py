@@ -118,7 +118,11 @@ class Service:
         return [self._describe(job) for job in self.config.jobs.values()]
 
     def job(self, name: str) -> dict[str, Any]:
-        return self._describe(self._job(name))
+        """One job as `_describe` gives it, each clock with its `next_fires` (spec 2.5)."""
+        from scheduler.daemon.overview import add_next_fates
+
+        job = self._job(name)
+        return add_next_fates(self._describe(job), job, self.book, self.time_source.now())
 
     def _describe(self, job: Job) -> dict[str, Any]:
         from scheduler.daemon.overview import describe_job

@@ -460,7 +460,8 @@ def test_check_reports_every_problem_of_one_clock(
         f"{path}: jobs.report.clocks[0] (\"a\"): parameter 'x': -1 is less than the minimum "
         "of 0 (for a fire at 2030-01-01T00:00:00+00:00)",
         f"{path}: jobs.report.clocks[1] (\"b\"): unknown key 'retires': allowed keys are name, "
-        "interval, cron, at, timezone, start, end, parameters, catchup, jitter, enabled, labels",
+        "interval, cron, at, rrule, timezone, start, end, parameters, catchup, jitter, enabled, "
+        "labels, calendar, on_closed_day, between, exclude",
         f"{path}: jobs.report.clocks[1] (\"b\"): invalid cron expression '61 * * * *': "
         "minute 61 is out of range 0-59",
     ]

@@ -12,7 +12,19 @@ import pytest
 import clocks
 from tests.conftest import ROOT
 
-FACE = ["ClockError", "CronClock", "DatesClock", "IntervalClock", "ParameterSet", "Schedule"]
+FACE = [
+    "Calendar",
+    "ClockError",
+    "CronClock",
+    "DatesClock",
+    "FilteredClock",
+    "Filters",
+    "IntervalClock",
+    "Outcome",
+    "ParameterSet",
+    "RRuleClock",
+    "Schedule",
+]
 
 
 def test_the_face_names_what_it_exports() -> None:

@@ -93,11 +93,11 @@ REFUSALS = [
     ),
     (
         JOB + '[[jobs.report.clocks]]\nname = "a"\n',
-        'clockd.toml: jobs.report.clocks[0] ("a"): needs exactly one of interval, cron or at: none given',
+        'clockd.toml: jobs.report.clocks[0] ("a"): needs exactly one of interval, cron, at or rrule: none given',
     ),
     (
         JOB + '[[jobs.report.clocks]]\ncron = "@daily"\nat = ["2026-01-01T00:00:00"]\n',
-        "clockd.toml: jobs.report.clocks[0]: needs exactly one of interval, cron or at: cron and at given",
+        "clockd.toml: jobs.report.clocks[0]: needs exactly one of interval, cron, at or rrule: cron and at given",
     ),
     (
         JOB
@@ -256,7 +256,8 @@ def test_unknown_key_without_a_close_match_lists_the_allowed_keys(tmp_path: Path
     lines = problems_in(tmp_path, JOB + "[[jobs.report.clocks]]\ncron = '@daily'\nzzz = 1\n")
     assert lines == [
         "clockd.toml: jobs.report.clocks[0]: unknown key 'zzz': allowed keys are name, interval, cron, at, "
-        "timezone, start, end, parameters, catchup, jitter, enabled, labels"
+        "rrule, timezone, start, end, parameters, catchup, jitter, enabled, labels, calendar, "
+        "on_closed_day, between, exclude"
     ]
 
 
@@ -267,7 +268,7 @@ def test_it_refuses_duplicate_jobs_across_included_files(tmp_path: Path) -> None
     (tmp_path / "clockd.toml").write_text('[daemon]\ninclude = ["jobs.d/*.toml"]\n' + JOB)
     lines = [line.replace(f"{tmp_path}/", "") for line in problems_of(tmp_path / "clockd.toml")]
     assert lines == [
-        "jobs.d/b.toml: [daemon] settings belong in the main file; an included file holds only [jobs.*]",
+        "jobs.d/b.toml: [daemon] settings belong in the main file; an included file holds only [jobs.*] and [calendars.*]",
         "jobs.d/a.toml: jobs.report: job 'report' is already defined in clockd.toml: job names are unique across files",
         "jobs.d/b.toml: jobs.report: job 'report' is already defined in clockd.toml: job names are unique across files",
     ]
