@@ -278,10 +278,12 @@ class FilteredClock(Clock):
                     - _ONE_SECOND
                 )
                 continue
-            moment, reason = self._decide(following)
-            if moment == following:
+            decided, reason = self._decide(following)
+            if decided == following:
                 return following
-            if not self.filters.calendar.is_open(own_day):  # type: ignore[union-attr]
+            calendar = self.filters.calendar
+            assert calendar is not None  # `_moves`: only a clock with a calendar walks here
+            if not calendar.is_open(own_day):
                 # Its fires are moved onto a landing day, met on the way: past the closed days.
                 cursor = self._past_day(following, closed_too=True)
             elif reason == "excluded" and own_day in self.filters.exclude_days:
