@@ -11,7 +11,6 @@ import pytest
 
 from tests.helpers import DaemonProcess
 from tests.web.test_api import wait_for_api
-from tests.web.test_ui_browser import browser, chromium_path, page  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -43,7 +42,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
 
 
 def test_the_job_page_says_which_fires_are_removed_and_why(
-    page: object,  # noqa: F811 - the fixture
+    page: object,
     daemon: DaemonProcess,
 ) -> None:
     from playwright.sync_api import expect
