@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from scheduler.errors import UserError
+from scheduler.storage.pruning import PruneRule, PruneStep
 from scheduler.storage.records import ClockState, LogLine, NewRun, RunRecord
 
 __all__ = [
@@ -122,6 +123,17 @@ class RunStore(Protocol):
     def read_log(
         self, run_id: int, *, after_seq: int = 0, limit: int | None = None
     ) -> list[LogLine]: ...
+
+    # --- retention (storage/pruning.py) ----------------------------------------------------
+    def prune_runs(self, rule: PruneRule) -> PruneStep:
+        """One small transaction deleting finished runs `rule` drops, with their logs (at
+        most `pruning.RUNS_A_STEP` runs and `LOG_LINES_A_STEP` lines); never an unfinished
+        run or one that has a child. Call again while the step says `more`."""
+        ...
+
+    def run_clocks(self, job: str) -> list[str | None]:
+        """The clocks `job` has runs of; None for its runs without a clock."""
+        ...
 
     # --- clock state -----------------------------------------------------------------------
     def clock_state(self, job: str, clock: str) -> ClockState: ...
