@@ -1,0 +1,110 @@
+"""The history pruner: deletes what the retention rules drop, in the background.
+
+Rules: `[daemon] keep_runs_for` (finished runs older than that) and each job's `keep_runs`
+(the latest N runs of each of its clocks; its runs without a clock count as one more
+"clock"). Which runs may go is the store's business (`storage/pruning.py`: never an
+unfinished run nor a parent of a remaining run).
+
+A pass runs at start-up and then every `every` seconds. Each step is one small transaction
+queued on the daemon's `StoreWriter` like any other write (so it is in order with the run
+writes, retried while the store refuses writes, and on SQLite it runs on the loop between
+fires); between steps the pruner sleeps `pause`, so a due fire never waits behind more than
+one step. Jobs' `keep_runs` follow reloads; `keep_runs_for` is read at start, as every
+`[daemon]` key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from scheduler.storage.pruning import PruneRule
+
+if TYPE_CHECKING:
+    from scheduler.models import Job
+    from scheduler.storage.writer import StoreWriter
+    from scheduler.timesource import TimeSource
+
+log = logging.getLogger("clockd.pruner")
+
+PRUNE_EVERY = 60.0  # seconds between passes
+STEP_PAUSE = 0.02  # seconds between two steps: what came due meanwhile goes first
+
+
+def age_rule(keep_runs_for: timedelta | None, now: datetime) -> list[PruneRule]:
+    return [] if keep_runs_for is None else [PruneRule(created_before=now - keep_runs_for)]
+
+
+def count_rules(job: Job, clocks: Iterable[str | None]) -> list[PruneRule]:
+    if job.keep_runs is None:
+        return []
+    return [PruneRule(job=job.name, clock=clock, keep=job.keep_runs) for clock in clocks]
+
+
+class Pruner:
+    """See the module docstring. `pruned`: runs deleted since start (metrics)."""
+
+    def __init__(
+        self,
+        writer: StoreWriter,
+        jobs: Callable[[], dict[str, Job]],
+        keep_runs_for: timedelta | None,
+        time_source: TimeSource,
+        *,
+        every: float = PRUNE_EVERY,
+        pause: float = STEP_PAUSE,
+    ) -> None:
+        self.writer = writer
+        self.jobs = jobs
+        self.keep_runs_for = keep_runs_for
+        self.time_source = time_source
+        self.every = every
+        self.pause = pause
+        self.pruned = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="pruner")
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.prune_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a pass that fails is tried again next time
+                log.warning("pruning history failed: %s; next try in %.0fs", error, self.every)
+            await asyncio.sleep(self.every)
+
+    async def prune_once(self) -> int:
+        """One pass over every rule; the number of runs deleted."""
+        rules = age_rule(self.keep_runs_for, self.time_source.now())
+        for job in list(self.jobs().values()):
+            if job.keep_runs is not None:
+                name = job.name
+                clocks = await self.writer.call(
+                    lambda store, name=name: store.run_clocks(name), "clocks to prune"
+                )
+                rules.extend(count_rules(job, clocks))
+        deleted = 0
+        for rule in rules:
+            while True:
+                step = await self.writer.call(
+                    lambda store, rule=rule: store.prune_runs(rule), "prune history"
+                )
+                deleted += step.runs
+                self.pruned += step.runs
+                if not step.more:
+                    break
+                await asyncio.sleep(self.pause)
+            await asyncio.sleep(0)
+        if deleted:
+            log.info("pruned runs=%d rules=%d", deleted, len(rules))
+        return deleted
