@@ -298,6 +298,7 @@ class Executor:
         record = run.record
         try:
             outcome = await self._attempts(run)
+            run.log.finish()  # the log's tail, after its marker when it was capped
             ended_at = self.time_source.now()
             await self._hooks(run.job, record, run.resolved, outcome, log=run.sink)
             self.writes.finish(record, ended_at=ended_at, **outcome.run_fields())
@@ -305,6 +306,7 @@ class Executor:
             log.info("run finished job=%s clock=%s run_id=%s state=%s", *args)
         except Exception as error:  # a bug here must not leave a run "running" forever
             log.exception("run failed inside clockd run_id=%s", run.id)
+            run.log.finish()
             now, text = self.time_source.now(), f"internal clockd error: {error!r}"
             self.writes.finish(record, state=RunState.failed, ended_at=now, error=text)
         finally:  # its slot is free: `_dispatch` starts the next run

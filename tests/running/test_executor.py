@@ -329,14 +329,16 @@ def test_a_nul_character_in_a_value_fails_the_run_with_a_phrased_error(tmp_path:
     scenario(tmp_path, body)
 
 
-def test_the_log_cap_truncates_with_a_mark(tmp_path: Path) -> None:
+def test_the_log_cap_keeps_the_first_and_last_lines_with_a_mark(tmp_path: Path) -> None:
     async def body(h: Harness) -> None:
-        run_id = h.submit(h.job(command=py("for i in range(5000): print('y' * 49)")))
+        # 5000 lines of 50 bytes through a 1000-byte cap: 10 lines of head, 10 of tail.
+        run_id = h.submit(h.job(command=py("for i in range(5000): print(f'{i:049d}')")))
         await h.executor.wait_idle()
         assert h.state(run_id) == "succeeded"
         lines = h.log(run_id)
-        assert lines[:20] == ["y" * 49] * 20
-        assert lines[20:] == ["[clockd: log truncated after 1000 bytes]"]
+        assert lines[:10] == [f"{i:049d}" for i in range(10)]
+        assert lines[10] == f"[clockd: … {5000 * 50 - 1000} bytes dropped …]"
+        assert lines[11:] == [f"{i:049d}" for i in range(4990, 5000)]
 
     scenario(tmp_path, body, max_log_bytes=1000)
 
