@@ -787,6 +787,27 @@ def test_a_python_target_gets_a_date_and_its_result_is_stored(tmp_path: Path) ->
     scenario(tmp_path, body)
 
 
+def test_a_result_over_the_cap_is_replaced_by_a_marker_never_stored_whole(tmp_path: Path) -> None:
+    async def body(h: Harness) -> None:
+        job = h.job(
+            parameters={"size": {"type": "integer"}},
+            target="tests.targets:big_result",
+            workdir=ROOT,
+        )
+        small = h.submit(job, {"size": 1000})
+        big = h.submit(job, {"size": 3 << 20})
+        await h.executor.wait_idle()
+        assert h.run(small).result == {"blob": "x" * 1000}
+        record = h.run(big)
+        assert record.state == "succeeded", h.log(big)
+        assert record.result is not None
+        assert set(record.result) == {"clockd"}
+        assert record.result["clockd"].startswith("result not stored: 3145740 bytes of JSON")
+        assert any("over the 1048576-byte cap" in line for line in h.log(big))
+
+    scenario(tmp_path, body)
+
+
 def test_a_python_target_that_raises_fails_with_its_traceback_in_the_log(tmp_path: Path) -> None:
     async def body(h: Harness) -> None:
         job = h.job(
