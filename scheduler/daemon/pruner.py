@@ -8,9 +8,12 @@ unfinished run nor a parent of a remaining run).
 A pass runs at start-up and then every `every` seconds. Each step is one small transaction
 queued on the daemon's `StoreWriter` like any other write (so it is in order with the run
 writes, retried while the store refuses writes, and on SQLite it runs on the loop between
-fires); between steps the pruner sleeps `pause`, so a due fire never waits behind more than
-one step. Jobs' `keep_runs` follow reloads; `keep_runs_for` is read at start, as every
-`[daemon]` key.
+fires), so a due fire never waits behind more than one step. Steps are kept short: the
+number of runs a step may delete starts small and follows how long steps take (halved when
+one takes over `STEP_TARGET`, doubled up to `pruning.RUNS_A_STEP` when well under it), and
+after each step the pruner waits at least as long as the step took (the loop spends at most
+half its time pruning). Jobs' `keep_runs` follow reloads; `keep_runs_for` is read at start,
+as every `[daemon]` key.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from scheduler.storage.pruning import PruneRule
+from scheduler.storage.pruning import RUNS_A_STEP, PruneRule
 
 if TYPE_CHECKING:
     from scheduler.models import Job
@@ -31,7 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("clockd.pruner")
 
 PRUNE_EVERY = 60.0  # seconds between passes
-STEP_PAUSE = 0.02  # seconds between two steps: what came due meanwhile goes first
+STEP_PAUSE = 0.02  # seconds between two steps at least: what came due meanwhile goes first
+STEP_TARGET = 0.01  # seconds a step should take
+FIRST_LIMIT = 50  # runs the first step may delete
+MIN_LIMIT = 10
 
 
 def age_rule(keep_runs_for: timedelta | None, now: datetime) -> list[PruneRule]:
@@ -64,6 +70,7 @@ class Pruner:
         self.every = every
         self.pause = pause
         self.pruned = 0
+        self.limit = FIRST_LIMIT  # runs the next step may delete (adapts to step times)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -96,15 +103,27 @@ class Pruner:
         deleted = 0
         for rule in rules:
             while True:
+                started = self.time_source.monotonic()
                 step = await self.writer.call(
-                    lambda store, rule=rule: store.prune_runs(rule), "prune history"
+                    lambda store, rule=rule, limit=self.limit: store.prune_runs(rule, limit),
+                    "prune history",
                 )
+                took = self.time_source.monotonic() - started
+                self._adapt(took)
                 deleted += step.runs
                 self.pruned += step.runs
                 if not step.more:
                     break
-                await asyncio.sleep(self.pause)
+                await asyncio.sleep(max(self.pause, took))
             await asyncio.sleep(0)
         if deleted:
             log.info("pruned runs=%d rules=%d", deleted, len(rules))
         return deleted
+
+    def _adapt(self, took: float) -> None:
+        """The next step's size from how long this one took (a step that waited for the
+        store to accept writes counts as slow, too: no harm in going gently then)."""
+        if took > STEP_TARGET:
+            self.limit = max(MIN_LIMIT, self.limit // 2)
+        elif took < STEP_TARGET / 2:
+            self.limit = min(RUNS_A_STEP, self.limit * 2)

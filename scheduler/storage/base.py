@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from scheduler.errors import UserError
-from scheduler.storage.pruning import PruneRule, PruneStep
+from scheduler.storage.pruning import RUNS_A_STEP, PruneRule, PruneStep
 from scheduler.storage.records import ClockState, LogLine, NewRun, RunRecord
 
 __all__ = [
@@ -125,9 +125,9 @@ class RunStore(Protocol):
     ) -> list[LogLine]: ...
 
     # --- retention (storage/pruning.py) ----------------------------------------------------
-    def prune_runs(self, rule: PruneRule) -> PruneStep:
+    def prune_runs(self, rule: PruneRule, limit: int = RUNS_A_STEP) -> PruneStep:
         """One small transaction deleting finished runs `rule` drops, with their logs (at
-        most `pruning.RUNS_A_STEP` runs and `LOG_LINES_A_STEP` lines); never an unfinished
+        most `limit` runs and `pruning.LOG_LINES_A_STEP` lines); never an unfinished
         run or one that has a child. Call again while the step says `more`."""
         ...
 

@@ -134,3 +134,21 @@ def test_a_daemon_prunes_at_start_up_and_counts_it_in_metrics(tmp_path: Path) ->
             assert reader.read_log(1) == []
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
         assert "clockd_runs_pruned_total 53.0" in metrics
+
+
+def test_steps_shrink_when_slow_and_grow_when_quick_within_bounds() -> None:
+    from scheduler.daemon import pruner as module
+    from scheduler.storage.pruning import RUNS_A_STEP
+
+    pruner = Pruner(None, lambda: {}, None, FixedTime(NOW))  # type: ignore[arg-type]
+    assert pruner.limit == module.FIRST_LIMIT
+    pruner._adapt(module.STEP_TARGET * 3)
+    assert pruner.limit == module.FIRST_LIMIT // 2
+    for _ in range(10):
+        pruner._adapt(1.0)
+    assert pruner.limit == module.MIN_LIMIT
+    pruner._adapt(module.STEP_TARGET * 0.75)  # near the target: unchanged
+    assert pruner.limit == module.MIN_LIMIT
+    for _ in range(10):
+        pruner._adapt(0.0)
+    assert pruner.limit == RUNS_A_STEP

@@ -32,7 +32,7 @@ from scheduler.storage.postgres.columns import (
 )
 from scheduler.storage.postgres.connection import ConnectOptions, describe, is_transient
 from scheduler.storage.postgres.session import Session
-from scheduler.storage.pruning import PruneRule, PruneStep, prune_step, run_clocks
+from scheduler.storage.pruning import RUNS_A_STEP, PruneRule, PruneStep, prune_step, run_clocks
 from scheduler.storage.records import ClockState, LogLine, NewRun, RunRecord, utc_now
 
 if TYPE_CHECKING:
@@ -325,7 +325,7 @@ class PostgresStore:
 
     # --- retention (storage/pruning.py) ----------------------------------------------------
 
-    def prune_runs(self, rule: PruneRule) -> PruneStep:
+    def prune_runs(self, rule: PruneRule, limit: int = RUNS_A_STEP) -> PruneStep:
         """One step; one daemon at a time prunes (a transaction-scoped advisory lock: two
         daemons deleting the same rows would only wait for each other)."""
 
@@ -335,7 +335,7 @@ class PostgresStore:
                     "SELECT pg_try_advisory_xact_lock(%s)", (PRUNE_LOCK,)
                 ).fetchone()[0]:  # type: ignore[index]
                     return PruneStep()
-                return prune_step(conn.execute, rule, mark="%s", time_value=millis)  # type: ignore[arg-type]
+                return prune_step(conn.execute, rule, mark="%s", time_value=millis, limit=limit)  # type: ignore[arg-type]
 
         return PruneStep() if self.fenced else self._call(prune)
 

@@ -33,7 +33,7 @@ from scheduler.storage.base import (
     StoreOpenError,
     StoreUnavailable,
 )
-from scheduler.storage.pruning import PruneRule, PruneStep, prune_step, run_clocks
+from scheduler.storage.pruning import RUNS_A_STEP, PruneRule, PruneStep, prune_step, run_clocks
 from scheduler.storage.records import ClockState, LogLine, NewRun, RunRecord, utc_now
 from scheduler.storage.sqlite.columns import (
     RUN_COLUMNS,
@@ -529,10 +529,10 @@ class SQLiteStore:
 
     # --- retention -------------------------------------------------------------------------
 
-    def prune_runs(self, rule: PruneRule) -> PruneStep:
+    def prune_runs(self, rule: PruneRule, limit: int = RUNS_A_STEP) -> PruneStep:
         """One small IMMEDIATE transaction of `storage/pruning.py`."""
         with self._write() as conn:
-            return prune_step(conn.execute, rule, mark="?", time_value=millis_text)
+            return prune_step(conn.execute, rule, mark="?", time_value=millis_text, limit=limit)
 
     def run_clocks(self, job: str) -> list[str | None]:
         with self._lock:
