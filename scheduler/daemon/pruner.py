@@ -35,6 +35,7 @@ log = logging.getLogger("clockd.pruner")
 
 PRUNE_EVERY = 60.0  # seconds between passes
 STEP_PAUSE = 0.02  # seconds between two steps at least: what came due meanwhile goes first
+MAX_STEP_PAUSE = 1.0  # but no longer (a step that waited for a failing store took long)
 STEP_TARGET = 0.01  # seconds a step should take
 FIRST_LIMIT = 50  # runs the first step may delete
 MIN_LIMIT = 10
@@ -114,7 +115,7 @@ class Pruner:
                 self.pruned += step.runs
                 if not step.more:
                     break
-                await asyncio.sleep(max(self.pause, took))
+                await asyncio.sleep(min(max(self.pause, took), MAX_STEP_PAUSE))
             await asyncio.sleep(0)
         if deleted:
             log.info("pruned runs=%d rules=%d", deleted, len(rules))

@@ -127,8 +127,8 @@ class RunStore(Protocol):
     # --- retention (storage/pruning.py) ----------------------------------------------------
     def prune_runs(self, rule: PruneRule, limit: int = RUNS_A_STEP) -> PruneStep:
         """One small transaction deleting finished runs `rule` drops, with their logs (at
-        most `limit` runs and `pruning.LOG_LINES_A_STEP` lines); never an unfinished
-        run or one that has a child. Call again while the step says `more`."""
+        most `limit` runs and ten log lines a run); never an unfinished run or one that has
+        a child. Call again while the step says `more` (storage/pruning.py)."""
         ...
 
     def run_clocks(self, job: str) -> list[str | None]:

@@ -76,10 +76,13 @@ def prune_step(
     mark: str,
     time_value: Callable[[datetime], Any],
     limit: int = RUNS_A_STEP,
-    log_limit: int = LOG_LINES_A_STEP,
+    log_limit: int | None = None,
 ) -> PruneStep:
     """One step of `rule` inside an open transaction. `mark` is the driver's placeholder
-    ("?" or "%s"), `time_value` turns a datetime into what the `created_at` column holds."""
+    ("?" or "%s"), `time_value` turns a datetime into what the `created_at` column holds.
+    `log_limit` defaults to as many log lines a run as LOG_LINES_A_STEP / RUNS_A_STEP."""
+    if log_limit is None:
+        log_limit = max(1, limit * LOG_LINES_A_STEP // RUNS_A_STEP)
     candidates = _candidates(execute, rule, mark, time_value, limit)
     if not candidates:
         return PruneStep()
