@@ -130,3 +130,21 @@ def test_run_clocks_names_each_clock_once_and_none_for_runs_without(store: RunSt
         _run(store, clock)
     _run(store, "z", job="other")
     assert store.run_clocks("report") == [None, "a", "b", "c"]
+
+
+def test_on_postgresql_one_daemon_prunes_at_a_time(postgres_url: str) -> None:
+    import psycopg
+
+    from scheduler.storage.postgres.store import PRUNE_LOCK
+
+    store = open_store(postgres_url)
+    try:
+        old = _run(store, created_at=OLD)
+        with psycopg.connect(postgres_url, autocommit=True) as other:
+            with other.transaction():  # another daemon in the middle of a step
+                other.execute("SELECT pg_advisory_xact_lock(%s)", (PRUNE_LOCK,))
+                assert store.prune_runs(PruneRule(created_before=CUTOFF)) == PruneStep()
+                assert store.get_run(old) is not None
+        assert store.prune_runs(PruneRule(created_before=CUTOFF)).runs == 1
+    finally:
+        store.close()
