@@ -405,6 +405,7 @@ class Daemon:
             lambda: self.config.jobs,
             self.config.daemon.keep_runs_for,
             self.time_source,
+            next_pass=lambda: getattr(self.scheduler, "next_pass", None),
         )
         self.service.pruner = self.pruner
         self.pruner.start()

@@ -12,7 +12,9 @@ fires), so a due fire never waits behind more than one step. Steps are kept shor
 number of runs a step may delete starts small and follows how long steps take (halved when
 one takes over `STEP_TARGET`, doubled up to `pruning.RUNS_A_STEP` when well under it), and
 after each step the pruner waits at least as long as the step took (the loop spends at most
-half its time pruning). Jobs' `keep_runs` follow reloads; `keep_runs_for` is read at start,
+half its time pruning). And no step starts when the scheduler's next pass (`next_pass`, the
+loop time of its timer) is near: the pruner waits until just after it, so that the fires
+due then are claimed first. Jobs' `keep_runs` follow reloads; `keep_runs_for` is read at start,
 as every `[daemon]` key.
 """
 
@@ -39,6 +41,8 @@ MAX_STEP_PAUSE = 1.0  # but no longer (a step that waited for a failing store to
 STEP_TARGET = 0.01  # seconds a step should take
 FIRST_LIMIT = 50  # runs the first step may delete
 MIN_LIMIT = 10
+FIRE_GUARD = 0.05  # seconds before the scheduler's next pass in which no step starts
+AFTER_FIRE = 0.03  # and after it, time for the fires it handles to be claimed
 
 
 def age_rule(keep_runs_for: timedelta | None, now: datetime) -> list[PruneRule]:
@@ -63,6 +67,7 @@ class Pruner:
         *,
         every: float = PRUNE_EVERY,
         pause: float = STEP_PAUSE,
+        next_pass: Callable[[], float | None] | None = None,
     ) -> None:
         self.writer = writer
         self.jobs = jobs
@@ -70,6 +75,7 @@ class Pruner:
         self.time_source = time_source
         self.every = every
         self.pause = pause
+        self.next_pass = next_pass
         self.pruned = 0
         self.limit = FIRST_LIMIT  # runs the next step may delete (adapts to step times)
         self._task: asyncio.Task[None] | None = None
@@ -104,6 +110,7 @@ class Pruner:
         deleted = 0
         for rule in rules:
             while True:
+                await self._keep_clear_of_fires()
                 started = self.time_source.monotonic()
                 step = await self.writer.call(
                     lambda store, rule=rule, limit=self.limit: store.prune_runs(rule, limit),
@@ -120,6 +127,20 @@ class Pruner:
         if deleted:
             log.info("pruned runs=%d rules=%d", deleted, len(rules))
         return deleted
+
+    async def _keep_clear_of_fires(self) -> None:
+        """Wait past the scheduler's next pass when it comes before a step would end."""
+        if self.next_pass is None:
+            return
+        loop = asyncio.get_running_loop()
+        for _ in range(3):  # a pass may arm the next one at once: look again, a few times
+            due = self.next_pass()
+            if due is None:
+                return
+            ahead = due - loop.time()
+            if ahead > FIRE_GUARD:
+                return
+            await asyncio.sleep(max(ahead, 0.0) + AFTER_FIRE)
 
     def _adapt(self, took: float) -> None:
         """The next step's size from how long this one took (a step that waited for the

@@ -129,14 +129,13 @@ async def run_hook(
         return
     waiting = asyncio.ensure_future(process.wait())
     done, _ = await asyncio.wait({waiting}, timeout=timeout.total_seconds())
-    if done:
-        limiter.finish()  # its tail, once it ended
     if not done:
         process.kill_group(signal.SIGKILL)
         await waiting
         limiter.finish()
         note(f"hook killed after {timeout.total_seconds():g}s")
         return
+    limiter.finish()  # the tail of its output, once it ended
     code = waiting.result()
     if code != 0:
         note(f"hook failed: {describe_exit(code)}")

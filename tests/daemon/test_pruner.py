@@ -4,6 +4,7 @@ real SQLite file, and a live daemon pruning at start-up (metrics count it)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -152,3 +153,36 @@ def test_steps_shrink_when_slow_and_grow_when_quick_within_bounds() -> None:
     for _ in range(10):
         pruner._adapt(0.0)
     assert pruner.limit == RUNS_A_STEP
+
+
+def test_no_step_starts_just_before_the_schedulers_next_pass(tmp_path: Path) -> None:
+    from scheduler.daemon import pruner as module
+
+    store = SQLiteStore.open(tmp_path / "clockd.db")
+    _runs(store, "job", "a", 3, NOW - timedelta(days=40))
+    step_times: list[float] = []
+    prune = store.prune_runs
+
+    def timed(rule, limit=module.RUNS_A_STEP):  # type: ignore[no-untyped-def]
+        step_times.append(time.monotonic())  # the loop's clock
+        return prune(rule, limit)
+
+    store.prune_runs = timed  # type: ignore[method-assign]
+
+    async def one_pass() -> tuple[float, int]:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + module.FIRE_GUARD / 2  # a pass comes before a step could end
+        writer = StoreWriter(store, loop=loop)
+        writer.start()
+        pruner = Pruner(
+            writer, lambda: {}, timedelta(days=30), FixedTime(NOW), next_pass=lambda: due
+        )
+        deleted = await pruner.prune_once()
+        writer.close(5)
+        return due, deleted
+
+    due, deleted = asyncio.run(one_pass())
+    assert deleted == 3
+    assert step_times
+    assert step_times[0] >= due + module.AFTER_FIRE
+    store.close()
