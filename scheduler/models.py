@@ -66,7 +66,8 @@ class DaemonSettings:
     shutdown_grace: timedelta = timedelta(seconds=30)
     log_format: Literal["text", "json"] = "text"
     max_parameters_bytes: int = 1024 * 1024
-    max_log_bytes: int = 10 * 1024 * 1024
+    max_log_bytes: int = 10 * 1024 * 1024  # a run's log past this keeps its head and tail
+    keep_runs_for: timedelta | None = None  # finished runs older than this are pruned
     catchup_limit: int = 100
     name: str | None = None  # this daemon's name among several (spec 8); None: the hostname
     # PostgreSQL's password as a secret reference ("file:/etc/clockd/db-password", "env:X")
@@ -109,6 +110,7 @@ class Job:
     retries: int = 0
     retry_delay: timedelta = timedelta(seconds=30)
     max_active_runs: int = 0
+    keep_runs: int | None = None  # the latest N runs per clock are kept (None: all)
     overlap: Overlap = "allow"
     run_name: str | None = None
     on_success: tuple[str, ...] = ()

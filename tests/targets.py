@@ -65,3 +65,8 @@ def sleep_for(seconds: float) -> str:
 
 def exit_with(code: int) -> None:
     sys.exit(code)
+
+
+def big_result(size: int) -> dict[str, Any]:
+    """A return value of about `size` bytes of JSON."""
+    return {"blob": "x" * size}

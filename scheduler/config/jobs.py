@@ -82,6 +82,7 @@ def build_job(
         "env": section.string_table("env"),
         "retries": section.integer("retries", 0, minimum=0),
         "max_active_runs": section.integer("max_active_runs", 0, minimum=0),
+        "keep_runs": section.integer("keep_runs", 0, minimum=1) or None,
         "overlap": section.choice("overlap", OVERLAP, "allow"),
         "run_name": section.string("run_name"),
         "on_success": section.strings("on_success", ()),

@@ -19,6 +19,7 @@ DAEMON_KEYS = (
     "include",
     "max_parameters_bytes",
     "max_log_bytes",
+    "keep_runs_for",
     "catchup_limit",
     "name",
     "database_password",
@@ -56,6 +57,7 @@ JOB_KEYS = (
     "clocks",
     "executor",
     "resources",
+    "keep_runs",
 )
 
 CLOCK_KINDS = ("interval", "cron", "at", "rrule")

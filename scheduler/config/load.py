@@ -254,7 +254,8 @@ def build_daemon(
         shutdown_grace=section.duration("shutdown_grace", timedelta(seconds=30)) or timedelta(0),
         log_format=section.choice("log_format", ("text", "json"), "text"),  # type: ignore[arg-type]
         max_parameters_bytes=section.integer("max_parameters_bytes", 1024 * 1024, minimum=1),
-        max_log_bytes=section.integer("max_log_bytes", 10 * 1024 * 1024, minimum=1),
+        max_log_bytes=section.size("max_log_bytes", 10 * 1024 * 1024, minimum=1),
+        keep_runs_for=section.duration("keep_runs_for", None, positive=True),
         catchup_limit=section.integer("catchup_limit", 100, minimum=1),
         name=_daemon_name(section),
         database_password=_database_password(section, database, folder),

@@ -18,6 +18,19 @@ from scheduler.problems import Problem
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
+# Sizes in binary units, as the spec says: KB MB GB are KiB MiB GiB.
+SIZE_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
+SIZE_UNITS.update({"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30})
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(text: str) -> int | None:
+    """ "10MB" → 10485760 (KB MB GB are KiB MiB GiB); None when `text` is not a size."""
+    match = _SIZE.match(text)
+    if match is None or match.group(2).upper() not in SIZE_UNITS:
+        return None
+    return int(float(match.group(1)) * SIZE_UNITS[match.group(2).upper()])
+
 
 def describe(value: Any) -> str:
     """A value as the user wrote it in TOML: 'two', 3, true, an array, a table."""
@@ -99,6 +112,29 @@ class Section:
             return default
         if minimum is not None and value < minimum:
             self.report(f"{value} is too small: the minimum is {minimum}", key)
+            return default
+        return value
+
+    def size(self, key: str, default: int, *, minimum: int = 1) -> int:
+        """A size in bytes: an integer, or a string such as "512KB", "10MB", "1GB"."""
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        if isinstance(value, str):
+            parsed = parse_size(value)
+            if parsed is None:
+                self.report(
+                    f"{describe(value)} is not a size: write a number of bytes or "
+                    "'512KB', '10MB', '1GB' (KB MB GB are KiB MiB GiB)",
+                    key,
+                )
+                return default
+            value = parsed
+        elif isinstance(value, bool) or not isinstance(value, int):
+            self._expect(key, "a size such as '10MB' or a number of bytes")
+            return default
+        if value < minimum:
+            self.report(f"{value} bytes is too small: the minimum is {minimum}", key)
             return default
         return value
 

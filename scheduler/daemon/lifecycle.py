@@ -107,6 +107,7 @@ class Daemon:
         self._last_counts: tuple[int, int] | None = None
         self._stop_grace: timedelta | None = None  # overrides shutdown_grace (taken over)
         self.cluster: Any = None  # daemon/cluster.py: this daemon among those of its database
+        self.pruner: Any = None  # daemon/pruner.py: history retention in the background
         if find_spec("scheduler.web.metrics") is not None:
             from scheduler.web import metrics
 
@@ -403,7 +404,21 @@ class Daemon:
         if self._exit_code == 0:
             freeze_heap()
             self.notifier.ready(self._status())
+        self._start_pruner()
         return True
+
+    def _start_pruner(self) -> None:
+        from scheduler.daemon.pruner import Pruner
+
+        self.pruner = Pruner(
+            self.writer,
+            lambda: self.config.jobs,
+            self.config.daemon.keep_runs_for,
+            self.time_source,
+            next_pass=lambda: getattr(self.scheduler, "next_pass", None),
+        )
+        self.service.pruner = self.pruner
+        self.pruner.start()
 
     def _subreaper(self) -> Subreaper | None:
         from scheduler.running.local.reaper import start_subreaper
@@ -597,6 +612,8 @@ class Daemon:
                     pass
         if self._pause_read is not None:
             self._pause_read.cancel()
+        if self.pruner is not None:
+            self.pruner.close()
         # Blocking is fine now: nothing else runs. Queued writes get a last chance.
         left = self.writer.close(STOP_WRITE_GRACE)
         if left:

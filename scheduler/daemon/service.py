@@ -86,6 +86,7 @@ class Service:
         self.health_checks: Callable[[], list[dict[str, Any]]] | None = None
         # Set by the daemon: this daemon among those sharing its database (daemon/cluster.py).
         self.cluster: Any = None
+        self.pruner: Any = None  # daemon/pruner.py, for the metrics (runs pruned)
 
     # -- lookups -----------------------------------------------------------------------------
 

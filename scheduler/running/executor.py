@@ -43,10 +43,9 @@ log = logging.getLogger("clockd.executor")
 
 
 class Executor:
-    """Runs runs (module docstring). `environ`: the daemon's environment, secrets resolve
-    from it; `hidden_env()`: what runs must not inherit (`environment.hidden_variables_of`);
-    `backend_for(job)`: each job's backend (`scheduler.running.backends`: a Dask executor's,
-    spec 9), None or no `backend_for` for the local one."""
+    """Runs runs (module docstring). `environ`: the daemon's, secrets resolve from it;
+    `hidden_env()`: what runs must not inherit; `backend_for(job)`: each job's backend
+    (`running/backends.py`; None or no `backend_for`: the local one)."""
 
     def __init__(
         self,
@@ -183,8 +182,7 @@ class Executor:
         return self._backend_for(job) or self.local
 
     def live_record(self, run_id: int) -> RunRecord | None:
-        """The record of a run this executor holds (pending, running, or ended and not yet
-        stored): newer than the store's row."""
+        """A run this executor holds (pending, running, ended but unstored): newer than stored."""
         run = self._queue.active.get(run_id)
         return run.record if run is not None else self.writes.unwritten(run_id)
 
@@ -260,10 +258,11 @@ class Executor:
     async def _execute(self, run: Run) -> None:
         record = run.record
         try:
-            started = partial(self._started, run)
+            on_started = partial(self._started, run)
             outcome = await retries.attempt_until_done(
-                run, self._first_attempt, started, self.writes
+                run, self._first_attempt, on_started, self.writes
             )
+            run.log.finish()  # the log's tail, after its marker when it was capped
             ended_at = self.time_source.now()
             await self._hooks(run.job, record, run.resolved, outcome, log=run.sink)
             self.writes.finish(record, ended_at=ended_at, **outcome.run_fields())
@@ -271,6 +270,7 @@ class Executor:
             log.info("run finished job=%s clock=%s run_id=%s state=%s", *args)
         except Exception as error:  # a bug here must not leave a run "running" forever
             log.exception("run failed inside clockd run_id=%s", run.id)
+            run.log.finish()
             now, text = self.time_source.now(), f"internal clockd error: {error!r}"
             self.writes.finish(record, state=RunState.failed, ended_at=now, error=text)
         finally:  # its slot is free: `_dispatch` starts the next run

@@ -133,8 +133,10 @@ async def run_hook(
     if not done:
         process.kill_group(signal.SIGKILL)
         await waiting
+        limiter.finish()
         note(f"hook killed after {timeout.total_seconds():g}s")
         return
+    limiter.finish()  # the tail of its output, once it ended
     code = waiting.result()
     if code != 0:
         note(f"hook failed: {describe_exit(code)}")

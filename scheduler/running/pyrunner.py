@@ -92,8 +92,24 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def write_result(path: Path, result: Any) -> None:
+def write_result(path: Path, result: Any, max_bytes: int | None = None) -> None:
+    """The result as JSON; past `max_bytes`, the marker clockd stores instead (the same as
+    `scheduler.running.results.oversized`, written here without importing clockd: a job's
+    own interpreter may not have clockd's dependencies)."""
     text = json.dumps(result, default=_json_default, ensure_ascii=False)
+    size = len(text.encode("utf-8"))
+    if max_bytes is not None and size > max_bytes:
+        print(
+            f"clockd pyrunner: the result ({size} bytes of JSON) is over the {max_bytes}-byte "
+            "cap: not stored",
+            file=sys.stderr,
+        )
+        text = json.dumps(
+            {
+                "clockd": f"result not stored: {size} bytes of JSON is over the cap of "
+                f"{max_bytes} bytes; write large outputs to a file and return its path"
+            }
+        )
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)
@@ -132,7 +148,7 @@ def main() -> int:
     result_file = spec.get("result_file")
     if result_file:
         try:
-            write_result(Path(result_file), result)
+            write_result(Path(result_file), result, spec.get("max_result_bytes"))
         except (TypeError, ValueError) as error:
             print(
                 f"clockd pyrunner: the return value of {spec['target']} is not JSON: {error}",

@@ -22,12 +22,18 @@ LEAD = 0.003
 class OnTimeScheduler(AsyncIOScheduler):  # type: ignore[misc]
     """An AsyncIOScheduler whose timer is not late by the event loop's sleep granularity."""
 
+    # The loop time of the next pass, None when none is armed: background work (the history
+    # pruner) keeps clear of it.
+    next_pass: float | None = None
+
     def _start_timer(self, wait_seconds: float | None) -> None:
         self._stop_timer()
+        self.next_pass = None
         if wait_seconds is None:
             return
         loop = self._eventloop
         deadline = loop.time() + wait_seconds
+        self.next_pass = deadline
         self._timeout = loop.call_at(deadline - LEAD, self._on_time, deadline)
 
     def _on_time(self, deadline: float) -> None:

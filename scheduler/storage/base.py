@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from scheduler.errors import UserError
+from scheduler.storage.pruning import RUNS_A_STEP, PruneRule, PruneStep
 from scheduler.storage.records import ClockState, LogLine, NewRun, RunRecord
 
 __all__ = [
@@ -126,6 +127,17 @@ class RunStore(Protocol):
     def read_log(
         self, run_id: int, *, after_seq: int = 0, limit: int | None = None
     ) -> list[LogLine]: ...
+
+    # --- retention (storage/pruning.py) ----------------------------------------------------
+    def prune_runs(self, rule: PruneRule, limit: int = RUNS_A_STEP) -> PruneStep:
+        """One small transaction deleting finished runs `rule` drops, with their logs (at
+        most `limit` runs and ten log lines a run); never an unfinished run or one that has
+        a child. Call again while the step says `more` (storage/pruning.py)."""
+        ...
+
+    def run_clocks(self, job: str) -> list[str | None]:
+        """The clocks `job` has runs of; None for its runs without a clock."""
+        ...
 
     # --- clock state -----------------------------------------------------------------------
     def clock_state(self, job: str, clock: str) -> ClockState: ...

@@ -122,6 +122,11 @@ class Metrics:
             ["job", "clock"],
             registry=self.registry,
         )
+        self.runs_pruned = Counter(
+            "clockd_runs_pruned",
+            "Runs deleted from history by keep_runs_for and keep_runs, with their logs.",
+            registry=self.registry,
+        )
         self.daemons_live = Gauge(
             "clockd_daemons_live",
             "Live daemons sharing the database (spec 8; 1 with SQLite).",
@@ -143,6 +148,7 @@ class Metrics:
         self._children: dict[tuple[int, str, str], Any] = {}
         self._seen_failures = 0
         self._seen_missed: dict[tuple[str, str], int] = {}
+        self._seen_pruned = 0
 
     def observe_run_started(self, record: RunRecord) -> None:
         self._child(self.runs_started, record.job, str(record.trigger)).inc()
@@ -196,6 +202,10 @@ class Metrics:
             self.daemons_live.set(cluster.live_count())
             self.daemons_config_differs.set(cluster.differing_digests())
             self.fencing_closed.set(0 if cluster.may_start() else 1)
+        pruner = getattr(service, "pruner", None)
+        if pruner is not None and pruner.pruned > self._seen_pruned:
+            self.runs_pruned.inc(pruner.pruned - self._seen_pruned)
+            self._seen_pruned = pruner.pruned
         firing = getattr(service, "firing", None)
         if firing is not None:
             self.fires_waiting.set(firing.backlog())

@@ -42,21 +42,21 @@ def test_lines_wait_for_their_batch_and_go_masked() -> None:
     assert batcher.due() is None
 
 
-def test_the_cap_stops_sending_and_says_so_once() -> None:
+def test_the_cap_sends_the_head_then_the_mark_and_the_tail_at_the_end() -> None:
     sent: list[list[tuple[float, str, str]]] = []
     batcher = LineBatcher(sent.append, max_bytes=10)
     for text in ("1234", "5678", "90ab", "cdef"):
         batcher.add("stderr", text)
     batcher.add("clockd", "[clockd: a line of clockd's own]")
     texts = [(stream, text) for _, stream, text in batcher.drain()]
-    # 5 + 5 bytes fit; the third line would pass 10: the mark, then nothing but clockd's.
+    # 5 bytes of head ("1234\n"), 5 of tail: the last line; clockd's lines are never dropped.
     assert texts == [
         ("stderr", "1234"),
-        ("stderr", "5678"),
-        ("clockd", "[clockd: log truncated after 10 bytes]"),
+        ("clockd", "[clockd: … 10 bytes dropped …]"),
+        ("stderr", "cdef"),
         ("clockd", "[clockd: a line of clockd's own]"),
     ]
-    assert batcher.dropped_bytes == 10
+    assert batcher.cap.dropped_bytes == 10
     assert sent == []
 
 

@@ -329,14 +329,16 @@ def test_a_nul_character_in_a_value_fails_the_run_with_a_phrased_error(tmp_path:
     scenario(tmp_path, body)
 
 
-def test_the_log_cap_truncates_with_a_mark(tmp_path: Path) -> None:
+def test_the_log_cap_keeps_the_first_and_last_lines_with_a_mark(tmp_path: Path) -> None:
     async def body(h: Harness) -> None:
-        run_id = h.submit(h.job(command=py("for i in range(5000): print('y' * 49)")))
+        # 5000 lines of 50 bytes through a 1000-byte cap: 10 lines of head, 10 of tail.
+        run_id = h.submit(h.job(command=py("for i in range(5000): print(f'{i:049d}')")))
         await h.executor.wait_idle()
         assert h.state(run_id) == "succeeded"
         lines = h.log(run_id)
-        assert lines[:20] == ["y" * 49] * 20
-        assert lines[20:] == ["[clockd: log truncated after 1000 bytes]"]
+        assert lines[:10] == [f"{i:049d}" for i in range(10)]
+        assert lines[10] == f"[clockd: … {5000 * 50 - 1000} bytes dropped …]"
+        assert lines[11:] == [f"{i:049d}" for i in range(4990, 5000)]
 
     scenario(tmp_path, body, max_log_bytes=1000)
 
@@ -781,6 +783,27 @@ def test_a_python_target_gets_a_date_and_its_result_is_stored(tmp_path: Path) ->
             "count": 2,
         }
         assert h.log(run_id, "stdout") == ["describe day=2026-02-28 count=2"]
+
+    scenario(tmp_path, body)
+
+
+def test_a_result_over_the_cap_is_replaced_by_a_marker_never_stored_whole(tmp_path: Path) -> None:
+    async def body(h: Harness) -> None:
+        job = h.job(
+            parameters={"size": {"type": "integer"}},
+            target="tests.targets:big_result",
+            workdir=ROOT,
+        )
+        small = h.submit(job, {"size": 1000})
+        big = h.submit(job, {"size": 3 << 20})
+        await h.executor.wait_idle()
+        assert h.run(small).result == {"blob": "x" * 1000}
+        record = h.run(big)
+        assert record.state == "succeeded", h.log(big)
+        assert record.result is not None
+        assert set(record.result) == {"clockd"}
+        assert record.result["clockd"].startswith("result not stored: 3145740 bytes of JSON")
+        assert any("over the 1048576-byte cap" in line for line in h.log(big))
 
     scenario(tmp_path, body)
 

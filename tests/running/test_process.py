@@ -45,11 +45,12 @@ def run(
     captured = Captured()
 
     async def main() -> int:
-        process = RunProcess(
-            argv, env=env or dict(os.environ), cwd=cwd, log=LogLimiter(max_bytes, captured)
-        )
+        limiter = LogLimiter(max_bytes, captured)
+        process = RunProcess(argv, env=env or dict(os.environ), cwd=cwd, log=limiter)
         await process.start()
-        return await process.wait()
+        code = await process.wait()
+        limiter.finish()
+        return code
 
     return asyncio.run(main()), captured
 
@@ -133,17 +134,19 @@ def test_binary_garbage_and_long_lines_are_captured_without_breaking() -> None:
     assert "".join(long_pieces) == "é" * 100000
 
 
-def test_the_log_cap_adds_one_mark_and_keeps_draining_the_pipe() -> None:
-    # 2 MB of output through a 1 kB cap: the child must not block on a full pipe.
-    script = "import sys\nfor i in range(20000):\n    print('x' * 99)\nprint('LAST')"
+def test_the_log_cap_keeps_head_and_tail_with_one_mark_and_keeps_draining_the_pipe() -> None:
+    # 2 MB of output through a 1 kB cap: the child must not block on a full pipe. 500 bytes
+    # of head (5 lines of 100 bytes) and 500 of tail: 4 lines and "LAST" (5 bytes).
+    script = "import sys\nfor i in range(20000):\n    print(f'{i:099d}')\nprint('LAST')"
     started = time.monotonic()
     code, captured = run([sys.executable, "-c", script], max_bytes=1000)
     assert code == 0
     assert time.monotonic() - started < 30
     texts = captured.texts()
-    assert texts[:10] == ["x" * 99] * 10
-    assert texts[10:] == ["[clockd: log truncated after 1000 bytes]"]
-    assert "LAST" not in texts
+    assert texts[:5] == [f"{i:099d}" for i in range(5)]
+    dropped = 20000 * 100 + 5 - 500 - 405
+    assert texts[5] == f"[clockd: … {dropped} bytes dropped …]"
+    assert texts[6:] == [*(f"{i:099d}" for i in range(19996, 20000)), "LAST"]
 
 
 def test_the_exit_code_comes_back() -> None:

@@ -76,6 +76,7 @@ def test_reopening_an_existing_file_keeps_its_rows_and_schema(tmp_path: Path) ->
             "0001_initial",
             "0002_paused_index",
             "0003_run_daemon_owner",
+            "0004_runs_by_created",
         ]
         mode = second._conn.execute("PRAGMA journal_mode").fetchone()[0]
         assert mode == "wal"

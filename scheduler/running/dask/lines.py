@@ -5,9 +5,10 @@ last `distributed.admin.low-level-log-length` messages of a topic (1,000 by defa
 run's lines go in batches of at most `BATCH_BYTES`, at most one batch per `BATCH_INTERVAL`
 seconds: what the scheduler holds for one daemon stays bounded (1,000 × 32 KiB), and a run
 that prints faster than that is slowed down by its own pipe, as a local run is when the
-daemon falls behind. A run's lines past `max_log_bytes` are counted and never sent (one
-"log truncated" line instead), with the same arithmetic as the daemon's `LogLimiter`, so
-the daemon's own cap never cuts what the worker sent.
+daemon falls behind. A run's log is capped at `max_log_bytes` on the worker, with the
+daemon's arithmetic (`scheduler/running/logcap.py`: the head sent as it comes, the tail
+kept and sent at the end after a marker for what was dropped), so the daemon's own cap
+never cuts what the worker sent and a long run's dropped middle never travels.
 
     batcher = LineBatcher(send=lambda lines: ..., max_bytes=10_000_000, masker=masker)
     splitter = LineSplitter("stdout", batcher.add)
@@ -19,6 +20,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from scheduler.running.logcap import LogCap, marker_text
 
 if TYPE_CHECKING:
     from scheduler.running.masking import Masker
@@ -48,9 +51,7 @@ class LineBatcher:
         self.clock = clock
         self.lines: list[Line] = []
         self.size = 0  # bytes in `lines`
-        self.logged_bytes = 0
-        self.dropped_bytes = 0
-        self.truncated = False
+        self.cap: LogCap[Line] = LogCap(max_bytes)
         self.batches = 0
         self._first_at: float | None = None  # when the oldest waiting line came
         self._sent_at = -BATCH_INTERVAL
@@ -59,21 +60,23 @@ class LineBatcher:
         """One line of the run (stream "stdout", "stderr" or "clockd", never counted)."""
         if self.mask is not None:
             text = self.mask(text)
-        if stream != "clockd":
-            size = len(text.encode("utf-8", "replace")) + 1
-            if self.truncated:
-                self.dropped_bytes += size
-                return
-            if self.logged_bytes + size > self.max_bytes:
-                self.truncated = True
-                self.dropped_bytes += size
-                stream, text = "clockd", f"[clockd: log truncated after {self.logged_bytes} bytes]"
-            else:
-                self.logged_bytes += size
-        self.lines.append((time.time(), stream, text))
-        self.size += len(text) + 16
+        line = (time.time(), stream, text)
+        if stream == "clockd":
+            passes = self.cap.offer_uncounted(line)
+        else:
+            passes = self.cap.offer(line, len(text.encode("utf-8", "replace")) + 1)
+        if passes:
+            self._keep(line)
+
+    def _keep(self, line: Line) -> None:
+        self.lines.append(line)
+        self.size += len(line[2]) + 16
         if self._first_at is None:
             self._first_at = self.clock()
+
+    @property
+    def truncated(self) -> bool:
+        return self.cap.truncated
 
     @property
     def full(self) -> bool:
@@ -98,6 +101,12 @@ class LineBatcher:
     def drain(self) -> list[Line]:
         """The run ended: send what waits in whole batches but the last, which is returned
         (to go with the outcome)."""
+        middle, tail = self.cap.finish()
+        if self.cap.truncated:
+            moment = tail[0][0] if tail else time.time()
+            middle.append((moment, "clockd", marker_text(self.cap.dropped_bytes)))
+        for line in (*middle, *tail):
+            self._keep(line)
         while self.size > BATCH_BYTES:
             self._send()
         lines, self.lines, self.size, self._first_at = self.lines, [], 0, None

@@ -58,6 +58,7 @@ from scheduler.running.dask.spawn import (
 from scheduler.running.environment import add_run_variables, base_env
 from scheduler.running.masking import Masker
 from scheduler.running.pyrunner import SPEC_ENV
+from scheduler.running.results import MAX_RESULT_BYTES, read_result
 from scheduler.running.secrets import SecretError, resolve_secrets
 
 if TYPE_CHECKING:
@@ -191,6 +192,7 @@ class RemoteRun:
                     "parameters": dict(values),
                     "types": dict(attempt.types),
                     "result_file": str(scratch / "result.json"),
+                    "max_result_bytes": MAX_RESULT_BYTES,
                 }
             )
         else:
@@ -199,9 +201,10 @@ class RemoteRun:
         try:
             outcome, last_lines = self._process(argv, env, workdir, masker)
             if outcome["state"] == "succeeded" and scratch is not None:
-                result_file = scratch / "result.json"
-                if result_file.exists():
-                    result = json.loads(result_file.read_text(encoding="utf-8"))
+                result, note = read_result(scratch / "result.json")
+                if note is not None:
+                    last_lines.append((time.time(), "clockd", note))
+                if result is not None:
                     outcome["result"] = masker.mask_json(result) if masker else result
         finally:
             if scratch is not None:

@@ -28,6 +28,7 @@ from scheduler.running.environment import add_run_variables, resolve_program
 from scheduler.running.local.process import RunProcess, describe_exit
 from scheduler.running.masking import NO_SECRETS, MaskedLog, Masker
 from scheduler.running.pyrunner import SPEC_ENV
+from scheduler.running.results import MAX_RESULT_BYTES, read_result
 from scheduler.running.runlog import RunLog
 from scheduler.running.secrets import SecretError, resolve_secrets
 
@@ -81,6 +82,7 @@ class LocalBackend:
                     "parameters": dict(values),
                     "types": dict(attempt.types),
                     "result_file": str(scratch / "result.json"),
+                    "max_result_bytes": MAX_RESULT_BYTES,
                 }
             )
         else:
@@ -140,8 +142,10 @@ class LocalBackend:
         if code != 0:
             return Outcome(RunState.failed, exit_code=code, error=describe_exit(code))
         result = None
-        if scratch is not None and (scratch / "result.json").exists():
-            result = json.loads((scratch / "result.json").read_text(encoding="utf-8"))
+        if scratch is not None:
+            result, note = read_result(scratch / "result.json")
+            if note is not None:
+                log.clockd(note)
         return Outcome(RunState.succeeded, exit_code=0, result=result)
 
     async def _wait(

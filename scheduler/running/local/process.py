@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO
 
 from scheduler.running.local.readiness import LoopReaders, Readiness, readiness
+from scheduler.running.logcap import LogCap, marker_text
 from scheduler.running.runlog import LineSink, RunLog
 from scheduler.timesource import SYSTEM_TIME, TimeSource
 
@@ -44,11 +45,11 @@ PIPE_DRAIN_GRACE = 2.0
 
 
 class LogLimiter:
-    """Passes lines to `sink` until `max_bytes` of text have gone through, then one mark line.
+    """A run's lines to `sink`, capped at `max_bytes` (`scheduler/running/logcap.py`): the
+    head passes at once, the tail at `finish()` after one marker line for what was dropped.
 
-    Shared by every attempt of a run, so the cap is per run. Lines past the cap are counted
-    and dropped; the caller keeps draining the pipe so that the child never blocks on a
-    full pipe.
+    Shared by every attempt of a run, so the cap is per run. The caller keeps draining the
+    pipe past the cap, so that the child never blocks on a full pipe.
     """
 
     def __init__(
@@ -57,30 +58,42 @@ class LogLimiter:
         self.max_bytes = max_bytes
         self.sink = sink
         self.now = time_source.now
-        self.logged_bytes = 0
-        self.dropped_bytes = 0
-        self.truncated = False
+        self.cap: LogCap[tuple[datetime, str, str]] = LogCap(max_bytes)
+
+    @property
+    def logged_bytes(self) -> int:
+        return self.cap.logged_bytes
+
+    @property
+    def dropped_bytes(self) -> int:
+        return self.cap.dropped_bytes
+
+    @property
+    def truncated(self) -> bool:
+        return self.cap.truncated
 
     def line(self, stream: str, text: str, *, time: datetime | None = None) -> None:
-        size = len(text.encode("utf-8", "replace")) + 1
-        if self.truncated:
-            self.dropped_bytes += size
-            return
-        if self.logged_bytes + size > self.max_bytes:
-            self.truncated = True
-            self.dropped_bytes += size
-            self.sink(
-                time or self.now(),
-                "clockd",
-                f"[clockd: log truncated after {self.logged_bytes} bytes]",
-            )
-            return
-        self.logged_bytes += size
-        self.sink(time or self.now(), stream, text)
+        item = (time or self.now(), stream, text)
+        if self.cap.offer(item, len(text.encode("utf-8", "replace")) + 1):
+            self.sink(*item)
 
     def clockd(self, text: str) -> None:
         """A line from clockd itself (attempts, hooks, kills): never counted, never dropped."""
-        self.sink(self.now(), "clockd", text)
+        item = (self.now(), "clockd", text)
+        if self.cap.offer_uncounted(item):
+            self.sink(*item)
+
+    def finish(self) -> None:
+        """The run ended: what waited in the tail goes out, after the marker if any was
+        dropped (stamped with the time of the first line kept after the gap)."""
+        middle, tail = self.cap.finish()
+        for item in middle:
+            self.sink(*item)
+        if self.cap.truncated:
+            moment = tail[0][0] if tail else self.now()
+            self.sink(moment, "clockd", marker_text(self.cap.dropped_bytes))
+        for item in tail:
+            self.sink(*item)
 
 
 def _split_point(buffer: bytes | bytearray, limit: int) -> int:

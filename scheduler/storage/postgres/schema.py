@@ -101,6 +101,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    # Retention by age (`keep_runs_for`) walks the oldest runs first.
+    ("0002_runs_by_created", "CREATE INDEX runs_by_created ON runs (created_at);"),
 )
 
 KNOWN = frozenset(name for name, _ in MIGRATIONS)

@@ -36,12 +36,14 @@ from scheduler.storage.postgres.columns import (
 )
 from scheduler.storage.postgres.connection import ConnectOptions, describe, is_transient
 from scheduler.storage.postgres.session import Session
+from scheduler.storage.pruning import RUNS_A_STEP, PruneRule, PruneStep, prune_step, run_clocks
 from scheduler.storage.records import ClockState, LogLine, NewRun, RunRecord, utc_now
 
 if TYPE_CHECKING:
     import psycopg
 
 T = TypeVar("T")
+PRUNE_LOCK = schema.MIGRATION_LOCK + 1  # pg_advisory_xact_lock key of history pruning
 
 
 class PostgresStore:
@@ -332,6 +334,25 @@ class PostgresStore:
             params.append(limit)
         rows = self._call(lambda c: c.execute(sql, params).fetchall())
         return [LogLine(seq=r[0], time=utc(r[1]), stream=r[2], text=r[3]) for r in rows]  # type: ignore[arg-type]
+
+    # --- retention (storage/pruning.py) ----------------------------------------------------
+
+    def prune_runs(self, rule: PruneRule, limit: int = RUNS_A_STEP) -> PruneStep:
+        """One step; one daemon at a time prunes (a transaction-scoped advisory lock: two
+        daemons deleting the same rows would only wait for each other)."""
+
+        def prune(conn: psycopg.Connection) -> PruneStep:
+            with self._transaction():
+                if not conn.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s)", (PRUNE_LOCK,)
+                ).fetchone()[0]:  # type: ignore[index]
+                    return PruneStep()
+                return prune_step(conn.execute, rule, mark="%s", time_value=millis, limit=limit)
+
+        return PruneStep() if self.fenced else self._call(prune)
+
+    def run_clocks(self, job: str) -> list[str | None]:
+        return self._call(lambda c: run_clocks(c.execute, job, mark="%s"))
 
     # --- clock state -----------------------------------------------------------------------
 

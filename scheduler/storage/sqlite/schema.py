@@ -90,6 +90,11 @@ def schema_migrations() -> Any:
             "CREATE INDEX runs_unfinished ON runs (owner) WHERE state IN ('pending', 'running')"
         )
 
+    @migrations(name="0004_runs_by_created")
+    def runs_by_created(db: Any) -> None:
+        # Retention by age (`keep_runs_for`) walks the oldest runs first.
+        db.execute("CREATE INDEX runs_by_created ON runs (created_at)")
+
     # Later schema changes go here as new functions ("0003_..."); never edit an applied one:
     # databases that already ran it would not run it again.
     return migrations

@@ -37,6 +37,7 @@ from scheduler.storage.base import (
     StoreOpenError,
     StoreUnavailable,
 )
+from scheduler.storage.pruning import RUNS_A_STEP, PruneRule, PruneStep, prune_step, run_clocks
 from scheduler.storage.records import ClockState, LogLine, NewRun, RunRecord, utc_now
 from scheduler.storage.sqlite.columns import (
     RUN_COLUMNS,
@@ -537,6 +538,17 @@ class SQLiteStore:
             LogLine(seq=row[0], time=parse_time(row[1]), stream=row[2], text=row[3])  # type: ignore[arg-type]
             for row in self._query(sql, params)
         ]
+
+    # --- retention -------------------------------------------------------------------------
+
+    def prune_runs(self, rule: PruneRule, limit: int = RUNS_A_STEP) -> PruneStep:
+        """One small IMMEDIATE transaction of `storage/pruning.py`."""
+        with self._write() as conn:
+            return prune_step(conn.execute, rule, mark="?", time_value=millis_text, limit=limit)
+
+    def run_clocks(self, job: str) -> list[str | None]:
+        with self._lock:
+            return run_clocks(self._conn.execute, job, mark="?")
 
     # --- clock state -----------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ listen = "127.0.0.1:{port}"
 public_url = "http://127.0.0.1:{port}"
 log_format = "json"
 shutdown_grace = "2s"
+max_log_bytes = "4KB"
 
 [executors.cluster]
 dask = "DASK"
@@ -119,6 +120,10 @@ command = ["sh", "-c", "echo $CLOCKD_RUN_ID >> GPU_MARKS"]
 [jobs.capped]
 executor = "capped"
 command = ["sleep", "3"]
+
+[jobs.chatty]
+executor = "cluster"
+command = ["python3", "-c", "for i in range(20000): print(f'{i:09d}')"]
 """
 
 
@@ -236,6 +241,19 @@ def test_timeout_kills_the_run_on_the_worker(api: httpx.Client) -> None:
     assert run["state"] == "timed_out"
     assert run["error"] == "timed out after 0:00:01"
     assert "[clockd: timed out after 0:00:01; killing the run]" in log_texts(api, run["id"])
+
+
+def test_a_log_past_the_cap_keeps_its_first_and_last_lines_with_one_marker(
+    api: httpx.Client,
+) -> None:
+    # 20,000 lines of 10 bytes through max_log_bytes = 4 KiB: 2,048 bytes of head (204
+    # lines), a marker, and 2,048 bytes of tail, capped on the worker (nothing more travels)
+    run = final(api, trigger(api, "chatty"))
+    assert run["state"] == "succeeded"
+    texts = log_texts(api, run["id"])
+    assert texts[:204] == [f"{i:09d}" for i in range(204)]
+    assert texts[204] == f"[clockd: … {200000 - 204 * 10 - 204 * 10} bytes dropped …]"
+    assert texts[205:] == [f"{i:09d}" for i in range(20000 - 204, 20000)]
 
 
 def test_exit_code_and_the_failure_hook_on_the_daemon(api: httpx.Client) -> None:
