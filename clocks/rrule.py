@@ -42,6 +42,7 @@ _FREQ = {"YEARLY": du.YEARLY, "MONTHLY": du.MONTHLY, "WEEKLY": du.WEEKLY, "DAILY
          "HOURLY": du.HOURLY, "MINUTELY": du.MINUTELY, "SECONDLY": du.SECONDLY}  # fmt: skip
 _COUNT_LIMIT = 100_000
 _CHUNK = 64  # fires computed at once for next_fire (restarting dateutil costs ~20 µs)
+_CHUNK_MAX = 4096  # a long walk's chunks double up to this
 
 
 def rfc_instant(wall: datetime, zone: ZoneInfo) -> datetime:
@@ -169,13 +170,19 @@ class RRuleClock(Clock):
     def next_fire(self, after: datetime) -> datetime | None:
         if after.tzinfo is None:
             raise ClockError(f"rrule clock '{self.name}': 'after' must be timezone-aware")
-        lower = self._lower_bound(after)
         # A walk asks for the fire after the previous one: answer from the chunk computed last
-        # (an immutable tuple: every fire in (chunk_lower, chunk[-1]], in order).
+        # (an immutable tuple: every fire in (chunk_lower, chunk[-1]], in order). Aware times
+        # compare across zones, and every fire is at or after `start`: no `_lower_bound` here.
         chunk_lower, chunk = self._chunk
-        if chunk and chunk_lower <= lower < chunk[-1]:
-            return chunk[bisect_right(chunk, lower)]
-        chunk = tuple(islice(self.fires(lower), _CHUNK))
+        if chunk and chunk_lower <= after < chunk[-1]:
+            return chunk[bisect_right(chunk, after)]
+        lower = self._lower_bound(after)
+        # A walk that goes on from the end of the last chunk gets a larger one (restarting
+        # dateutil costs ~20 µs); a lookup far away starts small again.
+        size = _CHUNK
+        if chunk and lower == chunk[-1]:
+            size = min(_CHUNK_MAX, 2 * len(chunk))
+        chunk = tuple(islice(self.fires(lower), size))
         object.__setattr__(self, "_chunk", (lower, chunk))
         return chunk[0] if chunk else None
 
