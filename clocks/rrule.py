@@ -34,6 +34,7 @@ from clocks.base import Clock
 from clocks.cron import is_fixed_offset_zone
 from clocks.errors import ClockError
 from clocks.localtime import first_instant, get_zone
+from clocks.rrule_periodic import PeriodicRule, periodic_rule
 from clocks.rrule_text import RRuleParts, parse_rrule
 
 __all__ = ["RRuleClock", "rfc_instant"]
@@ -62,6 +63,7 @@ class RRuleClock(Clock):
     _options: dict[str, Any] = field(init=False, repr=False)
     _counted: tuple[datetime, ...] | None = field(init=False, repr=False)
     _chunk: tuple[datetime, tuple[datetime, ...]] = field(init=False, repr=False)
+    _periodic: PeriodicRule | bool | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         zone = get_zone(self.timezone)
@@ -100,11 +102,23 @@ class RRuleClock(Clock):
                 )
             )
         object.__setattr__(self, "_counted", counted)
+        object.__setattr__(self, "_periodic", counted is None)  # True: not computed yet
         object.__setattr__(self, "_chunk", (self.start, ()))
 
     @property
     def kind(self) -> str:
         return "rrule"
+
+    @property
+    def periodic(self) -> PeriodicRule | None:
+        """Without COUNT, a rule whose times repeat in a fixed cycle: dateutil computes one
+        cycle (on first use: a rule that never fires scans to year 9999, as it would anyway)
+        and the rest are shifts of it (`clocks.rrule_periodic`)."""
+        periodic = self._periodic
+        if periodic is True:
+            periodic = periodic_rule(self._options, self._wall_start)
+            object.__setattr__(self, "_periodic", periodic)
+        return periodic if isinstance(periodic, PeriodicRule) else None
 
     def describe(self) -> str:
         return f"rrule {self.rule} from {self._wall_start.isoformat()} ({self.timezone})"
@@ -163,6 +177,14 @@ class RRuleClock(Clock):
                 if until is not None and instant > until:
                     return
                 yield instant
+            return
+        periodic = self.periodic
+        if periodic is not None:
+            bound = (
+                self.end if until is None or (self.end is not None and self.end < until) else until
+            )
+            fixed = is_fixed_offset_zone(self.timezone)
+            yield from periodic.instants(self._zone, lower, bound, fixed)
             return
         wall = lower.astimezone(self._zone).replace(tzinfo=None)
         yield from self._instants(self._walls_from(wall), lower, until)
