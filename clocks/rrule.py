@@ -63,6 +63,7 @@ class RRuleClock(Clock):
     _options: dict[str, Any] = field(init=False, repr=False)
     _counted: tuple[datetime, ...] | None = field(init=False, repr=False)
     _chunk: tuple[datetime, tuple[datetime, ...]] = field(init=False, repr=False)
+    _cursor: list[int] = field(init=False, repr=False)
     _periodic: PeriodicRule | bool | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -104,6 +105,7 @@ class RRuleClock(Clock):
         object.__setattr__(self, "_counted", counted)
         object.__setattr__(self, "_periodic", counted is None)  # True: not computed yet
         object.__setattr__(self, "_chunk", (self.start, ()))
+        object.__setattr__(self, "_cursor", [0])
 
     @property
     def kind(self) -> str:
@@ -170,34 +172,48 @@ class RRuleClock(Clock):
         return iter(du.rrule(dtstart=dtstart.replace(tzinfo=UTC), cache=False, **self._options))
 
     def fires(self, after: datetime, until: datetime | None = None) -> Iterator[datetime]:
+        # Not a generator itself: the iterator handed out is the one that computes (one layer
+        # of generator per fire, not two).
         lower = self._lower_bound(after)
         if self._counted is not None:
-            index = bisect_right(self._counted, lower)
-            for instant in self._counted[index:]:
-                if until is not None and instant > until:
-                    return
-                yield instant
-            return
+            return self._counted_fires(lower, until)
         periodic = self.periodic
         if periodic is not None:
             bound = (
                 self.end if until is None or (self.end is not None and self.end < until) else until
             )
             fixed = is_fixed_offset_zone(self.timezone)
-            yield from periodic.instants(self._zone, lower, bound, fixed)
-            return
+            return periodic.instants(self._zone, lower, bound, fixed)
         wall = lower.astimezone(self._zone).replace(tzinfo=None)
-        yield from self._instants(self._walls_from(wall), lower, until)
+        return self._instants(self._walls_from(wall), lower, until)
+
+    def _counted_fires(self, lower: datetime, until: datetime | None) -> Iterator[datetime]:
+        assert self._counted is not None
+        index = bisect_right(self._counted, lower)
+        for instant in self._counted[index:]:
+            if until is not None and instant > until:
+                return
+            yield instant
 
     def next_fire(self, after: datetime) -> datetime | None:
+        # A walk asks for the fire after the one given last: the cursor says where it is in the
+        # chunk computed last (checked, so a stale cursor only costs the search below; a naive
+        # `after` is never equal to an aware fire, and is refused below).
+        chunk_lower, chunk = self._chunk
+        cursor = self._cursor
+        position = cursor[0]
+        if position + 1 < len(chunk) and chunk[position] == after:
+            cursor[0] = position + 1
+            return chunk[position + 1]
         if after.tzinfo is None:
             raise ClockError(f"rrule clock '{self.name}': 'after' must be timezone-aware")
-        # A walk asks for the fire after the previous one: answer from the chunk computed last
-        # (an immutable tuple: every fire in (chunk_lower, chunk[-1]], in order). Aware times
-        # compare across zones, and every fire is at or after `start`: no `_lower_bound` here.
-        chunk_lower, chunk = self._chunk
+        # Another time inside the chunk computed last (an immutable tuple: every fire in
+        # (chunk_lower, chunk[-1]], in order). Every fire is at or after `start`: no
+        # `_lower_bound` needed here.
         if chunk and chunk_lower <= after < chunk[-1]:
-            return chunk[bisect_right(chunk, after)]
+            position = bisect_right(chunk, after)
+            object.__setattr__(self, "_cursor", [position])
+            return chunk[position]
         lower = self._lower_bound(after)
         # A walk that goes on from the end of the last chunk gets a larger one (restarting
         # dateutil costs ~20 µs); a lookup far away starts small again.
@@ -206,6 +222,7 @@ class RRuleClock(Clock):
             size = min(_CHUNK_MAX, 2 * len(chunk))
         chunk = tuple(islice(self.fires(lower), size))
         object.__setattr__(self, "_chunk", (lower, chunk))
+        object.__setattr__(self, "_cursor", [0])
         return chunk[0] if chunk else None
 
 

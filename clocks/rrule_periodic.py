@@ -21,6 +21,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from itertools import chain
 from math import lcm
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +32,8 @@ __all__ = ["PeriodicRule", "periodic_rule"]
 
 _UNIT = {du.WEEKLY: 604800, du.DAILY: 86400, du.HOURLY: 3600, du.MINUTELY: 60, du.SECONDLY: 1}
 _MAX_TIMES = 4096  # times in one stretch; a denser cycle stays on dateutil
-_BATCH = 7 * 86400  # wall seconds a batch aims at: one zone check serves them all
+_BATCH = 7 * 86400  # a batch is at least a week and _BATCH_TIMES times: one zone check each
+_BATCH_TIMES = 64
 _DAY = timedelta(days=1)
 
 
@@ -48,39 +50,40 @@ class PeriodicRule:
     def instants(
         self, zone: ZoneInfo, lower: datetime, bound: datetime | None, fixed: bool
     ) -> Iterator[datetime]:
-        """The rule's instants strictly after `lower` (UTC) and at or before `bound`, in order."""
+        """The rule's instants strictly after `lower` (UTC) and at or before `bound`, in order
+        (chained batches: no Python frame resumed per time)."""
+        return chain.from_iterable(self._batches(zone, lower, bound, fixed))
+
+    def _batches(
+        self, zone: ZoneInfo, lower: datetime, bound: datetime | None, fixed: bool
+    ) -> Iterator[list[datetime]]:
+        """`instants` as lists, each strictly increasing and after the one before."""
         lower_wall = lower.astimezone(zone).replace(tzinfo=None) - timedelta(hours=3)
         index = max(0, (lower_wall - self.anchor) // self.length)
         floor = lower
-        days = -(-self.length // _DAY)
+        probes = [min(day * _DAY, self.length) for day in range(1, -(-self.length // _DAY) + 1)]
         try:
             while True:
                 start = self.anchor + index * self.length
                 offset = zone.utcoffset(start)
-                assert offset is not None
-                steady = fixed or all(
-                    zone.utcoffset(min(start + day * _DAY, start + self.length)) == offset
-                    for day in range(1, days + 1)
-                )
+                steady = fixed or all(zone.utcoffset(start + probe) == offset for probe in probes)
                 batch = None
-                if steady and index > 0:
+                if steady and index > 0 and offset is not None:
                     base = (start - offset).replace(tzinfo=UTC)
                     try:
                         batch = [base + shift for shift in self.shifts]
                     except OverflowError:  # the last batch before year 10000: time by time
-                        steady = False
+                        pass
                 if batch is None:
                     batch = self._mapped(start, zone, self.first_shifts if index == 0 else None)
                 if batch and batch[0] <= floor:
-                    batch = batch[bisect_right(batch, floor) :] if steady else _after(batch, floor)
+                    batch = batch[bisect_right(batch, floor) :]
                 if bound is not None and batch and batch[-1] > bound:
-                    yield from (
-                        batch[: bisect_right(batch, bound)] if steady else _upto(batch, bound)
-                    )
+                    yield batch[: bisect_right(batch, bound)]
                     return
                 if batch:
                     floor = batch[-1]
-                    yield from batch
+                    yield batch
                 index += 1
         except (OverflowError, ValueError):  # past year 9999: the rule has ended
             return
@@ -89,7 +92,7 @@ class PeriodicRule:
         self, start: datetime, zone: ZoneInfo, shifts: tuple[timedelta, ...] | None
     ) -> list[datetime]:
         """A batch time by time (a zone change, or DTSTART's batch): each instant after the
-        last one kept, as `RRuleClock._instants` keeps them."""
+        last one kept, as `RRuleClock._instants` keeps them (so strictly increasing)."""
         kept: list[datetime] = []
         for shift in self.shifts if shifts is None else shifts:
             try:
@@ -102,17 +105,6 @@ class PeriodicRule:
             if not kept or instant > kept[-1]:
                 kept.append(instant)
         return kept
-
-
-def _after(batch: list[datetime], floor: datetime) -> list[datetime]:
-    return [instant for instant in batch if instant > floor]
-
-
-def _upto(batch: list[datetime], bound: datetime) -> list[datetime]:
-    index = 0
-    while index < len(batch) and batch[index] <= bound:
-        index += 1
-    return batch[:index]
 
 
 def periodic_rule(options: dict[str, Any], first_wall: datetime) -> PeriodicRule | None:
@@ -140,7 +132,8 @@ def periodic_rule(options: dict[str, Any], first_wall: datetime) -> PeriodicRule
     shifts = _shifts(options, anchor, anchor, end)
     if not shifts:
         return None
-    repeat = max(1, min(-(-_BATCH // stretch), _MAX_TIMES // len(shifts)))
+    repeat = max(-(-_BATCH // stretch), -(-_BATCH_TIMES // len(shifts)))
+    repeat = max(1, min(repeat, _MAX_TIMES // len(shifts)))
     step = timedelta(seconds=stretch)
     batch = tuple(k * step + shift for k in range(repeat) for shift in shifts)
     # DTSTART's own batch from DTSTART itself: dateutil's first week starts at DTSTART's day
