@@ -34,6 +34,7 @@ from clocks.base import Clock
 from clocks.cron import is_fixed_offset_zone
 from clocks.errors import ClockError
 from clocks.localtime import first_instant, get_zone
+from clocks.rrule_monthly import MonthlyRule, monthly_rule
 from clocks.rrule_periodic import PeriodicRule, periodic_rule
 from clocks.rrule_text import RRuleParts, parse_rrule
 
@@ -64,7 +65,7 @@ class RRuleClock(Clock):
     _counted: tuple[datetime, ...] | None = field(init=False, repr=False)
     _chunk: tuple[datetime, tuple[datetime, ...]] = field(init=False, repr=False)
     _cursor: list[int] = field(init=False, repr=False)
-    _periodic: PeriodicRule | bool | None = field(init=False, repr=False)
+    _periodic: PeriodicRule | MonthlyRule | bool | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         zone = get_zone(self.timezone)
@@ -112,15 +113,18 @@ class RRuleClock(Clock):
         return "rrule"
 
     @property
-    def periodic(self) -> PeriodicRule | None:
-        """Without COUNT, a rule whose times repeat in a fixed cycle: dateutil computes one
-        cycle (on first use: a rule that never fires scans to year 9999, as it would anyway)
-        and the rest are shifts of it (`clocks.rrule_periodic`)."""
+    def periodic(self) -> PeriodicRule | MonthlyRule | None:
+        """Without COUNT, a faster form of the rule when it has one: times that repeat in a
+        fixed cycle, dateutil computing one cycle (on first use: a rule that never fires scans
+        to year 9999, as it would anyway) and the rest shifts of it (`clocks.rrule_periodic`);
+        or a MONTHLY rule month by month without dateutil (`clocks.rrule_monthly`)."""
         periodic = self._periodic
         if periodic is True:
-            periodic = periodic_rule(self._options, self._wall_start)
+            periodic = periodic_rule(self._options, self._wall_start) or monthly_rule(
+                self._options, self._wall_start
+            )
             object.__setattr__(self, "_periodic", periodic)
-        return periodic if isinstance(periodic, PeriodicRule) else None
+        return periodic if isinstance(periodic, PeriodicRule | MonthlyRule) else None
 
     def describe(self) -> str:
         return f"rrule {self.rule} from {self._wall_start.isoformat()} ({self.timezone})"

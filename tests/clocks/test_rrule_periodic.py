@@ -1,7 +1,8 @@
-"""Random periodic RRULEs (WEEKLY or finer, no calendar-tied part) in zones with DST: the
-periodic evaluator gives the times of dateutil's walls mapped by RFC 5545 (zoneinfo fold=0,
-times meeting at one instant once), from start and from any later time, and the same fires
-as the dateutil path of the same clock."""
+"""Random periodic RRULEs (WEEKLY or finer, no calendar-tied part) and MONTHLY ones in zones
+with DST: the fast evaluators (clocks/rrule_periodic.py, clocks/rrule_monthly.py) give the
+times of dateutil's walls mapped by RFC 5545 (zoneinfo fold=0, times meeting at one instant
+once), from start and from any later time, and the same fires as the dateutil path of the
+same clock."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from clocks.rrule import RRuleClock
+from clocks.rrule_monthly import MonthlyRule
+from clocks.rrule_periodic import PeriodicRule
 
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 ZONES = ("UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "America/Sao_Paulo")
@@ -45,6 +48,28 @@ def periodic_rules(draw: st.DrawFn) -> str:
     return ";".join(parts)
 
 
+@st.composite
+def monthly_rules(draw: st.DrawFn) -> str:
+    parts = ["FREQ=MONTHLY", f"INTERVAL={draw(st.integers(1, 13))}"]
+    if draw(st.booleans()):
+        parts.append("BYMONTH=" + ",".join(map(str, draw(st.sets(st.integers(1, 12), min_size=1)))))
+    if draw(st.booleans()):
+        days = draw(
+            st.sets(st.sampled_from([1, 2, 13, 15, 28, 29, 30, 31, -1, -2, -31]), min_size=1)
+        )
+        parts.append("BYMONTHDAY=" + ",".join(map(str, days)))
+    if draw(st.booleans()):
+        parts.append("BYDAY=" + ",".join(draw(st.sets(st.sampled_from(DAYS), min_size=1))))
+    for name, highest in (("BYHOUR", 23), ("BYMINUTE", 59), ("BYSECOND", 59)):
+        if draw(st.booleans()):
+            parts.append(numbers(draw, name, highest))
+    if len(parts) > 2 and draw(st.booleans()):
+        parts.append(f"BYSETPOS={draw(st.sampled_from([1, 2, 3, -1, -2, 40, -40]))}")
+    if draw(st.booleans()):
+        parts.append(f"WKST={draw(st.sampled_from(DAYS))}")
+    return ";".join(parts)
+
+
 # Starts near the DST changes of the zones above, and anywhere.
 starts = st.one_of(
     st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1)),
@@ -64,9 +89,9 @@ def rfc_times(rule: str, start: datetime, zone: ZoneInfo) -> Iterator[datetime]:
             yield instant
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
-    rule=periodic_rules(),
+    rule=st.one_of(periodic_rules(), monthly_rules()),
     start=starts,
     zone=st.sampled_from(ZONES),
     offset=st.integers(0, 400 * 86400),
@@ -110,13 +135,17 @@ def test_the_fires_around_a_dst_change_are_dateutils_walls_mapped_by_rfc_5545() 
         assert gaps <= {timedelta(minutes=30), expected}
 
 
-def test_rules_tied_to_the_calendar_or_with_count_stay_on_dateutil() -> None:
+def test_which_rules_take_a_fast_form() -> None:
     start = datetime(2026, 1, 1, 9)
-    for rule in ("FREQ=MONTHLY;BYDAY=MO", "FREQ=DAILY;BYMONTH=1", "FREQ=DAILY;COUNT=3"):
+    for rule in ("FREQ=MONTHLY;BYDAY=1MO", "FREQ=DAILY;BYMONTH=1", "FREQ=DAILY;COUNT=3"):
         assert RRuleClock(name="r", rule=rule, start=start).periodic is None
     for rule in (
         "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,12,17;BYMINUTE=0",
         "FREQ=MINUTELY;INTERVAL=10",
         "FREQ=SECONDLY;INTERVAL=13;BYDAY=MO;BYMINUTE=1,2;BYSECOND=5",
     ):
-        assert RRuleClock(name="r", rule=rule, start=start).periodic is not None
+        assert isinstance(RRuleClock(name="r", rule=rule, start=start).periodic, PeriodicRule)
+    monthly = RRuleClock(
+        name="r", rule="FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1", start=start
+    )
+    assert isinstance(monthly.periodic, MonthlyRule)
