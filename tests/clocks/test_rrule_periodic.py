@@ -89,7 +89,7 @@ def rfc_times(rule: str, start: datetime, zone: ZoneInfo) -> Iterator[datetime]:
             yield instant
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     rule=st.one_of(periodic_rules(), monthly_rules()),
     start=starts,
@@ -112,7 +112,7 @@ def test_periodic_rules_give_rfc_times_of_dateutils_walls(
     after = clock.start + timedelta(seconds=offset)
     assert list(islice(clock.fires(after), 40)) == list(islice(slow.fires(after), 40))
     assert clock.next_fire(after) == slow.next_fire(after)
-    until = after + timedelta(days=9)
+    until = after + timedelta(days=3)
     assert list(islice(clock.fires(after, until), 3000)) == list(
         islice(slow.fires(after, until), 3000)
     )
