@@ -57,6 +57,8 @@ class FilteredClock(Clock):
     _zone: ZoneInfo = field(init=False, repr=False)
     # Kept fires of blocks of days already computed (a bounded memo; the rules stay in `fate`).
     _memo: dict[int, tuple[datetime, ...]] = field(init=False, repr=False, default_factory=dict)
+    # Where a walk is: a block's kept fires and the index of the fire given last.
+    _cursor: tuple[tuple[datetime, ...], list[int]] = field(init=False, repr=False)
 
     @classmethod
     def wrap(cls, inner: Clock, filters: Filters) -> Clock:
@@ -82,6 +84,7 @@ class FilteredClock(Clock):
     def __post_init__(self) -> None:
         object.__setattr__(self, "_zone", get_zone(self.timezone))
         object.__setattr__(self, "_memo", {})
+        object.__setattr__(self, "_cursor", ((), [0]))
 
     def __getattr__(self, name: str) -> Any:
         # What a kind adds (`expression`, `interval`, `rule`...) reads through to the inner clock.
@@ -169,6 +172,13 @@ class FilteredClock(Clock):
     # -- the fires --------------------------------------------------------------------------
 
     def next_fire(self, after: datetime) -> datetime | None:
+        # A walk asks for the fire after the one given last: the next in its block's kept
+        # fires (the cursor is checked, so a stale one only costs the search).
+        kept, cursor = self._cursor
+        position = cursor[0]
+        if position + 1 < len(kept) and kept[position] == after:
+            cursor[0] = position + 1
+            return kept[position + 1]
         after = after.astimezone(UTC)
         if self._moves:
             return self._next_moved(after)
@@ -272,6 +282,7 @@ class FilteredClock(Clock):
             kept = self._block(key)
             index = bisect_right(kept, after)
             if index < len(kept):
+                object.__setattr__(self, "_cursor", (kept, [index]))
                 return kept[index]
             day = date.fromordinal((key + 1) * _BLOCK_DAYS)
             if kept:
