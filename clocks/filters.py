@@ -30,6 +30,9 @@ MAX_MOVE_DAYS = 31
 _ONE_SECOND = timedelta(seconds=1)
 _HORIZON = timedelta(days=366 * 11)  # beyond this without a fire, the clock has none
 _ONE_DAY = timedelta(days=1)
+# What a filtered clock shares with the clock it wraps.
+_SHARED = ("name", "timezone", "start", "end", "parameter_defaults", "labels", "jitter", "catchup",
+           "enabled")  # fmt: skip
 _MAX_MOVE = timedelta(days=MAX_MOVE_DAYS)
 _BLOCK_DAYS = 28  # days whose kept fires `_next_moved` computes in one pass
 
@@ -65,20 +68,7 @@ class FilteredClock(Clock):
         """`inner` under `filters`, or `inner` itself when there are none."""
         if not filters:
             return inner
-        fields = {
-            name: getattr(inner, name)
-            for name in (
-                "name",
-                "timezone",
-                "start",
-                "end",
-                "parameter_defaults",
-                "labels",
-                "jitter",
-                "catchup",
-                "enabled",
-            )
-        }
+        fields = {name: getattr(inner, name) for name in _SHARED}
         return cls(inner=inner, filters=filters, **fields)
 
     def __post_init__(self) -> None:
@@ -183,7 +173,15 @@ class FilteredClock(Clock):
         if self._moves:
             return self._next_moved(after)
         original = self.inner.next_fire(after)
+        filters, zone = self.filters, self._zone
+        calendar = filters.calendar
+        only_calendar = not (filters.between or filters.exclude_days or filters.exclude_times)
         while original is not None and original - after < _HORIZON:
+            if only_calendar and calendar is not None:  # what `_decide` says, in short
+                if calendar.is_open(original.astimezone(zone).date()):
+                    return original
+                original = self.inner.next_fire(self._past_day(original))
+                continue
             moment, reason = self._decide(original)
             if moment is not None:
                 return moment
