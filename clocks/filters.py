@@ -7,7 +7,9 @@ rules. The daemon, catch-up and backfill see only `next_fire`, so a removed fire
 missed and a moved fire's time is the moved time everywhere.
 
 `next_fire` does not walk removed fires one by one when it can jump: past a closed or
-excluded day, to the start of the `between` window.
+excluded day, to the start of the `between` window. Under a move policy it computes the kept
+fires of 28 days at once (a landing day needs the closed days before or after it) and walks
+them with a cursor.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@ the rule's own times from `start`, so it holds whatever `after` is asked.
 Finding the fire after a time does not walk from `start`: the rule is restarted at the
 period (year, month, week, day, hour, minute, second × INTERVAL) that holds the time, with
 every default dateutil would take from DTSTART given explicitly — the same lattice, so the
-same times. A rule with COUNT has at most COUNT times: they are computed once.
+same times. A rule with COUNT has at most COUNT times: they are computed once. Two common
+shapes skip dateutil after the first use (`periodic`): rules WEEKLY or finer without parts
+tied to the calendar (`clocks.rrule_periodic`) and MONTHLY rules without an ordinal BYDAY
+(`clocks.rrule_monthly`).
 
 >>> from datetime import UTC
 >>> clock = RRuleClock(name="m", rule="FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
