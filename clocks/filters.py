@@ -7,12 +7,15 @@ rules. The daemon, catch-up and backfill see only `next_fire`, so a removed fire
 missed and a moved fire's time is the moved time everywhere.
 
 `next_fire` does not walk removed fires one by one when it can jump: past a closed or
-excluded day, to the start of the `between` window.
+excluded day, to the start of the `between` window. Under a move policy it computes the kept
+fires of 28 days at once (a landing day needs the closed days before or after it) and walks
+them with a cursor.
 """
 
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -28,6 +31,12 @@ __all__ = ["FilteredClock", "Outcome"]
 MAX_MOVE_DAYS = 31
 _ONE_SECOND = timedelta(seconds=1)
 _HORIZON = timedelta(days=366 * 11)  # beyond this without a fire, the clock has none
+_ONE_DAY = timedelta(days=1)
+# What a filtered clock shares with the clock it wraps.
+_SHARED = ("name", "timezone", "start", "end", "parameter_defaults", "labels", "jitter", "catchup",
+           "enabled")  # fmt: skip
+_MAX_MOVE = timedelta(days=MAX_MOVE_DAYS)
+_BLOCK_DAYS = 28  # days whose kept fires `_next_moved` computes in one pass
 
 
 @dataclass(frozen=True)
@@ -51,33 +60,23 @@ class FilteredClock(Clock):
     inner: Clock
     filters: Filters
     _zone: ZoneInfo = field(init=False, repr=False)
-    # Kept fires of landing days already computed (a bounded memo; the rules stay in `fate`).
-    _memo: dict[date, tuple[datetime, ...]] = field(init=False, repr=False, default_factory=dict)
+    # Kept fires of blocks of days already computed (a bounded memo; the rules stay in `fate`).
+    _memo: dict[int, tuple[datetime, ...]] = field(init=False, repr=False, default_factory=dict)
+    # Where a walk is: a block's kept fires and the index of the fire given last.
+    _cursor: tuple[tuple[datetime, ...], list[int]] = field(init=False, repr=False)
 
     @classmethod
     def wrap(cls, inner: Clock, filters: Filters) -> Clock:
         """`inner` under `filters`, or `inner` itself when there are none."""
         if not filters:
             return inner
-        fields = {
-            name: getattr(inner, name)
-            for name in (
-                "name",
-                "timezone",
-                "start",
-                "end",
-                "parameter_defaults",
-                "labels",
-                "jitter",
-                "catchup",
-                "enabled",
-            )
-        }
+        fields = {name: getattr(inner, name) for name in _SHARED}
         return cls(inner=inner, filters=filters, **fields)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_zone", get_zone(self.timezone))
         object.__setattr__(self, "_memo", {})
+        object.__setattr__(self, "_cursor", ((), [0]))
 
     def __getattr__(self, name: str) -> Any:
         # What a kind adds (`expression`, `interval`, `rule`...) reads through to the inner clock.
@@ -165,11 +164,26 @@ class FilteredClock(Clock):
     # -- the fires --------------------------------------------------------------------------
 
     def next_fire(self, after: datetime) -> datetime | None:
+        # A walk asks for the fire after the one given last: the next in its block's kept
+        # fires (the cursor is checked, so a stale one only costs the search).
+        kept, cursor = self._cursor
+        position = cursor[0]
+        if position + 1 < len(kept) and kept[position] == after:
+            cursor[0] = position + 1
+            return kept[position + 1]
         after = after.astimezone(UTC)
         if self._moves:
             return self._next_moved(after)
         original = self.inner.next_fire(after)
+        filters, zone = self.filters, self._zone
+        calendar = filters.calendar
+        only_calendar = not (filters.between or filters.exclude_days or filters.exclude_times)
         while original is not None and original - after < _HORIZON:
+            if only_calendar and calendar is not None:  # what `_decide` says, in short
+                if calendar.is_open(original.astimezone(zone).date()):
+                    return original
+                original = self.inner.next_fire(self._past_day(original))
+                continue
             moment, reason = self._decide(original)
             if moment is not None:
                 return moment
@@ -207,43 +221,49 @@ class FilteredClock(Clock):
                 break
         return max(original, self._midnight(day) - _ONE_SECOND)
 
-    def _is_landing(self, day: date) -> bool:
-        """Whether fires moved from closed days can land on `day`: an open day right after
-        (next_business_day) or right before (previous_business_day) a closed one."""
-        calendar = self.filters.calendar
-        assert calendar is not None
-        if not calendar.is_open(day):
-            return False
-        step = -1 if self.filters.on_closed_day == "next_business_day" else 1
-        return not calendar.is_open(day + timedelta(days=step))
-
-    def _landing_fires(self, day: date) -> tuple[datetime, ...]:
-        """The fires kept on landing day `day`: its own and those moved onto it from the closed
-        days next to it, each through `_decide`, one instant once; remembered for the few
-        days a walk comes back to."""
-        found = self._memo.get(day)
+    def _block(self, key: int) -> tuple[datetime, ...]:
+        """The kept fires of the `_BLOCK_DAYS` local days of block `key`, sorted, one instant
+        once: their own and those moved onto them from the closed days next to them (a run of
+        up to 31 closed days past the block's edge), each through `_decide` unless it is on
+        an open day with no other filter. One pass of the wrapped clock per block, not per
+        fire; remembered for the blocks a walk comes back to."""
+        found = self._memo.get(key)
         if found is not None:
             return found
         calendar = self.filters.calendar
         assert calendar is not None
-        step = -1 if self.filters.on_closed_day == "next_business_day" else 1
-        sources = [day]
-        source = day + timedelta(days=step)
-        while len(sources) <= MAX_MOVE_DAYS and not calendar.is_open(source):
-            sources.append(source)
-            source += timedelta(days=step)
+        first = date.fromordinal(key * _BLOCK_DAYS)
+        last = first + timedelta(days=_BLOCK_DAYS - 1)
+        low, high = first, last
+        forward = self.filters.on_closed_day == "next_business_day"
+        for _ in range(MAX_MOVE_DAYS):  # the sources: the closed run moving onto the block
+            if forward:
+                if calendar.is_open(low - _ONE_DAY):
+                    break
+                low -= _ONE_DAY
+            else:
+                if calendar.is_open(high + _ONE_DAY):
+                    break
+                high += _ONE_DAY
+        plain = not (
+            self.filters.between or self.filters.exclude_days or self.filters.exclude_times
+        )
+        zone, is_open = self._zone, calendar.is_open
         kept = set()
-        first, last = min(sources), max(sources)  # the sources are consecutive days
-        begin = self._midnight(first) - _ONE_SECOND
-        end = self._midnight(last + timedelta(days=1)) - _ONE_SECOND
+        begin = self._midnight(low) - _ONE_SECOND
+        end = self._midnight(high + _ONE_DAY) - _ONE_SECOND
         for original in self.inner.fires(begin, end):
+            day = original.astimezone(zone).date()
+            if plain and first <= day <= last and is_open(day):
+                kept.add(original)  # an open day's own fire, nothing else to judge
+                continue
             moment, _ = self._decide(original)
-            if moment is not None and self._wall(moment).date() == day:
+            if moment is not None and first <= self._wall(moment).date() <= last:
                 kept.add(moment)
         found = tuple(sorted(kept))
-        if len(self._memo) > 32:
+        if len(self._memo) > 8:
             self._memo.clear()
-        self._memo[day] = found
+        self._memo[key] = found
         return found
 
     def _midnight(self, day: date) -> datetime:
@@ -252,44 +272,35 @@ class FilteredClock(Clock):
         return datetime.combine(day, time(), tzinfo=self._zone).astimezone(UTC)
 
     def _next_moved(self, after: datetime) -> datetime | None:
-        """next_fire under next/previous_business_day: own fires of ordinary open days through
-        `fate`, landing days (where moved fires arrive) as a whole, through `outcomes`."""
-        cursor = after
-        while cursor - after < _HORIZON:
-            following = self.inner.next_fire(cursor)
-            day = self._wall(cursor).date()
-            last_day = (
-                self._wall(following).date()
-                if following is not None
-                else day + timedelta(days=MAX_MOVE_DAYS + 1)
-            )
-            while day <= last_day:
-                if self._is_landing(day):
-                    for moment in self._landing_fires(day):
-                        if moment > cursor:
-                            return moment
-                day += timedelta(days=1)
-            if following is None:
-                return None
-            own_day = self._wall(following).date()
-            if self._is_landing(own_day):  # nothing after cursor on it: go past that day
-                cursor = (
-                    first_instant(datetime.combine(own_day + timedelta(days=1), time()), self._zone)
-                    - _ONE_SECOND
-                )
+        """next_fire under next/previous_business_day: the first kept fire after `after` in the
+        blocks of days from `after`'s (`_block`); past a block without fires, straight to the
+        block of the wrapped clock's next own fire (or of the day it moves to, before it)."""
+        day = self._wall(after).date()
+        horizon = day + _HORIZON
+        while day <= horizon:
+            key = day.toordinal() // _BLOCK_DAYS
+            kept = self._block(key)
+            index = bisect_right(kept, after)
+            if index < len(kept):
+                object.__setattr__(self, "_cursor", (kept, [index]))
+                return kept[index]
+            day = date.fromordinal((key + 1) * _BLOCK_DAYS)
+            if kept:
                 continue
-            decided, reason = self._decide(following)
-            if decided == following:
-                return following
             calendar = self.filters.calendar
-            assert calendar is not None  # `_moves`: only a clock with a calendar walks here
-            if not calendar.is_open(own_day):
-                # Its fires are moved onto a landing day, met on the way: past the closed days.
-                cursor = self._past_day(following, closed_too=True)
-            elif reason == "excluded" and own_day in self.filters.exclude_days:
-                cursor = self._past_day(following)
-            else:
-                cursor = max(following, self._jump(following, reason or ""))
+            assert calendar is not None
+            forward = self.filters.on_closed_day == "next_business_day"
+            # Moving forward, fires of the closed days just before `day` land on or after it.
+            since = day
+            while forward and day - since <= _MAX_MOVE and not calendar.is_open(since - _ONE_DAY):
+                since -= _ONE_DAY
+            following = self.inner.next_fire(max(after, self._midnight(since) - _ONE_SECOND))
+            if following is None:
+                return None  # fires moved from before `since` were in the blocks seen
+            own_day = self._wall(following).date()
+            if not forward and not calendar.is_open(own_day):
+                own_day = self._target_day(own_day) or own_day  # its fire lands before it
+            day = max(day, own_day)
         return None
 
     @property

@@ -9,7 +9,10 @@ the rule's own times from `start`, so it holds whatever `after` is asked.
 Finding the fire after a time does not walk from `start`: the rule is restarted at the
 period (year, month, week, day, hour, minute, second × INTERVAL) that holds the time, with
 every default dateutil would take from DTSTART given explicitly — the same lattice, so the
-same times. A rule with COUNT has at most COUNT times: they are computed once.
+same times. A rule with COUNT has at most COUNT times: they are computed once. Two common
+shapes skip dateutil after the first use (`periodic`): rules WEEKLY or finer without parts
+tied to the calendar (`clocks.rrule_periodic`) and MONTHLY rules without an ordinal BYDAY
+(`clocks.rrule_monthly`).
 
 >>> from datetime import UTC
 >>> clock = RRuleClock(name="m", rule="FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
@@ -34,6 +37,8 @@ from clocks.base import Clock
 from clocks.cron import is_fixed_offset_zone
 from clocks.errors import ClockError
 from clocks.localtime import first_instant, get_zone
+from clocks.rrule_monthly import MonthlyRule, monthly_rule
+from clocks.rrule_periodic import PeriodicRule, periodic_rule
 from clocks.rrule_text import RRuleParts, parse_rrule
 
 __all__ = ["RRuleClock", "rfc_instant"]
@@ -42,6 +47,7 @@ _FREQ = {"YEARLY": du.YEARLY, "MONTHLY": du.MONTHLY, "WEEKLY": du.WEEKLY, "DAILY
          "HOURLY": du.HOURLY, "MINUTELY": du.MINUTELY, "SECONDLY": du.SECONDLY}  # fmt: skip
 _COUNT_LIMIT = 100_000
 _CHUNK = 64  # fires computed at once for next_fire (restarting dateutil costs ~20 µs)
+_CHUNK_MAX = 4096  # a long walk's chunks double up to this
 
 
 def rfc_instant(wall: datetime, zone: ZoneInfo) -> datetime:
@@ -61,6 +67,8 @@ class RRuleClock(Clock):
     _options: dict[str, Any] = field(init=False, repr=False)
     _counted: tuple[datetime, ...] | None = field(init=False, repr=False)
     _chunk: tuple[datetime, tuple[datetime, ...]] = field(init=False, repr=False)
+    _cursor: list[int] = field(init=False, repr=False)
+    _periodic: PeriodicRule | MonthlyRule | bool | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         zone = get_zone(self.timezone)
@@ -99,11 +107,27 @@ class RRuleClock(Clock):
                 )
             )
         object.__setattr__(self, "_counted", counted)
+        object.__setattr__(self, "_periodic", counted is None)  # True: not computed yet
         object.__setattr__(self, "_chunk", (self.start, ()))
+        object.__setattr__(self, "_cursor", [0])
 
     @property
     def kind(self) -> str:
         return "rrule"
+
+    @property
+    def periodic(self) -> PeriodicRule | MonthlyRule | None:
+        """Without COUNT, a faster form of the rule when it has one: times that repeat in a
+        fixed cycle, dateutil computing one cycle (on first use: a rule that never fires scans
+        to year 9999, as it would anyway) and the rest shifts of it (`clocks.rrule_periodic`);
+        or a MONTHLY rule month by month without dateutil (`clocks.rrule_monthly`)."""
+        periodic = self._periodic
+        if periodic is True:
+            periodic = periodic_rule(self._options, self._wall_start) or monthly_rule(
+                self._options, self._wall_start
+            )
+            object.__setattr__(self, "_periodic", periodic)
+        return periodic if isinstance(periodic, PeriodicRule | MonthlyRule) else None
 
     def describe(self) -> str:
         return f"rrule {self.rule} from {self._wall_start.isoformat()} ({self.timezone})"
@@ -155,28 +179,57 @@ class RRuleClock(Clock):
         return iter(du.rrule(dtstart=dtstart.replace(tzinfo=UTC), cache=False, **self._options))
 
     def fires(self, after: datetime, until: datetime | None = None) -> Iterator[datetime]:
+        # Not a generator itself: the iterator handed out is the one that computes (one layer
+        # of generator per fire, not two).
         lower = self._lower_bound(after)
         if self._counted is not None:
-            index = bisect_right(self._counted, lower)
-            for instant in self._counted[index:]:
-                if until is not None and instant > until:
-                    return
-                yield instant
-            return
+            return self._counted_fires(lower, until)
+        periodic = self.periodic
+        if periodic is not None:
+            bound = (
+                self.end if until is None or (self.end is not None and self.end < until) else until
+            )
+            fixed = is_fixed_offset_zone(self.timezone)
+            return periodic.instants(self._zone, lower, bound, fixed)
         wall = lower.astimezone(self._zone).replace(tzinfo=None)
-        yield from self._instants(self._walls_from(wall), lower, until)
+        return self._instants(self._walls_from(wall), lower, until)
+
+    def _counted_fires(self, lower: datetime, until: datetime | None) -> Iterator[datetime]:
+        assert self._counted is not None
+        index = bisect_right(self._counted, lower)
+        for instant in self._counted[index:]:
+            if until is not None and instant > until:
+                return
+            yield instant
 
     def next_fire(self, after: datetime) -> datetime | None:
+        # A walk asks for the fire after the one given last: the cursor says where it is in the
+        # chunk computed last (checked, so a stale cursor only costs the search below; a naive
+        # `after` is never equal to an aware fire, and is refused below).
+        chunk_lower, chunk = self._chunk
+        cursor = self._cursor
+        position = cursor[0]
+        if position + 1 < len(chunk) and chunk[position] == after:
+            cursor[0] = position + 1
+            return chunk[position + 1]
         if after.tzinfo is None:
             raise ClockError(f"rrule clock '{self.name}': 'after' must be timezone-aware")
+        # Another time inside the chunk computed last (an immutable tuple: every fire in
+        # (chunk_lower, chunk[-1]], in order). Every fire is at or after `start`: no
+        # `_lower_bound` needed here.
+        if chunk and chunk_lower <= after < chunk[-1]:
+            position = bisect_right(chunk, after)
+            object.__setattr__(self, "_cursor", [position])
+            return chunk[position]
         lower = self._lower_bound(after)
-        # A walk asks for the fire after the previous one: answer from the chunk computed last
-        # (an immutable tuple: every fire in (chunk_lower, chunk[-1]], in order).
-        chunk_lower, chunk = self._chunk
-        if chunk and chunk_lower <= lower < chunk[-1]:
-            return chunk[bisect_right(chunk, lower)]
-        chunk = tuple(islice(self.fires(lower), _CHUNK))
+        # A walk that goes on from the end of the last chunk gets a larger one (restarting
+        # dateutil costs ~20 µs); a lookup far away starts small again.
+        size = _CHUNK
+        if chunk and lower == chunk[-1]:
+            size = min(_CHUNK_MAX, 2 * len(chunk))
+        chunk = tuple(islice(self.fires(lower), size))
         object.__setattr__(self, "_chunk", (lower, chunk))
+        object.__setattr__(self, "_cursor", [0])
         return chunk[0] if chunk else None
 
 

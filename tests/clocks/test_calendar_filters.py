@@ -280,3 +280,26 @@ def test_next_fire_is_the_first_kept_outcome(clock: FilteredClock, offset: int) 
         walked.append(moment)
         moment = clock.next_fire(moment)
     assert walked == kept
+
+
+@pytest.mark.parametrize("policy", ["next_business_day", "previous_business_day"])
+@pytest.mark.parametrize("expression", ["0 9 1 1 *", "0 9 4 7 *", "0 9 1,15 * *"])
+def test_sparse_clocks_walk_past_empty_blocks_of_days(policy: str, expression: str) -> None:
+    # A walk past weeks without a fire jumps to the next own fire's block (or, moving back, to
+    # the block its fire lands in); it must meet every fire `fate` keeps, over 3 years.
+    clock = FilteredClock.wrap(
+        CronClock(name="c", expression=expression, timezone="America/New_York"),
+        Filters(calendar=us_federal(), on_closed_day=policy),
+    )
+    after, until = datetime(2025, 1, 1, tzinfo=UTC), datetime(2027, 12, 31, tzinfo=UTC)
+    kept = [o.time for o in clock.outcomes(after, until) if o.time is not None]
+    assert list(clock.fires(after, until)) == kept
+    assert len(kept) >= 3
+    if expression == "0 9 1 1 *":  # New Year's Day is always closed: the fire always moves
+        days = [moment.astimezone(NY).date() for moment in kept]
+        expected = {
+            "next_business_day": [date(2025, 1, 2), date(2026, 1, 2), date(2027, 1, 4)],
+            # 2025-01-01 moves before `after`; 2027-12-31 is New Year's Day 2028 observed.
+            "previous_business_day": [date(2025, 12, 31), date(2026, 12, 31), date(2027, 12, 30)],
+        }[policy]
+        assert days == expected
