@@ -14,8 +14,13 @@ and a value that large belongs in a file or a table the target writes itself.
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scheduler.running.backend import Attempt
 
 MAX_RESULT_BYTES = 1 << 20
 
@@ -39,3 +44,25 @@ def read_result(path: Path, max_bytes: int = MAX_RESULT_BYTES) -> tuple[Any, str
         note = f"[clockd: the target's result ({size} bytes of JSON) is over the {max_bytes}-byte cap: not stored]"
         return oversized(size, max_bytes), note
     return json.loads(path.read_text(encoding="utf-8")), None
+
+
+def target_process(
+    attempt: Attempt, values: Mapping[str, Any], env: dict[str, str], default_python: str
+) -> tuple[list[str], Path]:
+    """The argv that runs `attempt`'s Python target (`python -m scheduler.pyrunner`) and the
+    scratch folder its result is written into (the caller removes it); the target, its
+    values and the result cap go to the child in `env` — the same for a local and a Dask run."""
+    from scheduler.running.pyrunner import SPEC_ENV
+
+    argv = [attempt.python or default_python, "-m", "scheduler.pyrunner"]
+    scratch = Path(tempfile.mkdtemp(prefix=f"clockd-run-{attempt.run_id}-"))
+    env[SPEC_ENV] = json.dumps(
+        {
+            "target": attempt.target,
+            "parameters": dict(values),
+            "types": dict(attempt.types),
+            "result_file": str(scratch / "result.json"),
+            "max_result_bytes": MAX_RESULT_BYTES,
+        }
+    )
+    return argv, scratch

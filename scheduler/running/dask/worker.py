@@ -37,7 +37,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,8 +56,7 @@ from scheduler.running.dask.spawn import (
 )
 from scheduler.running.environment import add_run_variables, base_env
 from scheduler.running.masking import Masker
-from scheduler.running.pyrunner import SPEC_ENV
-from scheduler.running.results import MAX_RESULT_BYTES, read_result
+from scheduler.running.results import read_result, target_process
 from scheduler.running.secrets import SecretError, resolve_secrets
 
 if TYPE_CHECKING:
@@ -184,17 +182,7 @@ class RemoteRun:
         env[MARKER] = _keeper.token
         scratch: Path | None = None
         if attempt.target is not None:
-            argv = [attempt.python or sys.executable, "-m", "scheduler.pyrunner"]
-            scratch = Path(tempfile.mkdtemp(prefix=f"clockd-run-{attempt.run_id}-"))
-            env[SPEC_ENV] = json.dumps(
-                {
-                    "target": attempt.target,
-                    "parameters": dict(values),
-                    "types": dict(attempt.types),
-                    "result_file": str(scratch / "result.json"),
-                    "max_result_bytes": MAX_RESULT_BYTES,
-                }
-            )
+            argv, scratch = target_process(attempt, values, env, sys.executable)
         else:
             assert attempt.command is not None, f"run {attempt.run_id} has no command"
             argv = [str(item) for item in attempt.command]

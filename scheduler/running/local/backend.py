@@ -11,11 +11,9 @@ in a scratch folder of its own.
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import signal
 import sys
-import tempfile
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -27,8 +25,7 @@ from scheduler.running.backend import Attempt, OnStarted, Outcome, Started
 from scheduler.running.environment import add_run_variables, resolve_program
 from scheduler.running.local.process import RunProcess, describe_exit
 from scheduler.running.masking import NO_SECRETS, MaskedLog, Masker
-from scheduler.running.pyrunner import SPEC_ENV
-from scheduler.running.results import MAX_RESULT_BYTES, read_result
+from scheduler.running.results import read_result, target_process
 from scheduler.running.runlog import RunLog
 from scheduler.running.secrets import SecretError, resolve_secrets
 
@@ -74,17 +71,8 @@ class LocalBackend:
         add_run_variables(env, attempt, values)
         scratch: Path | None = None
         if attempt.target is not None:
-            argv: Sequence[str] = [attempt.python or sys.executable, "-m", "scheduler.pyrunner"]
-            scratch = Path(tempfile.mkdtemp(prefix=f"clockd-run-{attempt.run_id}-"))
-            env[SPEC_ENV] = json.dumps(
-                {
-                    "target": attempt.target,
-                    "parameters": dict(values),
-                    "types": dict(attempt.types),
-                    "result_file": str(scratch / "result.json"),
-                    "max_result_bytes": MAX_RESULT_BYTES,
-                }
-            )
+            argv: Sequence[str]
+            argv, scratch = target_process(attempt, values, env, sys.executable)
         else:
             assert attempt.command is not None, f"run {attempt.run_id} has no command"
             argv = resolve_program(attempt.command)  # `clockd`: the daemon's own
